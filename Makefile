@@ -1,0 +1,41 @@
+# The two commands a new user needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup run test test-fast lint ui serve clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the project
+
+run: setup  ## the whole pipeline on params.yaml, ending with a registered model
+	dvc repro
+	sentipipe summary
+
+test: setup  ## the whole test suite
+	pytest
+
+test-fast: setup  ## unit tests only
+	pytest tests/unit
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+ui: setup  ## the MLflow UI on the default store
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+
+serve: setup  ## serve models:/<name>@champion over REST
+	sentipipe serve
+
+clean:  ## remove pipeline outputs and the local MLflow store (not the venv)
+	rm -rf data models reports/plots mlflow.db mlartifacts

@@ -1,0 +1,132 @@
+"""The `sentipipe` command: predict, serve, summary, stage."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from sentipipe.config import load_params
+from sentipipe.errors import SentipipeError
+
+
+def _model_uri(args, params) -> str:
+    return args.model_uri or f"models:/{params.register.model_name}@champion"
+
+
+def _load(uri: str):
+    import mlflow.pyfunc
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.pyfunc.load_model(uri)
+    except MlflowException as exc:
+        raise SentipipeError(
+            f"cannot load {uri}: {exc.message.splitlines()[0]} (has `dvc repro` registered one?)"
+        ) from None
+
+
+def cmd_predict(args) -> None:
+    from sentipipe import tracking
+
+    params = load_params(args.params)
+    tracking.configure(params.tracking)
+    model = _load(_model_uri(args, params))
+    out = model.predict(args.texts)
+    for text, (_, row) in zip(args.texts, out.iterrows(), strict=False):
+        probs = "  ".join(f"{c.removeprefix('prob_')}={row[c]:.3f}" for c in out.columns if c.startswith("prob_"))
+        print(f"{row['label']}\t{probs}\t{text}")
+
+
+def cmd_serve(args) -> None:
+    from sentipipe import tracking
+
+    params = load_params(args.params)
+    uri = tracking.tracking_uri(params.tracking)
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    cmd = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "models",
+        "serve",
+        "-m",
+        _model_uri(args, params),
+        "--env-manager",
+        "local",
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
+    print(f"serving {_model_uri(args, params)} from {uri} on http://{args.host}:{args.port}/invocations", flush=True)
+    sys.exit(subprocess.call(cmd, env=env))
+
+
+def cmd_summary(args) -> None:
+    """What `make run` prints at the end: the registered version, its test accuracy, a sample prediction."""
+    from sentipipe import stages
+    from sentipipe.io import read_json
+
+    for path in (stages.REGISTRATION, stages.METRICS):
+        if not path.is_file():
+            raise SentipipeError(f"{path} not found: run the pipeline first (make run)")
+    reg, metrics = read_json(stages.REGISTRATION), read_json(stages.METRICS)
+    test = metrics["test"]
+    print(
+        f"registered model: {reg['name']} version {reg['version']} "
+        f"(champion: version {reg['champion_version']}; {reg['reason']})"
+    )
+    print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, ROC-AUC {test['roc_auc']:.4f}")
+    args.texts = ["A warm, funny and beautifully acted film.", "A dull, lifeless mess of a movie."]
+    args.model_uri = f"models:/{reg['name']}/{reg['version']}"
+    print("sample predictions (label, probabilities, text):")
+    cmd_predict(args)
+
+
+def cmd_stage(args) -> None:
+    from sentipipe.stages import STAGES
+
+    STAGES[args.name](load_params(args.params))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sentipipe", description=__doc__)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("predict", help="label texts with the champion model")
+    p.add_argument("texts", nargs="+", help="one or more texts")
+    p.add_argument("--model-uri", help="default: models:/<register.model_name>@champion")
+    p.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("serve", help="serve the champion over REST (mlflow models serve)")
+    s.add_argument("--model-uri")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=5001)
+    s.set_defaults(func=cmd_serve)
+
+    m = sub.add_parser("summary", help="print the last registration, test metrics and a sample prediction")
+    m.set_defaults(func=cmd_summary)
+
+    st = sub.add_parser("stage", help="run one pipeline stage outside DVC")
+    from sentipipe.stages import STAGES
+
+    st.add_argument("name", choices=list(STAGES))
+    st.set_defaults(func=cmd_stage)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except SentipipeError as exc:
+        print(f"sentipipe: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

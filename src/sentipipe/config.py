@@ -1,0 +1,144 @@
+"""Typed, validated params: one model per params.yaml section.
+
+Every knob a user may turn lives in params.yaml; this module is where a wrong
+value is caught, at load, with the key, the value and what is allowed, so that
+nothing fails deep inside a stage.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from sentipipe.errors import ConfigError
+
+VADER_CORPORA = ("movie", "amazon", "nyt", "tweets")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Section):
+    source: Literal["vader"] = "vader"
+    corpora: list[Literal["movie", "amazon", "nyt", "tweets"]] = Field(default_factory=lambda: ["movie"], min_length=1)
+    threshold: float = Field(0.0, ge=0.0, le=4.0)
+    max_rows: int | None = Field(None, gt=0)
+    val_size: float = Field(0.1, gt=0.0, lt=0.5)
+    test_size: float = Field(0.1, gt=0.0, lt=0.5)
+    seed: int = 13
+
+
+class TokenizeParams(_Section):
+    lowercase: bool = True
+    min_freq: int = Field(1, ge=1)
+    max_size: int = Field(50_000, ge=10)
+    max_length: int = Field(256, ge=1)
+    batch_size: int = Field(1000, ge=1)
+
+
+class EmbedParams(_Section):
+    source: Literal["random", "minilm"] = "random"
+    mode: Literal["pieces", "encoder"] = "encoder"
+    dim: int = Field(128, ge=2)
+    scale: float = Field(0.1, gt=0.0)
+    seed: int = 13
+
+
+class TrainParams(_Section):
+    cell: Literal["rnn_tanh", "rnn_relu", "lstm", "gru"] = "lstm"
+    bidirectional: bool = True
+    hidden_size: int = Field(128, ge=1)
+    num_layers: int = Field(1, ge=1)
+    dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    pooling: Literal["last", "max", "mean"] = "max"
+    freeze_embeddings: bool = False
+    epochs: int = Field(6, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-3, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    clip_norm: float = Field(1.0, gt=0.0)
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    patience: int = Field(0, ge=0, description="epochs without improvement before stopping; 0: never")
+    amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported); ignored on CPU")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 13
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 leaves torch's default")
+
+
+class EvaluateParams(_Section):
+    batch_size: int = Field(256, ge=1)
+
+
+class RegisterParams(_Section):
+    model_name: str = Field("sentipipe-sentiment", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
+    metric: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"
+    min_improvement: float = Field(0.0, ge=0.0)
+
+
+class TrackingParams(_Section):
+    experiment: str = Field("sentipipe", min_length=1)
+    uri: str | None = Field(
+        None, description="tracking URI; MLFLOW_TRACKING_URI wins; default: SQLite at the repo root"
+    )
+
+
+# `register` is a section name users see in params.yaml; pydantic warns that it
+# shadows ABC.register, which nothing here calls on a Params instance.
+warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+
+class Params(_Section):
+    data: DataParams = Field(default_factory=DataParams)
+    tokenize: TokenizeParams = Field(default_factory=TokenizeParams)
+    embed: EmbedParams = Field(default_factory=EmbedParams)
+    train: TrainParams = Field(default_factory=TrainParams)
+    evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
+    register: RegisterParams = Field(default_factory=RegisterParams)
+    tracking: TrackingParams = Field(default_factory=TrackingParams)
+
+    @model_validator(mode="after")
+    def _splits_leave_training_data(self) -> Params:
+        if self.data.val_size + self.data.test_size >= 0.9:
+            raise ValueError("data.val_size + data.test_size must stay below 0.9 so that training data remains")
+        if self.embed.source == "minilm" and self.embed.dim != 384:
+            raise ValueError("embed.dim must be 384 when embed.source is 'minilm' (its vector size)")
+        return self
+
+
+def _format_error(err: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        return f"{key}: unknown key (value {err['input']!r}); check its spelling"
+    if err["type"] == "literal_error":
+        return f"{key}: {err['input']!r} is not allowed; {msg.lower()}"
+    if "input" in err and err["type"] != "value_error":
+        return f"{key}: {err['input']!r} is not allowed: {msg.lower()}"
+    return f"{key}: {msg.removeprefix('Value error, ')}"
+
+
+def parse_params(raw: dict[str, Any] | None, source: str = "params") -> Params:
+    """Validate a params mapping; raise ConfigError naming every bad key."""
+    try:
+        return Params.model_validate(raw or {})
+    except ValidationError as exc:
+        lines = [_format_error(e) for e in exc.errors()]
+        raise ConfigError(f"{source}: invalid params:\n  " + "\n  ".join(lines)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: params file not found (run from the repository root)")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if raw is not None and not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
+    return parse_params(raw, str(path))

@@ -1,0 +1,41 @@
+"""Turn a corpus source into the labelled table every later stage reads."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from sentipipe.config import DataParams
+from sentipipe.data.vader import fetch_sdist, read_vader_corpora
+from sentipipe.errors import DataError
+
+COLUMNS = ["id", "text", "label", "source"]
+
+
+def label_ratings(frame: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, int]:
+    """positive above +threshold, negative below -threshold; the rest is dropped (and counted)."""
+    rating = frame["rating"]
+    label = pd.Series(pd.NA, index=frame.index, dtype="string")
+    label[rating > threshold] = "positive"
+    label[rating < -threshold] = "negative"
+    kept = frame.assign(label=label).dropna(subset=["label"])
+    return kept, int(len(frame) - len(kept))
+
+
+def ingest(params: DataParams) -> tuple[pd.DataFrame, dict]:
+    """Read the configured source; return the table and a report of what was dropped and why."""
+    if params.source != "vader":  # guarded by config; here for the next source
+        raise DataError(f"data.source: unsupported source {params.source!r}")
+    raw, parse_report = read_vader_corpora(list(params.corpora), fetch_sdist())
+    labelled, neutral = label_ratings(raw, params.threshold)
+    table = labelled[COLUMNS].reset_index(drop=True).astype({"label": "string"})
+    report = {
+        "source": params.source,
+        "corpora": parse_report,
+        "rows_read": int(len(raw) + sum(c["malformed"] for c in parse_report.values())),
+        "dropped": {
+            "malformed_line": int(sum(c["malformed"] for c in parse_report.values())),
+            "neutral_rating": neutral,
+        },
+        "rows_kept": int(len(table)),
+    }
+    return table, report

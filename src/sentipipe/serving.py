@@ -1,0 +1,92 @@
+"""The MLflow pyfunc model: raw text in, a label and one probability per class out.
+
+Input: a DataFrame with a `text` column, a Series or a list of strings.
+Output: a DataFrame with `label` and `prob_<class>` for every class.
+An empty or whitespace-only text is a valid input and gets the prediction of an
+empty sentence (the model sees a single unknown token); None, numbers or any
+other non-string is refused with a message naming the row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from sentipipe.errors import SentipipeError
+
+TEXT_COLUMN = "text"
+MAX_BATCH = 256
+
+
+def texts_from_input(model_input: Any) -> list[str]:
+    if isinstance(model_input, pd.DataFrame):
+        if TEXT_COLUMN not in model_input.columns:
+            raise SentipipeError(
+                f"input needs a {TEXT_COLUMN!r} column; got columns {list(map(str, model_input.columns))}"
+            )
+        values = model_input[TEXT_COLUMN].tolist()
+    elif isinstance(model_input, pd.Series):
+        values = model_input.tolist()
+    elif isinstance(model_input, str):
+        values = [model_input]
+    elif isinstance(model_input, (list, tuple, np.ndarray)):
+        values = list(model_input)
+    elif isinstance(model_input, dict) and TEXT_COLUMN in model_input:
+        values = list(np.atleast_1d(model_input[TEXT_COLUMN]))
+    else:
+        raise SentipipeError(f"expected text, a list of texts or a DataFrame; got {type(model_input).__name__}")
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise SentipipeError(f"row {i}: text must be a string, got {type(value).__name__} ({value!r:.40})")
+    return values
+
+
+def predictions_frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
+    frame = pd.DataFrame({"label": [labels[i] for i in probs.argmax(axis=1)]} if len(probs) else {"label": []})
+    for j, name in enumerate(labels):
+        frame[f"prob_{name}"] = probs[:, j].astype(np.float64)
+    return frame
+
+
+class SentimentModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        from sentipipe.predictor import Predictor
+
+        self.predictor = Predictor.load(context.artifacts["predictor"], device="cpu")
+
+    def predict(self, context, model_input, params: dict | None = None) -> pd.DataFrame:
+        texts = texts_from_input(model_input)
+        probs = self.predictor.predict_proba(texts, batch_size=MAX_BATCH)
+        return predictions_frame(probs, self.predictor.labels)
+
+
+def pip_requirements() -> list[str]:
+    return [
+        f"{name}=={version(name)}" for name in ("mlflow", "torch", "spacy", "pandas", "numpy", "pydantic", "pyyaml")
+    ]
+
+
+def log_model(predictor_path: Path, labels: Sequence[str], name: str = "model"):
+    """Log the predictor as a models-from-code pyfunc with its own code and a signature."""
+    from mlflow.models import infer_signature
+
+    import sentipipe
+
+    package_dir = Path(sentipipe.__file__).parent
+    example = pd.DataFrame({TEXT_COLUMN: ["a gripping, beautifully acted film", "dull and far too long"]})
+    fake = predictions_frame(np.full((2, len(labels)), 1.0 / len(labels)), labels)
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(package_dir / "pyfunc_model.py"),
+        artifacts={"predictor": str(predictor_path)},
+        code_paths=[str(package_dir)],
+        signature=infer_signature(example, fake),
+        input_example=example,
+        pip_requirements=pip_requirements(),
+    )

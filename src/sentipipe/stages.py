@@ -1,0 +1,306 @@
+"""One function per DVC stage: read the declared deps, write the declared outs.
+
+pipeline/*.py only call these, so every stage can be run and tested without
+DVC. Paths are relative to the workspace (DVC runs stage commands there).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sentipipe.config import Params, load_params
+from sentipipe.data.split import SPLITS
+from sentipipe.errors import DataError, SentipipeError
+from sentipipe.io import atomic_write, read_json, write_json
+
+RAW = Path("data/raw/corpus.parquet")
+PREPARED_DIR = Path("data/prepared")
+TOKENS_DIR = Path("data/tokens")
+VOCAB = TOKENS_DIR / "vocab.json"
+EMBEDDINGS = Path("data/embeddings/matrix.npy")
+MODEL = Path("models/model.pt")
+REPORTS = Path("reports")
+DATA_REPORT = REPORTS / "data.json"
+EMBED_REPORT = REPORTS / "embeddings.json"
+TRAIN_REPORT = REPORTS / "train.json"
+HISTORY = REPORTS / "plots" / "history.csv"
+CONFUSION = REPORTS / "plots" / "confusion.csv"
+METRICS = REPORTS / "metrics.json"
+REGISTRATION = REPORTS / "registration.json"
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write)
+
+
+def _require(*paths: Path) -> None:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise SentipipeError(f"missing input(s) {missing}: run the earlier stages first (dvc repro)")
+
+
+# ---------------------------------------------------------------- ingest / prepare
+
+
+def ingest(params: Params) -> dict:
+    from sentipipe.data.corpus import ingest as read_corpus
+
+    table, report = read_corpus(params.data)
+    _write_parquet(RAW, table)
+    print(f"ingest: {report['rows_read']} rows read, {report['rows_kept']} kept, dropped {report['dropped']}")
+    return report
+
+
+def prepare(params: Params) -> dict:
+    from sentipipe.data.split import prepare as split_corpus
+
+    _require(RAW)
+    parts, report = split_corpus(pd.read_parquet(RAW), params.data)
+    for name, part in parts.items():
+        _write_parquet(PREPARED_DIR / f"{name}.parquet", part)
+    write_json(DATA_REPORT, report)
+    sizes = ", ".join(f"{k} {v['rows']}" for k, v in report["splits"].items())
+    print(f"prepare: {report['rows_in']} rows in, {report['rows_kept']} kept ({sizes}); dropped {report['dropped']}")
+    return report
+
+
+# ---------------------------------------------------------------- tokenize / embed
+
+
+def tokenize(params: Params) -> dict:
+    from sentipipe.text.encoding import encode, save_split
+    from sentipipe.text.tokenizer import TokenizerSettings
+    from sentipipe.text.tokenizer import tokenize as spacy_tokenize
+    from sentipipe.text.vocab import UNK_ID, build_vocab
+
+    p = params.tokenize
+    _require(*(PREPARED_DIR / f"{s}.parquet" for s in SPLITS))
+    settings = TokenizerSettings(lowercase=p.lowercase, max_length=p.max_length)
+    frames = {s: pd.read_parquet(PREPARED_DIR / f"{s}.parquet") for s in SPLITS}
+    tokens = {s: list(spacy_tokenize(f["text"].tolist(), settings, p.batch_size)) for s, f in frames.items()}
+    vocab, counts = build_vocab(tokens["train"], p.min_freq, p.max_size)
+    labels = sorted(frames["train"]["label"].unique().tolist())
+    label_index = {label: i for i, label in enumerate(labels)}
+    stats = {}
+    for split in SPLITS:
+        y = frames[split]["label"].map(label_index)
+        if y.isna().any():
+            raise DataError(
+                f"split {split!r} has labels unseen in train: {sorted(set(frames[split]['label']) - set(labels))}"
+            )
+        encoded = encode(tokens[split], y.to_numpy(), vocab)
+        save_split(TOKENS_DIR / f"{split}.npz", encoded)
+        lengths = encoded.lengths
+        stats[split] = {
+            "sentences": len(encoded),
+            "tokens": int(lengths.sum()),
+            "unknown_rate": round(float((encoded.ids == UNK_ID).mean()) if len(encoded.ids) else 0.0, 4),
+            "length_p50_p90_p99_max": [int(x) for x in np.percentile(lengths, [50, 90, 99, 100])],
+        }
+    write_json(
+        VOCAB,
+        {
+            "tokenizer": settings.to_dict(),
+            "labels": labels,
+            "tokens": vocab.tokens,
+            "counts": [int(counts.get(t, 0)) for t in vocab.tokens],
+            "stats": stats,
+        },
+    )
+    print(
+        f"tokenize: vocabulary {len(vocab)} tokens, labels {labels}, "
+        f"train unknown rate {stats['train']['unknown_rate']}"
+    )
+    return stats
+
+
+def load_vocab():
+    from sentipipe.text.tokenizer import TokenizerSettings
+    from sentipipe.text.vocab import Vocab
+
+    data = read_json(VOCAB)
+    return (
+        Vocab(data["tokens"]),
+        data["labels"],
+        TokenizerSettings(**data["tokenizer"]),
+        dict(zip(data["tokens"], data["counts"], strict=False)),
+    )
+
+
+def embed(params: Params) -> dict:
+    from sentipipe.embeddings import build_matrix
+
+    _require(VOCAB)
+    vocab, _, _, counts = load_vocab()
+    start = time.perf_counter()
+    matrix, report = build_matrix(vocab, counts, params.embed)
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    atomic_write(EMBEDDINGS, lambda tmp: np.save(open(tmp, "wb"), matrix))
+    write_json(EMBED_REPORT, report)
+    print(f"embed: {matrix.shape[0]} x {matrix.shape[1]} ({report})")
+    return report
+
+
+# ---------------------------------------------------------------- train / evaluate / register
+
+
+def train(params: Params) -> dict:
+    import mlflow
+    import torch
+
+    from sentipipe import tracking
+    from sentipipe.models.rnn import ModelSpec, build_model
+    from sentipipe.predictor import Predictor
+    from sentipipe.text.encoding import load_split
+    from sentipipe.training.loop import device_name, fit, resolve_device, seed_everything
+
+    p = params.train
+    train_path, val_path = TOKENS_DIR / "train.npz", TOKENS_DIR / "val.npz"
+    _require(train_path, val_path, VOCAB, EMBEDDINGS)
+    device = resolve_device(p.device)
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    seed_everything(p.seed)
+    vocab, labels, settings, _ = load_vocab()
+    matrix = torch.from_numpy(np.load(EMBEDDINGS))
+    spec = ModelSpec(
+        vocab_size=len(vocab),
+        embed_dim=int(matrix.shape[1]),
+        num_classes=len(labels),
+        cell=p.cell,
+        hidden_size=p.hidden_size,
+        num_layers=p.num_layers,
+        bidirectional=p.bidirectional,
+        dropout=p.dropout,
+        pooling=p.pooling,
+    )
+    model = build_model(spec, matrix, freeze=p.freeze_embeddings)
+    train_split, val_split = load_split(train_path), load_split(val_path)
+
+    experiment_id = tracking.configure(params.tracking)
+    tags = tracking.lineage_tags([train_path, val_path, VOCAB, EMBEDDINGS], device_name(device))
+    history_rows: list[dict] = []
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.set_tags(tags)
+        mlflow.log_params(tracking.flatten(params))
+
+        def on_epoch(m) -> None:
+            row = m.as_dict()
+            history_rows.append(row)
+            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=m.epoch)
+            print(
+                f"epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
+                f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f} | {m.seconds:.1f}s",
+                flush=True,
+            )
+
+        result = fit(model, train_split, val_split, p, device, on_epoch)
+        model.load_state_dict(result.best_state)
+        Predictor(model, vocab, labels, settings, device).save(MODEL)
+        summary = {
+            "best_epoch": result.best.epoch,
+            "best_val_accuracy": result.best.val_accuracy,
+            "best_val_loss": result.best.val_loss,
+            "epochs_run": len(result.history),
+            "padding_fraction": round(result.padding_fraction, 4),
+            "seconds_per_epoch": round(float(np.mean([h.seconds for h in result.history])), 2),
+        }
+        mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+        report = {"run_id": run.info.run_id, "experiment_id": experiment_id, "device": tags["device"], **summary}
+    _write_csv(HISTORY, history_rows)
+    write_json(TRAIN_REPORT, report)
+    return report
+
+
+def _attach_run(params: Params):
+    import mlflow
+
+    from sentipipe import tracking
+
+    _require(TRAIN_REPORT)
+    tracking.configure(params.tracking)
+    return mlflow.start_run(run_id=read_json(TRAIN_REPORT)["run_id"])
+
+
+def evaluate(params: Params) -> dict:
+    import mlflow
+
+    from sentipipe.evaluation import classification_metrics, confusion_rows
+    from sentipipe.predictor import Predictor
+    from sentipipe.text.encoding import load_split
+
+    _require(MODEL, TOKENS_DIR / "test.npz", TOKENS_DIR / "val.npz")
+    predictor = Predictor.load(MODEL)
+    metrics, test_probs = {}, None
+    for split in ("val", "test"):
+        data = load_split(TOKENS_DIR / f"{split}.npz")
+        probs = predictor.predict_encoded(data, params.evaluate.batch_size)
+        metrics[split] = classification_metrics(data.labels, probs, predictor.labels)
+        if split == "test":
+            test_probs, test_labels = probs, data.labels
+    _write_csv(CONFUSION, confusion_rows(test_labels, test_probs, predictor.labels))
+    write_json(METRICS, metrics)
+    with _attach_run(params):
+        mlflow.log_metrics({f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items()})
+        mlflow.log_artifact(str(METRICS))
+    print(
+        "evaluate: " + "; ".join(f"{s} " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()) for s, m in metrics.items())
+    )
+    return metrics
+
+
+def register(params: Params) -> dict:
+    from sentipipe import registry, serving
+
+    _require(MODEL, METRICS, TRAIN_REPORT)
+    train_report, metrics = read_json(TRAIN_REPORT), read_json(METRICS)
+    labels = read_json(VOCAB)["labels"]
+    with _attach_run(params) as run:
+        info = serving.log_model(MODEL, labels)
+        decision = registry.register(
+            info.model_uri, params.register, run.info.run_id, metrics, train_report["device"], run.data.tags
+        )
+    write_json(REGISTRATION, decision)
+    print(
+        f"register: {decision['name']} version {decision['version']}; "
+        f"champion {'moved' if decision['promoted'] else 'kept'}: {decision['reason']}"
+    )
+    return decision
+
+
+STAGES = {
+    "ingest": ingest,
+    "prepare": prepare,
+    "tokenize": tokenize,
+    "embed": embed,
+    "train": train,
+    "evaluate": evaluate,
+    "register": register,
+}
+
+
+def main(stage: str, params_path: str = "params.yaml") -> int:
+    """Entry point of pipeline/<stage>.py: a user error is one line on stderr and exit 1."""
+    import sys
+
+    try:
+        STAGES[stage](load_params(params_path))
+    except SentipipeError as exc:
+        print(f"sentipipe {stage}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,1 @@
+"""spaCy tokenizer, vocabulary and compact id encoding."""

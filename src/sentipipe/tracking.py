@@ -1,0 +1,112 @@
+"""MLflow runs, lineage tags and the registry policy.
+
+One store for every run: MLFLOW_TRACKING_URI when set, else params
+`tracking.uri`, else an SQLite database and artifact folder at the repository
+root. Runs that DVC executes in a temporary copy of the workspace
+(`dvc exp run --temp/--queue` work under `.dvc/tmp/exps/`) resolve the root of
+the real workspace, so they land in the same store as workspace runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from sentipipe.config import Params, TrackingParams
+
+DB_NAME = "mlflow.db"
+ARTIFACTS_DIR = "mlartifacts"
+_EXPS_MARKER = os.sep + os.path.join(".dvc", "tmp", "exps") + os.sep
+
+
+def workspace_root(cwd: str | Path | None = None) -> Path:
+    """The real workspace, also from inside a DVC experiment's temporary copy."""
+    path = str(Path(cwd or os.getcwd()).resolve())
+    if _EXPS_MARKER in path + os.sep:
+        return Path((path + os.sep).split(_EXPS_MARKER)[0])
+    return Path(path)
+
+
+def tracking_uri(params: TrackingParams, root: Path | None = None) -> str:
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    if params.uri:
+        return params.uri
+    return f"sqlite:///{(root or workspace_root()) / DB_NAME}"
+
+
+def configure(params: TrackingParams, root: Path | None = None) -> str:
+    """Point MLflow at the store and make sure the experiment exists; return the experiment id."""
+    import mlflow
+
+    root = root or workspace_root()
+    uri = tracking_uri(params, root)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    experiment = mlflow.get_experiment_by_name(params.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    artifact_location = None
+    if uri == f"sqlite:///{root / DB_NAME}":
+        artifact_location = (root / ARTIFACTS_DIR).as_uri()
+    try:
+        return mlflow.create_experiment(params.experiment, artifact_location=artifact_location)
+    except Exception:  # created concurrently by another run: use theirs
+        experiment = mlflow.get_experiment_by_name(params.experiment)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def flatten(params: Params) -> dict[str, str]:
+    out = {}
+    for section, values in params.model_dump().items():
+        for key, value in values.items():
+            out[f"{section}.{key}"] = str(value)
+    return out
+
+
+def file_md5(path: str | Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _git(*args: str) -> str | None:
+    try:
+        proc = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def lineage_tags(inputs: Iterable[str | Path], device: str) -> dict[str, str]:
+    """git commit and dirty flag, data hashes, device and library versions."""
+    import mlflow
+    import torch
+
+    import sentipipe
+
+    commit = _git("rev-parse", "HEAD")
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    tags = {
+        "git.commit": commit or "unknown",
+        "git.dirty": "unknown" if status is None else str(bool(status)).lower(),
+        "device": device,
+        "versions.torch": torch.__version__,
+        "versions.cuda": str(torch.version.cuda),
+        "versions.mlflow": mlflow.__version__,
+        "versions.sentipipe": sentipipe.__version__,
+        "versions.python": platform.python_version(),
+    }
+    if os.environ.get("DVC_EXP_NAME"):
+        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    for path in inputs:
+        tags[f"data.md5.{Path(path).as_posix()}"] = file_md5(path)
+    return tags

@@ -1,0 +1,1 @@
+"""The training loop, length-bucketed batching and device choice."""

@@ -1,0 +1,72 @@
+"""Shared fixtures: a tiny labelled corpus and an isolated MLflow store per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+POSITIVE = [
+    "a wonderful, moving film with great acting",
+    "brilliant and funny, i loved every minute",
+    "superb direction and a delightful script",
+    "an excellent, heartfelt story, beautifully shot",
+    "great fun, charming and smart",
+    "the best movie of the year, truly wonderful",
+    "a delightful surprise with a brilliant cast",
+    "moving, funny and excellent throughout",
+]
+NEGATIVE = [
+    "a dull, boring mess with terrible acting",
+    "awful script and a tedious plot, i hated it",
+    "the worst film of the year, truly awful",
+    "boring, lifeless and far too long",
+    "a terrible waste of a good cast",
+    "tedious and dull from start to finish",
+    "an awful, stupid and boring movie",
+    "lifeless direction and a terrible script",
+]
+
+
+def tiny_corpus(copies: int = 6) -> pd.DataFrame:
+    """Distinct sentences built from clearly polar phrases: learnable in a few epochs."""
+    rows = []
+    for k in range(copies):
+        for i, text in enumerate(POSITIVE):
+            rows.append((f"p{k}-{i}", f"{text} number {k}", "positive", "tiny"))
+        for i, text in enumerate(NEGATIVE):
+            rows.append((f"n{k}-{i}", f"{text} number {k}", "negative", "tiny"))
+    return pd.DataFrame(rows, columns=["id", "text", "label", "source"])
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    """A real SQLite tracking store in a temp dir, selected the way users do: MLFLOW_TRACKING_URI."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    yield uri
+    if mlflow.active_run():
+        mlflow.end_run()
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """Run a stage in an empty workspace (stage paths are relative to the cwd)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
+
+
+@pytest.fixture(autouse=True)
+def _quiet_env(monkeypatch):
+    monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
+    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

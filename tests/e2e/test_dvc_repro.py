@@ -1,0 +1,89 @@
+"""`dvc repro` for real, on tiny params, in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.e2e
+
+TINY_PARAMS = {
+    "data": {"max_rows": 400},
+    "embed": {"source": "minilm", "mode": "pieces", "dim": 384},
+    "train": {"epochs": 1, "hidden_size": 32, "batch_size": 32},
+    "register": {"model_name": "e2e-sentiment"},
+}
+
+
+def copy_repo(dest: Path) -> None:
+    """The files git would check out (tracked and untracked-not-ignored), as a fresh repo."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
+        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
+
+
+def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory):
+    repo = tmp_path_factory.mktemp("repo")
+    copy_repo(repo)
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    for section, values in TINY_PARAMS.items():
+        params[section].update(values)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "e2e"
+    env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "e2e@example.invalid"
+    first = run(["dvc", "repro"], repo, env)
+    return repo, env, first
+
+
+def test_repro_ends_with_a_champion_that_answers_raw_text(repro):
+    repo, env, _ = repro
+    assert (repo / "mlflow.db").is_file(), "the default store is SQLite at the repository root"
+    out = run(["sentipipe", "predict", "a wonderful, moving film", ""], repo, env).stdout.splitlines()
+    assert len(out) == 2 and out[0].split("\t")[0] in {"positive", "negative"}
+    assert "positive=" in out[0] and "negative=" in out[0]
+    summary = run(["sentipipe", "summary"], repo, env).stdout
+    assert "registered model: e2e-sentiment version 1" in summary and "test accuracy" in summary
+
+
+def test_second_repro_is_a_no_op(repro):
+    repo, env, _ = repro
+    again = run(["dvc", "repro"], repo, env)
+    assert "Running stage" not in again.stdout
+    assert "up to date" in again.stdout
+
+
+def test_metrics_are_visible_to_dvc(repro):
+    repo, env, _ = repro
+    shown = run(["dvc", "metrics", "show", "--json"], repo, env).stdout
+    assert "accuracy" in shown and "best_val_accuracy" in shown

@@ -1,0 +1,110 @@
+"""The stages after ingest, run for real on a tiny corpus against a real SQLite MLflow store."""
+
+from __future__ import annotations
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from sentipipe import stages
+from sentipipe.cli import main as cli_main
+from sentipipe.config import parse_params
+from sentipipe.io import read_json
+from tests.conftest import tiny_corpus
+
+pytestmark = pytest.mark.integration
+
+TINY = {
+    "data": {"val_size": 0.2, "test_size": 0.2, "seed": 1},
+    "tokenize": {"min_freq": 1},
+    "embed": {"source": "random", "dim": 16},
+    "train": {"hidden_size": 16, "epochs": 12, "batch_size": 8, "lr": 0.01, "dropout": 0.0, "threads": 1},
+    "register": {"model_name": "tiny-sentiment"},
+    "tracking": {"experiment": "tiny"},
+}
+
+
+def run_pipeline(overrides: dict | None = None):
+    raw = {k: dict(v) for k, v in TINY.items()}
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    params = parse_params(raw)
+    for name in ("prepare", "tokenize", "embed", "train", "evaluate", "register"):
+        stages.STAGES[name](params)
+    return params
+
+
+@pytest.fixture
+def tiny_workspace(workdir, mlflow_store):
+    stages.RAW.parent.mkdir(parents=True)
+    tiny_corpus().to_parquet(stages.RAW, index=False)
+    return workdir
+
+
+def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, mlflow_store):
+    run_pipeline()
+    train_report = read_json(stages.TRAIN_REPORT)
+    metrics = read_json(stages.METRICS)
+    registration = read_json(stages.REGISTRATION)
+    assert metrics["test"]["accuracy"] >= 0.9, metrics
+    assert registration["promoted"] and registration["version"] == 1
+
+    client = MlflowClient(mlflow_store)
+    run = client.get_run(train_report["run_id"])
+    assert run.data.params["train.cell"] == "lstm"
+    assert run.data.tags["device"] == "cpu"
+    assert "git.commit" in run.data.tags and any(k.startswith("data.md5.") for k in run.data.tags)
+    assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+    history = client.get_metric_history(run.info.run_id, "val_accuracy")
+    assert [m.step for m in history] == list(range(1, 13))
+    assert run.data.metrics["best_epoch"] == train_report["best_epoch"]
+    assert max(m.value for m in history) == pytest.approx(train_report["best_val_accuracy"])
+
+    model = mlflow.pyfunc.load_model("models:/tiny-sentiment@champion")
+    out = model.predict(["a brilliant and wonderful film", "a boring and awful film", ""])
+    assert out["label"].tolist()[:2] == ["positive", "negative"]
+    assert list(out.columns) == ["label", "prob_negative", "prob_positive"]
+    assert (out[["prob_negative", "prob_positive"]].sum(axis=1).round(5) == 1).all()
+
+    client_version = client.get_model_version("tiny-sentiment", "1")
+    assert client_version.tags["device"] == "cpu"
+    assert float(client_version.tags["val_accuracy"]) == pytest.approx(metrics["val"]["accuracy"])
+
+
+def test_champion_never_moves_to_a_worse_model(tiny_workspace, mlflow_store):
+    run_pipeline()
+    first = read_json(stages.REGISTRATION)
+    run_pipeline({"train": {"epochs": 1, "lr": 1e-5}})  # barely trained: worse on validation
+    second = read_json(stages.REGISTRATION)
+    assert second["version"] == 2 and not second["promoted"]
+    alias = MlflowClient(mlflow_store).get_model_version_by_alias("tiny-sentiment", "champion")
+    assert alias.version == str(first["version"])
+
+
+def test_same_seed_and_data_give_identical_metrics_on_cpu(tiny_workspace):
+    run_pipeline({"train": {"epochs": 3}})
+    first = read_json(stages.METRICS)
+    run_pipeline({"train": {"epochs": 3}})
+    assert read_json(stages.METRICS) == first
+
+
+def test_cli_predict_prints_label_and_probabilities(tiny_workspace, capsys):
+    run_pipeline()
+    (tiny_workspace / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
+    assert cli_main(["predict", "a wonderful film", "an awful film"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("positive\t") and "prob" not in lines[0] and "negative=" in lines[0]
+    assert lines[1].startswith("negative\t")
+
+
+def test_cli_without_a_champion_is_a_clear_error(tiny_workspace, capsys):
+    (tiny_workspace / "params.yaml").write_text("register:\n  model_name: nobody-registered-this\n")
+    assert cli_main(["predict", "hello"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot load models:/nobody-registered-this@champion" in err and "Traceback" not in err
+
+
+def test_a_stage_with_missing_inputs_says_what_to_run(workdir, capsys):
+    (workdir / "params.yaml").write_text("{}\n")
+    assert stages.main("train") == 1
+    assert "run the earlier stages first" in capsys.readouterr().err

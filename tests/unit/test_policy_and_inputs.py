@@ -1,0 +1,50 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from sentipipe.errors import SentipipeError
+from sentipipe.registry import decide, metric_value
+from sentipipe.serving import predictions_frame, texts_from_input
+
+
+def test_first_model_becomes_champion():
+    assert decide(0.7, None, 0.0)[0]
+
+
+def test_champion_moves_only_to_a_better_model():
+    assert decide(0.80, 0.79, 0.0)[0]
+    assert not decide(0.79, 0.79, 0.0)[0], "a tie keeps the champion"
+    assert not decide(0.78, 0.79, 0.0)[0]
+    assert not decide(0.795, 0.79, 0.01)[0], "the minimum improvement is honoured"
+
+
+def test_metric_names_resolve_into_the_metrics_report():
+    assert metric_value({"val": {"accuracy": 0.5}}, "val_accuracy") == 0.5
+    assert metric_value({"val": {"macro_f1": 0.4}}, "val_macro_f1") == 0.4
+
+
+def test_inputs_accept_frames_series_lists_and_strings():
+    assert texts_from_input(pd.DataFrame({"text": ["a", ""]})) == ["a", ""]
+    assert texts_from_input(pd.Series(["a"])) == ["a"]
+    assert texts_from_input(["a", "b"]) == ["a", "b"]
+    assert texts_from_input("a") == ["a"]
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (pd.DataFrame({"review": ["a"]}), "needs a 'text' column; got columns \\['review'\\]"),
+        (["ok", None], "row 1: text must be a string, got NoneType"),
+        (pd.DataFrame({"text": [1.5]}), "row 0: text must be a string, got float"),
+        (42, "expected text"),
+    ],
+)
+def test_bad_inputs_get_a_clear_error(bad, message):
+    with pytest.raises(SentipipeError, match=message):
+        texts_from_input(bad)
+
+
+def test_predictions_have_a_label_and_one_probability_per_class():
+    frame = predictions_frame(np.array([[0.2, 0.8], [0.9, 0.1]]), ["negative", "positive"])
+    assert frame.columns.tolist() == ["label", "prob_negative", "prob_positive"]
+    assert frame["label"].tolist() == ["positive", "negative"]

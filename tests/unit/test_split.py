@@ -1,0 +1,62 @@
+import pandas as pd
+import pytest
+
+from sentipipe.config import DataParams
+from sentipipe.data.split import clean, normalise_key, prepare
+from sentipipe.errors import DataError
+
+
+def corpus(n_per_class: int = 50) -> pd.DataFrame:
+    rows = [(f"p{i}", f"good text {i}", "positive", "s") for i in range(n_per_class)]
+    rows += [(f"n{i}", f"bad text {i}", "negative", "s") for i in range(n_per_class)]
+    return pd.DataFrame(rows, columns=["id", "text", "label", "source"])
+
+
+def test_normalised_duplicates_never_cross_splits():
+    frame = corpus()
+    dupes = frame.head(20).assign(text=lambda f: "  " + f["text"].str.upper() + "  ", id=lambda f: f["id"] + "x")
+    parts, report = prepare(pd.concat([frame, dupes]), DataParams(seed=3))
+    keys = {name: set(part["text"].map(normalise_key)) for name, part in parts.items()}
+    assert not (keys["train"] & keys["val"]) and not (keys["train"] & keys["test"]) and not (keys["val"] & keys["test"])
+    assert report["dropped"]["duplicate_text"] == 20
+    assert report["rows_kept"] == 100
+
+
+def test_conflicting_labels_and_empty_texts_are_dropped_and_counted():
+    frame = corpus(5)
+    extra = pd.DataFrame(
+        [("c1", "GOOD TEXT 1", "negative", "s"), ("e1", "   ", "positive", "s"), ("e2", None, "negative", "s")],
+        columns=frame.columns,
+    )
+    cleaned, dropped = clean(pd.concat([frame, extra]))
+    assert dropped == {"empty_text": 2, "conflicting_labels": 2, "duplicate_text": 0}
+    assert "good text 1" not in set(cleaned["text"])
+
+
+def test_split_is_stratified_seeded_and_sized():
+    params = DataParams(val_size=0.1, test_size=0.2, seed=7)
+    parts, report = prepare(corpus(100), params)
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [140, 20, 40]
+    for part in parts.values():
+        counts = part["label"].value_counts()
+        assert counts["positive"] == counts["negative"]
+    again, _ = prepare(corpus(100), params)
+    assert parts["test"]["id"].tolist() == again["test"]["id"].tolist()
+    assert report["splits"]["test"]["labels"] == {"negative": 20, "positive": 20}
+
+
+def test_max_rows_keeps_a_stratified_sample():
+    parts, report = prepare(corpus(100), DataParams(max_rows=50))
+    assert report["rows_kept"] == 50 and report["dropped"]["over_max_rows"] == 150
+    assert pd.concat(parts.values())["label"].value_counts().to_dict() == {"positive": 25, "negative": 25}
+
+
+def test_a_single_class_is_refused():
+    frame = corpus().query("label == 'positive'")
+    with pytest.raises(DataError, match="at least two classes"):
+        prepare(frame, DataParams())
+
+
+def test_too_few_rows_for_a_stratified_split_is_a_clear_error():
+    with pytest.raises(DataError, match="cannot split|would lack"):
+        prepare(corpus(2), DataParams())
