@@ -32,8 +32,10 @@ def cmd_predict(args) -> None:
 
     params = load_params(args.params)
     tracking.configure(params.tracking)
+    import pandas as pd
+
     model = _load(_model_uri(args, params))
-    out = model.predict(args.texts)
+    out = model.predict(pd.DataFrame({"text": args.texts}))
     for text, (_, row) in zip(args.texts, out.iterrows(), strict=False):
         probs = "  ".join(f"{c.removeprefix('prob_')}={row[c]:.3f}" for c in out.columns if c.startswith("prob_"))
         print(f"{row['label']}\t{probs}\t{text}")

@@ -1,6 +1,8 @@
 """The MLflow pyfunc model: raw text in, a label and one probability per class out.
 
-Input: a DataFrame with a `text` column, a Series or a list of strings.
+Input: a DataFrame with a `text` column (the logged signature; over REST:
+`dataframe_split` or `dataframe_records` with a `text` column). The class itself
+also takes a Series or a list of strings when called directly.
 Output: a DataFrame with `label` and `prob_<class>` for every class.
 An empty or whitespace-only text is a valid input and gets the prediction of an
 empty sentence (the model sees a single unknown token); None, numbers or any

@@ -202,7 +202,9 @@ def train(params: Params) -> dict:
         def on_epoch(m) -> None:
             row = m.as_dict()
             history_rows.append(row)
-            mlflow.log_metrics({k: v for k, v in row.items() if k != "epoch"}, step=m.epoch)
+            # Per-epoch curves get their own names: the unprefixed val_* metrics are
+            # the best epoch's (logged by evaluate), never the last epoch's.
+            mlflow.log_metrics({f"epoch_{k}": v for k, v in row.items() if k != "epoch"}, step=m.epoch)
             print(
                 f"epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
                 f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f} | {m.seconds:.1f}s",
