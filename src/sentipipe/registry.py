@@ -31,8 +31,9 @@ def register(model_uri: str, params: RegisterParams, run_id: str, metrics: dict,
     value = metric_value(metrics, params.metric)
     version = mlflow.register_model(model_uri, name, tags={"run_id": run_id}).version
     tags = {
-        params.metric: f"{value:.6f}",
-        "test_accuracy": f"{metrics['test']['accuracy']:.6f}",
+        # repr keeps full precision: the policy compares against these tags later.
+        params.metric: repr(value),
+        "test_accuracy": repr(float(metrics["test"]["accuracy"])),
         "device": device,
         "git.commit": run_tags.get("git.commit", "unknown"),
         **{k: v for k, v in run_tags.items() if k.startswith("data.md5.")},
