@@ -70,3 +70,36 @@ def _quiet_env(monkeypatch):
     monkeypatch.setenv("GIT_PYTHON_REFRESH", "quiet")
     monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+TINY = {
+    "data": {"val_size": 0.2, "test_size": 0.2, "seed": 1},
+    "tokenize": {"min_freq": 1},
+    "embed": {"source": "random", "dim": 16},
+    "train": {"hidden_size": 16, "epochs": 12, "batch_size": 8, "lr": 0.01, "dropout": 0.0, "threads": 1},
+    "register": {"model_name": "tiny-sentiment"},
+    "tracking": {"experiment": "tiny"},
+}
+
+
+def run_tiny_pipeline(overrides: dict | None = None):
+    raw = {k: dict(v) for k, v in TINY.items()}
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update(values)
+    from sentipipe import stages
+    from sentipipe.config import parse_params
+
+    params = parse_params(raw)
+    for name in ("prepare", "tokenize", "embed", "train", "evaluate", "register"):
+        stages.STAGES[name](params)
+    return params
+
+
+@pytest.fixture
+def tiny_workspace(workdir, mlflow_store):
+    """A workspace whose ingest output is the tiny corpus; MLflow in a temp SQLite store."""
+    from sentipipe import stages
+
+    stages.RAW.parent.mkdir(parents=True)
+    tiny_corpus().to_parquet(stages.RAW, index=False)
+    return workdir

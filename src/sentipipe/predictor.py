@@ -6,6 +6,7 @@ checkpoint, the evaluation stage and the served MLflow model cannot disagree.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,7 +48,11 @@ class Predictor:
             "labels": self.labels,
             "tokenizer": self.tokenizer.to_dict(),
         }
-        atomic_write(path, lambda tmp: torch.save(bundle, tmp))
+        # Serialise to memory first: torch.save names the archive after the file,
+        # and the temp file's random name would make identical models differ.
+        buffer = io.BytesIO()
+        torch.save(bundle, buffer)
+        atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
     @classmethod
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> Predictor:

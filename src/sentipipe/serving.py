@@ -11,6 +11,7 @@ other non-string is refused with a message naming the row.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
@@ -54,6 +55,11 @@ def predictions_frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     for j, name in enumerate(labels):
         frame[f"prob_{name}"] = probs[:, j].astype(np.float64)
     return frame
+
+
+# MLflow asks for type hints on predict() when the class is defined; the explicit
+# signature logged with the model is the contract instead.
+warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
 
 class SentimentModel(mlflow.pyfunc.PythonModel):

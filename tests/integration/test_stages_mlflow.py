@@ -9,37 +9,10 @@ from mlflow import MlflowClient
 
 from sentipipe import stages
 from sentipipe.cli import main as cli_main
-from sentipipe.config import parse_params
 from sentipipe.io import read_json
-from tests.conftest import tiny_corpus
+from tests.conftest import run_tiny_pipeline as run_pipeline
 
 pytestmark = pytest.mark.integration
-
-TINY = {
-    "data": {"val_size": 0.2, "test_size": 0.2, "seed": 1},
-    "tokenize": {"min_freq": 1},
-    "embed": {"source": "random", "dim": 16},
-    "train": {"hidden_size": 16, "epochs": 12, "batch_size": 8, "lr": 0.01, "dropout": 0.0, "threads": 1},
-    "register": {"model_name": "tiny-sentiment"},
-    "tracking": {"experiment": "tiny"},
-}
-
-
-def run_pipeline(overrides: dict | None = None):
-    raw = {k: dict(v) for k, v in TINY.items()}
-    for section, values in (overrides or {}).items():
-        raw.setdefault(section, {}).update(values)
-    params = parse_params(raw)
-    for name in ("prepare", "tokenize", "embed", "train", "evaluate", "register"):
-        stages.STAGES[name](params)
-    return params
-
-
-@pytest.fixture
-def tiny_workspace(workdir, mlflow_store):
-    stages.RAW.parent.mkdir(parents=True)
-    tiny_corpus().to_parquet(stages.RAW, index=False)
-    return workdir
 
 
 def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, mlflow_store):
@@ -112,3 +85,11 @@ def test_a_stage_with_missing_inputs_says_what_to_run(workdir, capsys):
     (workdir / "params.yaml").write_text("{}\n")
     assert stages.main("train") == 1
     assert "run the earlier stages first" in capsys.readouterr().err
+
+
+def test_a_stage_with_bad_params_fails_at_load_naming_the_key(workdir, capsys):
+    (workdir / "params.yaml").write_text("train:\n  cell: transformer\n  hidden_size: -1\n")
+    assert stages.main("train") == 1
+    err = capsys.readouterr().err
+    assert "train.cell: 'transformer' is not allowed" in err and "train.hidden_size: -1" in err
+    assert "Traceback" not in err and not (workdir / "models").exists()

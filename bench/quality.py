@@ -1,0 +1,94 @@
+"""Test accuracy of the default params against linear baselines on the same split.
+
+Runs the pipeline's stages (params.yaml, or --params) in a temporary workspace
+with a throw-away MLflow store, then fits TF-IDF word+char logistic regression
+and NB-weighted logistic regression on the very same train/val/test split, and
+prints each accuracy with its ratio to the best baseline.
+
+    python bench/quality.py [--params params.yaml] [--set train.epochs=4 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from sentipipe import stages
+from sentipipe.config import parse_params
+from sentipipe.io import read_json
+
+
+def tfidf_lr(train: pd.DataFrame, test: pd.DataFrame) -> float:
+    word = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
+    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
+    x_train = hstack([word.fit_transform(train.text), char.fit_transform(train.text)]).tocsr()
+    x_test = hstack([word.transform(test.text), char.transform(test.text)]).tocsr()
+    clf = LogisticRegression(C=4.0, max_iter=2000).fit(x_train, train.label)
+    return float((clf.predict(x_test) == test.label).mean())
+
+
+def nb_lr(train: pd.DataFrame, test: pd.DataFrame) -> float:
+    """Wang & Manning's NB-weighted features (binary uni+bigrams, log-count ratio)."""
+    vec = CountVectorizer(ngram_range=(1, 2), binary=True)
+    x_train, x_test = vec.fit_transform(train.text), vec.transform(test.text)
+    y = (train.label == sorted(train.label.unique())[-1]).to_numpy()
+    p = np.asarray(x_train[y].sum(0)).ravel() + 1.0
+    q = np.asarray(x_train[~y].sum(0)).ravel() + 1.0
+    r = np.log((p / p.sum()) / (q / q.sum()))
+    clf = LogisticRegression(C=1.0, max_iter=2000).fit(x_train.multiply(r).tocsr(), y)
+    return float((clf.predict(x_test.multiply(r).tocsr()) == (test.label == sorted(train.label.unique())[-1])).mean())
+
+
+def parse_override(raw: dict, item: str) -> None:
+    key, _, value = item.partition("=")
+    section, _, name = key.partition(".")
+    raw.setdefault(section, {})[name] = yaml.safe_load(value)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--set", action="append", default=[], help="section.key=value override")
+    args = ap.parse_args()
+    raw = yaml.safe_load(Path(args.params).read_text())
+    for item in args.set:
+        parse_override(raw, item)
+    params = parse_params(raw)
+    with tempfile.TemporaryDirectory(prefix="sentipipe-bench-") as tmp:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        os.chdir(tmp)
+        start = time.perf_counter()
+        for name in ("ingest", "prepare", "tokenize", "embed", "train", "evaluate"):
+            stages.STAGES[name](params)
+        rnn_seconds = time.perf_counter() - start
+        metrics = read_json(stages.METRICS)
+        train = pd.read_parquet(stages.PREPARED_DIR / "train.parquet")
+        test = pd.read_parquet(stages.PREPARED_DIR / "test.parquet")
+        start = time.perf_counter()
+        baselines = {"tfidf_word_char_lr": tfidf_lr(train, test), "nb_lr": nb_lr(train, test)}
+        base_seconds = time.perf_counter() - start
+    rnn = metrics["test"]["accuracy"]
+    best = max(baselines.values())
+    print(f"\nsplit: train {len(train)}, test {len(test)}; corpora {params.data.corpora}, seed {params.data.seed}")
+    print(f"{'model':<28}{'test accuracy':>14}{'vs best baseline':>18}")
+    for name, acc in baselines.items():
+        print(f"{name:<28}{acc:>14.4f}{acc / best:>18.3f}")
+    label = f"{params.train.cell}{' bi' if params.train.bidirectional else ''} ({params.embed.source})"
+    print(f"{label:<28}{rnn:>14.4f}{rnn / best:>18.3f}")
+    print(f"val accuracy {metrics['val']['accuracy']:.4f}; pipeline {rnn_seconds:.0f}s, baselines {base_seconds:.0f}s")
+    return 0 if rnn > best else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
