@@ -1,0 +1,26 @@
+from pathlib import Path
+
+from sentipipe.config import TrackingParams
+from sentipipe.tracking import flatten, tracking_uri, workspace_root
+
+
+def test_a_dvc_experiment_copy_resolves_to_the_real_workspace(tmp_path):
+    copy = tmp_path / "repo" / ".dvc" / "tmp" / "exps" / "tmpab12cd"
+    copy.mkdir(parents=True)
+    assert workspace_root(copy) == (tmp_path / "repo").resolve()
+    assert workspace_root(tmp_path / "repo") == (tmp_path / "repo").resolve()
+
+
+def test_tracking_uri_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert tracking_uri(TrackingParams(), Path("/r")) == "sqlite:////r/mlflow.db"
+    assert tracking_uri(TrackingParams(uri="http://tracking:5000"), Path("/r")) == "http://tracking:5000"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://db/mlflow")
+    assert tracking_uri(TrackingParams(uri="http://tracking:5000"), Path("/r")) == "postgresql://db/mlflow"
+
+
+def test_params_are_flattened_with_their_section():
+    from sentipipe.config import Params
+
+    flat = flatten(Params())
+    assert flat["train.cell"] == "lstm" and flat["data.corpora"] == "['movie']"
