@@ -76,21 +76,37 @@ TINY = {
     "data": {"val_size": 0.2, "test_size": 0.2, "seed": 1},
     "tokenize": {"min_freq": 1},
     "embed": {"source": "random", "dim": 16},
-    "train": {"hidden_size": 16, "epochs": 12, "batch_size": 8, "lr": 0.01, "dropout": 0.0, "threads": 1},
+    "train": {
+        "hidden_size": 16,
+        "epochs": 12,
+        "batch_size": 8,
+        "lr": 0.01,
+        "dropout": 0.0,
+        "embed_dropout": 0.0,
+        "threads": 1,
+    },
     "register": {"model_name": "tiny-sentiment"},
     "tracking": {"experiment": "tiny"},
 }
 
 
-def run_tiny_pipeline(overrides: dict | None = None):
+ALL_STAGES = ("prepare", "tokenize", "embed", "train", "evaluate", "register")
+
+
+def tiny_params(overrides: dict | None = None):
+    from sentipipe.config import parse_params
+
     raw = {k: dict(v) for k, v in TINY.items()}
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update(values)
-    from sentipipe import stages
-    from sentipipe.config import parse_params
+    return parse_params(raw)
 
-    params = parse_params(raw)
-    for name in ("prepare", "tokenize", "embed", "train", "evaluate", "register"):
+
+def run_tiny_pipeline(overrides: dict | None = None, only: tuple[str, ...] = ALL_STAGES):
+    from sentipipe import stages
+
+    params = tiny_params(overrides)
+    for name in only:
         stages.STAGES[name](params)
     return params
 

@@ -87,6 +87,12 @@ def cmd_summary(args) -> None:
     cmd_predict(args)
 
 
+def cmd_train(args) -> None:
+    from sentipipe.stages import train
+
+    train(load_params(args.params), fresh=args.fresh)
+
+
 def cmd_stage(args) -> None:
     from sentipipe.stages import STAGES
 
@@ -111,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("summary", help="print the last registration, test metrics and a sample prediction")
     m.set_defaults(func=cmd_summary)
+
+    t = sub.add_parser("train", help="run the train stage; resumes from models/checkpoint.pt when it matches")
+    mode = t.add_mutually_exclusive_group()
+    mode.add_argument("--resume", action="store_true", help="resume a matching checkpoint (the default)")
+    mode.add_argument("--fresh", action="store_true", help="ignore any checkpoint and train from scratch")
+    t.set_defaults(func=cmd_train)
 
     st = sub.add_parser("stage", help="run one pipeline stage outside DVC")
     from sentipipe.stages import STAGES

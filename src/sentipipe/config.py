@@ -54,15 +54,19 @@ class TrainParams(_Section):
     bidirectional: bool = True
     hidden_size: int = Field(128, ge=1)
     num_layers: int = Field(1, ge=1)
-    dropout: float = Field(0.3, ge=0.0, lt=1.0)
-    pooling: Literal["last", "max", "mean"] = "max"
+    embed_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout on the embedded tokens")
+    dropout: float = Field(0.3, ge=0.0, lt=1.0, description="between recurrent layers and before the output")
+    pooling: Literal["last", "max", "mean", "attention"] = "max"
     freeze_embeddings: bool = False
     epochs: int = Field(6, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     clip_norm: float = Field(1.0, gt=0.0)
-    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    schedule: Literal["cosine", "plateau", "constant"] = "cosine"
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
+    class_weights: Literal["none", "balanced"] = "none"
+    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
     patience: int = Field(0, ge=0, description="epochs without improvement before stopping; 0: never")
     amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported); ignored on CPU")
     device: Literal["auto", "cpu", "cuda"] = "auto"

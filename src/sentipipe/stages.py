@@ -7,6 +7,7 @@ DVC. Paths are relative to the workspace (DVC runs stage commands there).
 from __future__ import annotations
 
 import csv
+import json
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ TOKENS_DIR = Path("data/tokens")
 VOCAB = TOKENS_DIR / "vocab.json"
 EMBEDDINGS = Path("data/embeddings/matrix.npy")
 MODEL = Path("models/model.pt")
+CHECKPOINT = Path("models/checkpoint.pt")
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data.json"
 EMBED_REPORT = REPORTS / "embeddings.json"
@@ -159,20 +161,81 @@ def embed(params: Params) -> dict:
 # ---------------------------------------------------------------- train / evaluate / register
 
 
-def train(params: Params) -> dict:
+def _fingerprint(params: Params, data_tags: dict[str, str]) -> str:
+    """What a checkpoint must match to be resumed: the train params and the data."""
+    import hashlib
+
+    blob = json.dumps({"train": params.train.model_dump(), "data": data_tags}, sort_keys=True)
+    return hashlib.md5(blob.encode()).hexdigest()
+
+
+def _load_checkpoint(fingerprint: str, fresh: bool) -> dict | None:
+    import torch
+
+    if fresh or not CHECKPOINT.is_file():
+        return None
+    state = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != fingerprint or state.get("complete"):
+        return None  # other params or data, or a finished run: start afresh
+    return state
+
+
+def _save_checkpoint(state: dict) -> None:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write(CHECKPOINT, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+
+
+def _log_datasets(paths: dict[str, Path], tags: dict[str, str]) -> None:
+    import warnings
+
+    import mlflow
+    import mlflow.data
+
+    from sentipipe.text.encoding import load_split
+
+    for context, path in paths.items():
+        split = load_split(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = mlflow.data.from_numpy(
+                {"ids": split.ids, "offsets": split.offsets},
+                targets=split.labels,
+                source=str(path.resolve()),
+                name=path.stem,
+                digest=tags[f"data.md5.{path.as_posix()}"][:8],
+            )
+        mlflow.log_input(dataset, context=context)
+
+
+def train(params: Params, fresh: bool = False) -> dict:
+    """Fit the classifier in one MLflow run; resume from models/checkpoint.pt when it matches.
+
+    Under torchrun every rank trains on its shard of each epoch; rank 0 alone
+    talks to MLflow and writes outputs.
+    """
     import mlflow
     import torch
+    from torch.nn.parallel import DistributedDataParallel
 
     from sentipipe import tracking
     from sentipipe.models.rnn import ModelSpec, build_model
     from sentipipe.predictor import Predictor
     from sentipipe.text.encoding import load_split
-    from sentipipe.training.loop import device_name, fit, resolve_device, seed_everything
+    from sentipipe.training.distributed import barrier, init_from_env, shutdown
+    from sentipipe.training.loop import EpochMetrics, device_name, fit, resolve_device, seed_everything
 
     p = params.train
     train_path, val_path = TOKENS_DIR / "train.npz", TOKENS_DIR / "val.npz"
     _require(train_path, val_path, VOCAB, EMBEDDINGS)
     device = resolve_device(p.device)
+    dist = init_from_env(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
     if p.threads:
         torch.set_num_threads(p.threads)
     seed_everything(p.seed)
@@ -187,45 +250,79 @@ def train(params: Params) -> dict:
         num_layers=p.num_layers,
         bidirectional=p.bidirectional,
         dropout=p.dropout,
+        embed_dropout=p.embed_dropout,
         pooling=p.pooling,
     )
-    model = build_model(spec, matrix, freeze=p.freeze_embeddings)
+    model = build_model(spec, matrix, freeze=p.freeze_embeddings).to(device)
+    if dist.enabled:
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     train_split, val_split = load_split(train_path), load_split(val_path)
 
-    experiment_id = tracking.configure(params.tracking)
     tags = tracking.lineage_tags([train_path, val_path, VOCAB, EMBEDDINGS], device_name(device))
+    tags["distributed.world_size"] = str(dist.world_size)
+    fingerprint = _fingerprint(params, {k: v for k, v in tags.items() if k.startswith("data.md5.")})
+    resume = _load_checkpoint(fingerprint, fresh)
     history_rows: list[dict] = []
-    with mlflow.start_run(experiment_id=experiment_id) as run:
-        mlflow.set_tags(tags)
-        mlflow.log_params(tracking.flatten(params))
 
-        def on_epoch(m) -> None:
-            row = m.as_dict()
-            history_rows.append(row)
-            # Per-epoch curves get their own names: the unprefixed val_* metrics are
-            # the best epoch's (logged by evaluate), never the last epoch's.
-            mlflow.log_metrics({f"epoch_{k}": v for k, v in row.items() if k != "epoch"}, step=m.epoch)
-            print(
-                f"epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
-                f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f} | {m.seconds:.1f}s",
-                flush=True,
-            )
+    def on_epoch(m) -> None:
+        history_rows.append({"epoch": m.epoch, **m.scalars()})
+        # Per-epoch curves get their own names: the unprefixed val_* metrics are
+        # the best epoch's (logged by evaluate), never the last epoch's.
+        scalars = {f"epoch_{k}": v for k, v in m.scalars().items()}
+        scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
+        mlflow.log_metrics(scalars, step=m.epoch)
+        print(
+            f"epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
+            f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f} | grad norm {m.grad_norm:.3f} | {m.seconds:.1f}s",
+            flush=True,
+        )
 
-        result = fit(model, train_split, val_split, p, device, on_epoch)
-        model.load_state_dict(result.best_state)
-        Predictor(model, vocab, labels, settings, device).save(MODEL)
+    latest: dict = dict(resume or {})
+
+    def checkpoint(state: dict) -> None:
+        latest.update(state, fingerprint=fingerprint, run_id=run_id, complete=False)
+        _save_checkpoint(latest)
+
+    if not dist.is_main:  # other ranks train their shard and write nothing
+        fit(model, train_split, val_split, p, device, resume=resume, dist=dist)
+        barrier(dist)
+        shutdown(dist)
+        return {}
+
+    experiment_id = tracking.configure(params.tracking)
+    run_id = resume["run_id"] if resume else None
+    if run_id and not tracking.run_exists(run_id):
+        resume, run_id = None, None  # the store changed under the checkpoint: train afresh
+    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id) as run:
+        run_id = run.info.run_id
+        if resume is None:
+            mlflow.set_tags(tags)
+            mlflow.log_params(tracking.flatten(params))
+            _log_datasets({"training": train_path, "validation": val_path}, tags)
+        else:
+            past = [EpochMetrics(**h) for h in resume["history"]]
+            history_rows.extend({"epoch": h.epoch, **h.scalars()} for h in past)
+            print(f"train: resuming run {run_id} after epoch {resume['epoch']} from {CHECKPOINT}", flush=True)
+        result = fit(model, train_split, val_split, p, device, on_epoch, resume, checkpoint, dist)
+        bare = getattr(model, "module", model)
+        bare.load_state_dict(result.best_state)
+        Predictor(bare, vocab, labels, settings, device).save(MODEL)
         summary = {
             "best_epoch": result.best.epoch,
             "best_val_accuracy": result.best.val_accuracy,
             "best_val_loss": result.best.val_loss,
             "epochs_run": len(result.history),
+            "stopped_early": result.stopped_early,
             "padding_fraction": round(result.padding_fraction, 4),
             "seconds_per_epoch": round(float(np.mean([h.seconds for h in result.history])), 2),
         }
         mlflow.log_metrics({k: float(v) for k, v in summary.items()})
-        report = {"run_id": run.info.run_id, "experiment_id": experiment_id, "device": tags["device"], **summary}
+        report = {"run_id": run_id, "experiment_id": run.info.experiment_id, "device": tags["device"], **summary}
+    _save_checkpoint({**latest, "complete": True})  # a forced rerun starts afresh, not from the end
     _write_csv(HISTORY, history_rows)
     write_json(TRAIN_REPORT, report)
+    barrier(dist)
+    shutdown(dist)
     return report
 
 

@@ -62,6 +62,17 @@ def configure(params: TrackingParams, root: Path | None = None) -> str:
         return experiment.experiment_id
 
 
+def run_exists(run_id: str) -> bool:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient().get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
 def flatten(params: Params) -> dict[str, str]:
     out = {}
     for section, values in params.model_dump().items():

@@ -6,7 +6,7 @@ from sentipipe.models.rnn import ModelSpec, build_model
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
 @pytest.mark.parametrize("bidirectional", [True, False])
-@pytest.mark.parametrize("pooling", ["last", "max", "mean"])
+@pytest.mark.parametrize("pooling", ["last", "max", "mean", "attention"])
 def test_every_cell_and_pooling_ignores_padding(cell, bidirectional, pooling):
     torch.manual_seed(0)
     spec = ModelSpec(

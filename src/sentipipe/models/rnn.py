@@ -21,6 +21,7 @@ class ModelSpec:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
+    embed_dropout: float = 0.3
     pooling: str = "max"
     padding_idx: int = 0
 
@@ -51,9 +52,12 @@ class RNNClassifier(nn.Module):
         super().__init__()
         self.spec = spec
         self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=spec.padding_idx)
-        self.embed_dropout = nn.Dropout(spec.dropout)
+        self.embed_dropout = nn.Dropout(spec.embed_dropout)
         self.rnn = _rnn(spec)
         out_dim = spec.hidden_size * (2 if spec.bidirectional else 1)
+        if spec.pooling == "attention":
+            # additive attention over time steps: score_t = v . tanh(W h_t)
+            self.attention = nn.Sequential(nn.Linear(out_dim, out_dim), nn.Tanh(), nn.Linear(out_dim, 1, bias=False))
         self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(out_dim, spec.num_classes))
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -71,6 +75,9 @@ class RNNClassifier(nn.Module):
             mask = (steps[None, :] < lengths.to(padded.device)[:, None]).unsqueeze(-1)
             if self.spec.pooling == "max":
                 pooled = padded.masked_fill(~mask, float("-inf")).amax(dim=1)
+            elif self.spec.pooling == "attention":
+                scores = self.attention(padded).masked_fill(~mask, float("-inf"))
+                pooled = (torch.softmax(scores, dim=1) * padded).sum(1)
             else:
                 pooled = (padded * mask).sum(1) / lengths.to(padded.device).clamp(min=1)[:, None]
         return self.head(pooled)
