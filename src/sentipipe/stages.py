@@ -147,10 +147,12 @@ def load_vocab():
 def embed(params: Params) -> dict:
     from sentipipe.embeddings import build_matrix
 
-    _require(VOCAB)
-    vocab, _, _, counts = load_vocab()
+    train_texts = PREPARED_DIR / "train.parquet"
+    _require(VOCAB, train_texts)
+    vocab, _, settings, counts = load_vocab()
     start = time.perf_counter()
-    matrix, report = build_matrix(vocab, counts, params.embed)
+    texts = pd.read_parquet(train_texts)["text"].tolist() if params.embed.mode == "context" else []
+    matrix, report = build_matrix(vocab, counts, params.embed, texts, settings)
     report["seconds"] = round(time.perf_counter() - start, 2)
     atomic_write(EMBEDDINGS, lambda tmp: np.save(open(tmp, "wb"), matrix))
     write_json(EMBED_REPORT, report)

@@ -55,3 +55,14 @@ def test_minilm_vectors_cover_real_words_and_place_synonyms_close(mode):
         return float(matrix[a] @ matrix[b] / np.linalg.norm(matrix[a]) / np.linalg.norm(matrix[b]))
 
     assert cos(2, 3) > cos(2, 5)
+
+
+def test_context_vectors_come_from_the_words_occurrences_in_the_training_texts():
+    vocab = Vocab(["<pad>", "<unk>", "good", "great", "terrible", "absent"])
+    texts = ["A good film.", "Great fun, good cast!", "Terrible acting, a great shame."]
+    settings = TokenizerSettings(lowercase=True)
+    counts = {"good": 2, "great": 2, "terrible": 1, "absent": 0}
+    matrix, report = build_matrix(vocab, counts, EmbedParams(source="minilm", mode="context", dim=384), texts, settings)
+    assert report["coverage_vocab"] == 0.75, "a word that never occurs gets no context vector"
+    assert report["coverage_train_tokens"] == 1.0
+    assert np.isfinite(matrix).all() and matrix.shape == (6, 384)

@@ -25,11 +25,19 @@ def _blank(language: str):
     return spacy.blank(language)
 
 
-def tokenize(texts: Iterable[str], settings: TokenizerSettings, batch_size: int = 1000) -> Iterator[list[str]]:
-    """Yield one token list per text, lowercased and truncated as configured."""
+def tokenize_with_offsets(
+    texts: Iterable[str], settings: TokenizerSettings, batch_size: int = 1000
+) -> Iterator[list[tuple[str, int, int]]]:
+    """Yield (token, start, end) per token: the character span lets other tokenizers align to ours."""
     nlp = _blank(settings.language)
     for doc in nlp.tokenizer.pipe(texts, batch_size=batch_size):
-        tokens = [t.text for t in doc if not t.is_space]
+        tokens = [(t.text, t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
         if settings.lowercase:
-            tokens = [t.lower() for t in tokens]
+            tokens = [(t.lower(), a, b) for t, a, b in tokens]
         yield tokens[: settings.max_length]
+
+
+def tokenize(texts: Iterable[str], settings: TokenizerSettings, batch_size: int = 1000) -> Iterator[list[str]]:
+    """Yield one token list per text, lowercased and truncated as configured."""
+    for tokens in tokenize_with_offsets(texts, settings, batch_size):
+        yield [t for t, _, _ in tokens]

@@ -1,0 +1,144 @@
+"""Seconds per epoch of the training loop against a plain padded PyTorch BiLSTM loop.
+
+Both train the same network size on the same tokenized split (data/tokens from
+`dvc repro embed`) in child processes of this run, so the peak resident memory
+of each is measured on its own. The baseline is the loop most people write
+first: shuffled batches padded to their longest sequence, no packing, no
+length bucketing. Prints seconds per epoch, the ratio, padding fractions and
+peak RSS.
+
+    python bench/speed.py [--epochs 2] [--batch-size 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from sentipipe import stages
+from sentipipe.config import load_params
+from sentipipe.models.rnn import ModelSpec, build_model
+from sentipipe.text.encoding import load_split
+from sentipipe.text.vocab import PAD_ID
+
+
+class PlainBiLSTM(nn.Module):
+    def __init__(self, matrix: torch.Tensor, hidden: int, classes: int):
+        super().__init__()
+        self.embedding = nn.Embedding.from_pretrained(matrix, freeze=False, padding_idx=PAD_ID)
+        self.rnn = nn.LSTM(matrix.shape[1], hidden, batch_first=True, bidirectional=True)
+        self.head = nn.Linear(2 * hidden, classes)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(self.embedding(ids))
+        return self.head(out.max(dim=1).values)
+
+
+def plain_epoch(split, model, optimizer, batch_size: int, rng) -> tuple[float, float]:
+    cells = 0
+    for index in np.array_split(rng.permutation(len(split)), max(1, len(split) // batch_size)):
+        seqs = [torch.from_numpy(split.sequence(int(i)).astype(np.int64)) for i in index]
+        ids = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=PAD_ID)
+        cells += ids.numel()
+        loss = nn.functional.cross_entropy(model(ids), torch.from_numpy(split.labels[index]))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return time.perf_counter(), 1 - split.lengths.sum() / cells
+
+
+def child(mode: str, epochs: int, batch_size: int) -> dict:
+    params = load_params()
+    torch.manual_seed(0)
+    split = load_split(stages.TOKENS_DIR / "train.npz")
+    matrix = torch.from_numpy(np.load(stages.EMBEDDINGS))
+    hidden = params.train.hidden_size
+    times = []
+    if mode == "plain":
+        model = PlainBiLSTM(matrix, hidden, int(split.labels.max()) + 1)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        rng = np.random.default_rng(0)
+        for _ in range(epochs):
+            start = time.perf_counter()
+            end, pad = plain_epoch(split, model, optimizer, batch_size, rng)
+            times.append(end - start)
+    else:
+        from sentipipe.training.loop import fit
+
+        spec = ModelSpec(
+            vocab_size=matrix.shape[0],
+            embed_dim=matrix.shape[1],
+            num_classes=int(split.labels.max()) + 1,
+            hidden_size=hidden,
+            bidirectional=True,
+            cell="lstm",
+            pooling="max",
+        )
+        model = build_model(spec, matrix)
+        p = params.train.model_copy(update={"epochs": epochs, "batch_size": batch_size, "freeze_embeddings": False})
+        val = load_split(stages.TOKENS_DIR / "val.npz")
+        result = fit(model, split, val, p, torch.device("cpu"))
+        # fit's epoch time includes its validation pass; subtract nothing, so the comparison is conservative
+        times = [h.seconds for h in result.history]
+        pad = result.padding_fraction
+    return {
+        "seconds_per_epoch": float(np.mean(times)),
+        "padding_fraction": float(pad),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--child", choices=["plain", "ours"])
+    args = ap.parse_args()
+    if args.child:
+        print(json.dumps(child(args.child, args.epochs, args.batch_size)))
+        return 0
+    results = {}
+    for mode in ("plain", "ours"):
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child",
+                mode,
+                "--epochs",
+                str(args.epochs),
+                "--batch-size",
+                str(args.batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    plain, ours = results["plain"], results["ours"]
+    print(f"{'loop':<34}{'s/epoch':>9}{'padding':>9}{'peak RSS MB':>13}")
+    print(
+        f"{'plain padded BiLSTM (baseline)':<34}{plain['seconds_per_epoch']:>9.1f}{plain['padding_fraction']:>9.1%}"
+        f"{plain['peak_rss_mb']:>13.0f}"
+    )
+    print(
+        f"{'sentipipe (bucketed, packed)':<34}{ours['seconds_per_epoch']:>9.1f}{ours['padding_fraction']:>9.1%}"
+        f"{ours['peak_rss_mb']:>13.0f}"
+    )
+    print(
+        f"speed-up: {plain['seconds_per_epoch'] / ours['seconds_per_epoch']:.2f}x "
+        f"(ours includes its validation pass; baseline does not)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
