@@ -76,6 +76,7 @@ class TrainParams(_Section):
 
 class EvaluateParams(_Section):
     batch_size: int = Field(256, ge=1)
+    baseline: bool = Field(True, description="also score TF-IDF logistic regression on the same split")
 
 
 class RegisterParams(_Section):

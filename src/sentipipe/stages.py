@@ -32,6 +32,10 @@ EMBED_REPORT = REPORTS / "embeddings.json"
 TRAIN_REPORT = REPORTS / "train.json"
 HISTORY = REPORTS / "plots" / "history.csv"
 CONFUSION = REPORTS / "plots" / "confusion.csv"
+ROC = REPORTS / "plots" / "roc.csv"
+PR = REPORTS / "plots" / "pr.csv"
+CALIBRATION = REPORTS / "plots" / "calibration.csv"
+ERRORS = REPORTS / "errors.csv"
 METRICS = REPORTS / "metrics.json"
 REGISTRATION = REPORTS / "registration.json"
 
@@ -339,29 +343,64 @@ def _attach_run(params: Params):
 
 
 def evaluate(params: Params) -> dict:
+    """Score val and test, per source too; write curves, confident errors and the TF-IDF reference."""
     import mlflow
 
-    from sentipipe.evaluation import classification_metrics, confusion_rows
+    from sentipipe import evaluation as ev
     from sentipipe.predictor import Predictor
     from sentipipe.text.encoding import load_split
 
-    _require(MODEL, TOKENS_DIR / "test.npz", TOKENS_DIR / "val.npz")
+    _require(MODEL, TOKENS_DIR / "test.npz", TOKENS_DIR / "val.npz", *(PREPARED_DIR / f"{s}.parquet" for s in SPLITS))
     predictor = Predictor.load(MODEL)
-    metrics, test_probs = {}, None
+    classes = predictor.labels
+    metrics: dict = {}
     for split in ("val", "test"):
         data = load_split(TOKENS_DIR / f"{split}.npz")
         probs = predictor.predict_encoded(data, params.evaluate.batch_size)
-        metrics[split] = classification_metrics(data.labels, probs, predictor.labels)
-        if split == "test":
-            test_probs, test_labels = probs, data.labels
-    _write_csv(CONFUSION, confusion_rows(test_labels, test_probs, predictor.labels))
+        metrics[split] = ev.classification_metrics(data.labels, probs, classes)
+    test_frame = pd.read_parquet(PREPARED_DIR / "test.parquet")
+    metrics["test_by_source"] = ev.grouped_metrics(data.labels, probs, classes, test_frame["source"].astype(str))
+    if params.evaluate.baseline:
+        train_frame = pd.read_parquet(PREPARED_DIR / "train.parquet")
+        metrics["baseline"] = {
+            "tfidf_lr_test_accuracy": ev.tfidf_baseline(
+                train_frame["text"], train_frame["label"], test_frame["text"], test_frame["label"]
+            )
+        }
+    curves = ev.curve_rows(data.labels, probs, classes)
+    _write_csv(CONFUSION, ev.confusion_rows(data.labels, probs, classes))
+    for path, rows in ((ROC, curves["roc"]), (PR, curves["pr"]), (CALIBRATION, curves["calibration"])):
+        if rows:
+            _write_csv(path, rows)
+        else:  # a test split with one class has no curve; DVC still needs the declared file
+            atomic_write(path, lambda tmp: tmp.write_text("\n"))
+    errors = ev.confident_errors(test_frame["text"].tolist(), data.labels, probs, classes)
+    atomic_write(ERRORS, lambda tmp: errors.to_csv(tmp, index=False))
     write_json(METRICS, metrics)
     with _attach_run(params):
-        mlflow.log_metrics({f"{split}_{k}": v for split, m in metrics.items() for k, v in m.items()})
+        flat = {f"{split}_{k}": v for split in ("val", "test") for k, v in metrics[split].items()}
+        for source, values in metrics["test_by_source"].items():
+            flat.update({f"test_{source}_{k}": v for k, v in values.items() if k in ("accuracy", "macro_f1")})
+        if "baseline" in metrics:
+            flat["baseline_tfidf_lr_test_accuracy"] = metrics["baseline"]["tfidf_lr_test_accuracy"]
+        mlflow.log_metrics({k: float(v) for k, v in flat.items()})
         mlflow.log_artifact(str(METRICS))
+        mlflow.log_artifact(str(ERRORS), artifact_path="errors")
+        import tempfile
+
+        from sentipipe.evaluation import confusion as confusion_matrix
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for path in ev.save_figures(curves, confusion_matrix(data.labels, probs, classes), classes, tmp):
+                mlflow.log_artifact(str(path), artifact_path="plots")
+    headline = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
     print(
-        "evaluate: " + "; ".join(f"{s} " + ", ".join(f"{k} {v:.4f}" for k, v in m.items()) for s, m in metrics.items())
+        "evaluate: "
+        + "; ".join(f"{s} " + ", ".join(f"{k} {metrics[s][k]:.4f}" for k in headline) for s in ("val", "test"))
     )
+    if "baseline" in metrics:
+        reference = metrics["baseline"]["tfidf_lr_test_accuracy"]
+        print(f"evaluate: TF-IDF logistic regression on the same test split: {reference:.4f}")
     return metrics
 
 

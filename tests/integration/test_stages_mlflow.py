@@ -42,6 +42,14 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert list(out.columns) == ["label", "prob_negative", "prob_positive"]
     assert (out[["prob_negative", "prob_positive"]].sum(axis=1).round(5) == 1).all()
 
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert artifacts == {f"plots/{n}.png" for n in ("confusion", "roc", "pr", "calibration")}
+    assert [a.path for a in client.list_artifacts(run.info.run_id, "errors")] == ["errors/errors.csv"]
+    assert 0 < metrics["baseline"]["tfidf_lr_test_accuracy"] <= 1
+    assert metrics["test_by_source"]["tiny"]["rows"] == 20
+    for plot in (stages.ROC, stages.PR, stages.CALIBRATION, stages.CONFUSION):
+        assert plot.read_text().count("\n") > 1
+
     client_version = client.get_model_version("tiny-sentiment", "1")
     assert client_version.tags["device"] == "cpu"
     assert float(client_version.tags["val_accuracy"]) == pytest.approx(metrics["val"]["accuracy"])

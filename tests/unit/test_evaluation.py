@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from sentipipe.evaluation import (
+    classification_metrics,
+    confident_errors,
+    curve_rows,
+    expected_calibration_error,
+    grouped_metrics,
+)
+
+CLASSES = ["negative", "positive"]
+
+
+def test_perfect_binary_predictions():
+    labels = np.array([0, 1, 1, 0])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    m = classification_metrics(labels, probs, CLASSES)
+    assert m["accuracy"] == 1.0 and m["macro_f1"] == 1.0 and m["roc_auc"] == 1.0 and m["pr_auc"] == 1.0
+    assert m["precision_positive"] == 1.0 and m["recall_negative"] == 1.0
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.8, 0.7, 0.6])), rel=1e-6)
+
+
+def test_multiclass_metrics_are_one_vs_rest():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 300)
+    logits = rng.normal(size=(300, 3)) + 2.0 * np.eye(3)[labels]
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    m = classification_metrics(labels, probs, ["a", "b", "c"])
+    assert 0.5 < m["roc_auc"] <= 1 and 0.3 < m["pr_auc"] <= 1
+    assert {"precision_a", "recall_c"} <= set(m)
+
+
+def test_calibration_error_is_zero_when_confidence_matches_accuracy_and_large_when_overconfident():
+    labels = np.array([0, 0, 0, 1] * 25)
+    calibrated = np.tile([0.75, 0.25], (100, 1))
+    assert expected_calibration_error(labels, calibrated) == pytest.approx(0.0)
+    overconfident = np.tile([0.99, 0.01], (100, 1))
+    assert expected_calibration_error(labels, overconfident) == pytest.approx(0.24)
+
+
+def test_most_confident_errors_come_first_and_right_answers_never_appear():
+    labels = np.array([0, 0, 1, 1])
+    probs = np.array([[0.4, 0.6], [0.1, 0.9], [0.2, 0.8], [0.7, 0.3]])
+    errors = confident_errors(["a", "b", "c", "d"], labels, probs, CLASSES)
+    assert errors["text"].tolist() == ["b", "d", "a"]
+    assert errors["predicted"].tolist() == ["positive", "negative", "positive"]
+
+
+def test_groups_and_curves():
+    labels = np.array([0, 1, 0, 1, 1, 0])
+    probs = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.45, 0.55], [0.9, 0.1], [0.2, 0.8]])
+    groups = grouped_metrics(labels, probs, CLASSES, ["x", "x", "x", "y", "y", "y"])
+    assert groups["x"]["accuracy"] == 1.0 and groups["y"]["rows"] == 3
+    curves = curve_rows(labels, probs, CLASSES)
+    assert curves["roc"][0]["fpr"] == 0.0 and curves["roc"][-1]["tpr"] == 1.0
+    assert sum(r["count"] for r in curves["calibration"]) == 6
