@@ -81,8 +81,15 @@ class EvaluateParams(_Section):
 
 class RegisterParams(_Section):
     model_name: str = Field("sentipipe-sentiment", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
-    metric: Literal["val_accuracy", "val_macro_f1"] = "val_accuracy"
+    metric: str = Field(
+        "val_accuracy",
+        pattern=r"^(val|test)_[a-z0-9_]+$",
+        description="a key of reports/metrics.json as <split>_<name>, e.g. val_accuracy, val_macro_f1, val_log_loss",
+    )
+    direction: Literal["maximize", "minimize"] = "maximize"
     min_improvement: float = Field(0.0, ge=0.0)
+    floor: float | None = Field(None, description="the metric must reach this (at least, or at most when minimizing)")
+    require_gpu: bool = Field(False, description="only CUDA-trained models may become champion")
 
 
 class TrackingParams(_Section):

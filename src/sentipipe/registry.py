@@ -1,68 +1,153 @@
-"""The registry policy: every model gets a version; `champion` moves only to a better one."""
+"""The registry policy: every model gets a version; `champion` moves only to a better one.
+
+A new version becomes champion when it passes the floor, was trained on CUDA
+if `require_gpu` asks for that, and beats the current champion's metric by
+more than `min_improvement`. A version that passes the floor but not the
+other rules gets the alias `challenger`. Decisions are serialised with a lock
+file beside a local store, and re-checked after the alias moves, so two
+registrations racing cannot leave a worse model as champion.
+"""
 
 from __future__ import annotations
 
-from sentipipe.config import RegisterParams
+from contextlib import contextmanager
+from pathlib import Path
 
-CHAMPION = "champion"
+from sentipipe.config import RegisterParams
+from sentipipe.errors import SentipipeError
+
+CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 def metric_value(metrics: dict, name: str) -> float:
     split, _, key = name.partition("_")
-    return float(metrics[split][key])
+    try:
+        return float(metrics[split][key])
+    except KeyError:
+        available = [f"{s}_{k}" for s in ("val", "test") for k in metrics.get(s, {})]
+        raise SentipipeError(f"register.metric: {name!r} is not in reports/metrics.json; one of {available}") from None
 
 
-def decide(new: float, current: float | None, min_improvement: float) -> tuple[bool, str]:
-    """Pure policy: promote when there is no champion or the new value beats it by min_improvement."""
+def better(new: float, old: float, params: RegisterParams) -> bool:
+    if params.direction == "maximize":
+        return new > old + params.min_improvement
+    return new < old - params.min_improvement
+
+
+def passes_floor(value: float, params: RegisterParams) -> bool:
+    if params.floor is None:
+        return True
+    return value >= params.floor if params.direction == "maximize" else value <= params.floor
+
+
+def decide(new: float, current: float | None, params: RegisterParams, device: str = "cpu") -> tuple[bool, list[str]]:
+    """Pure policy: (promote?, reasons)."""
+    reasons, promote = [], True
+    if not passes_floor(new, params):
+        promote = False
+        reasons.append(f"{params.metric} {new:.4f} misses the floor {params.floor}")
+    if params.require_gpu and device == "cpu":
+        promote = False
+        reasons.append("trained on the CPU and register.require_gpu is true")
     if current is None:
-        return True, "no champion yet"
-    if new > current + min_improvement:
-        return True, f"{new:.4f} beats the champion's {current:.4f} by more than {min_improvement}"
-    return False, f"{new:.4f} does not beat the champion's {current:.4f} by more than {min_improvement}"
+        reasons.append("no champion yet")
+    elif better(new, current, params):
+        reasons.append(
+            f"{params.metric} {new:.4f} beats the champion's {current:.4f} by more than {params.min_improvement}"
+        )
+    else:
+        promote = False
+        reasons.append(
+            f"{params.metric} {new:.4f} does not beat the champion's {current:.4f} "
+            f"by more than {params.min_improvement}"
+        )
+    return promote, reasons
+
+
+@contextmanager
+def registry_lock(tracking_uri: str, name: str, timeout: float = 120.0):
+    """Serialise decisions on a local store (SQLite or files); a server store relies on the re-check."""
+    from filelock import FileLock
+
+    path = None
+    if tracking_uri.startswith("sqlite:///"):
+        path = Path(tracking_uri.removeprefix("sqlite:///")).parent
+    elif tracking_uri.startswith("file:") or "://" not in tracking_uri:
+        path = Path(tracking_uri.removeprefix("file://").removeprefix("file:"))
+    if path is None or not path.is_dir():
+        yield
+        return
+    with FileLock(str(path / f".registry-{name}.lock"), timeout=timeout):
+        yield
+
+
+def _champion(client, name: str, metric: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        version = client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None, None
+    value = version.tags.get(metric)
+    return version, (float(value) if value is not None else None)
 
 
 def register(model_uri: str, params: RegisterParams, run_id: str, metrics: dict, device: str, run_tags: dict) -> dict:
     import mlflow
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     client = MlflowClient()
     name = params.model_name
     value = metric_value(metrics, params.metric)
-    version = mlflow.register_model(model_uri, name, tags={"run_id": run_id}).version
     tags = {
         # repr keeps full precision: the policy compares against these tags later.
         params.metric: repr(value),
         "test_accuracy": repr(float(metrics["test"]["accuracy"])),
         "device": device,
+        "run_id": run_id,
         "git.commit": run_tags.get("git.commit", "unknown"),
+        "git.dirty": run_tags.get("git.dirty", "unknown"),
         **{k: v for k, v in run_tags.items() if k.startswith("data.md5.")},
     }
-    for key, tag in tags.items():
-        client.set_model_version_tag(name, version, key, tag)
-    current, current_version = None, None
-    try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-        current_version = champion.version
-        current = float(champion.tags[params.metric]) if params.metric in champion.tags else None
-    except MlflowException:
-        champion = None
-    if champion is not None and current is None:
-        promote, reason = False, f"the champion (version {current_version}) has no {params.metric} tag; not replaced"
-    else:
-        promote, reason = decide(value, current, params.min_improvement)
-    if promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_model_version_tag(name, version, "registration.decision", "champion" if promote else "not promoted")
+    with registry_lock(mlflow.get_tracking_uri(), name):
+        version = mlflow.register_model(model_uri, name, tags=tags).version
+        current_version, current = _champion(client, name, params.metric)
+        if current_version is not None and current is None:
+            promote = False
+            reasons = [f"the champion (version {current_version.version}) has no {params.metric} tag; kept"]
+        else:
+            promote, reasons = decide(value, current, params, device)
+        if promote:
+            client.set_registered_model_alias(name, CHAMPION, version)
+        elif passes_floor(value, params):
+            client.set_registered_model_alias(name, CHALLENGER, version)
+        # Re-check: on a server store there is no lock, and a racing registration may
+        # have moved the alias meanwhile; the better of the two keeps it.
+        final_version, final_value = _champion(client, name, params.metric)
+        if promote and final_version is not None and int(final_version.version) != int(version):
+            if final_value is not None and not better(value, final_value, params):
+                promote = False
+                reasons.append(f"a racing registration made version {final_version.version} champion; it stays")
+            else:
+                client.set_registered_model_alias(name, CHAMPION, version)
+        decision = "champion" if promote else (CHALLENGER if passes_floor(value, params) else "rejected")
+        client.set_model_version_tag(name, version, "registration.decision", decision)
+        client.set_model_version_tag(name, version, "registration.reasons", "; ".join(reasons))
+    champion_version = int(version) if promote else (int(current_version.version) if current_version else None)
     return {
         "name": name,
         "version": int(version),
         "metric": params.metric,
+        "direction": params.direction,
         "value": value,
-        "previous_champion": int(current_version) if current_version else None,
+        "device": device,
+        "previous_champion": int(current_version.version) if current_version else None,
         "previous_value": current,
         "promoted": promote,
-        "champion_version": int(version) if promote else int(current_version),
-        "reason": reason,
+        "decision": decision,
+        "champion_version": champion_version,
+        "reason": "; ".join(reasons),
         "run_id": run_id,
+        "git_commit": tags["git.commit"],
+        "data": {k.removeprefix("data.md5."): v for k, v in tags.items() if k.startswith("data.md5.")},
     }

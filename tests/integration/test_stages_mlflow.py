@@ -101,3 +101,38 @@ def test_a_stage_with_bad_params_fails_at_load_naming_the_key(workdir, capsys):
     err = capsys.readouterr().err
     assert "train.cell: 'transformer' is not allowed" in err and "train.hidden_size: -1" in err
     assert "Traceback" not in err and not (workdir / "models").exists()
+
+
+def _register_in_process(args):
+    uri, model_uri, value, barrier = args
+    import os
+
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    import mlflow
+
+    from sentipipe.config import RegisterParams
+    from sentipipe.registry import register
+
+    mlflow.set_tracking_uri(uri)
+    barrier.wait()
+    metrics = {"val": {"accuracy": value}, "test": {"accuracy": value}}
+    return register(model_uri, RegisterParams(model_name="raced"), "run", metrics, "cpu", {})
+
+
+def test_two_racing_registrations_never_both_become_champion(tiny_workspace, mlflow_store):
+    import multiprocessing as mp
+
+    run_pipeline()
+    model_uri = f"runs:/{read_json(stages.TRAIN_REPORT)['run_id']}/model"
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(2)
+        with ctx.Pool(2) as pool:
+            results = pool.map(_register_in_process, [(mlflow_store, model_uri, 0.8, barrier)] * 2)
+    assert sorted(r["version"] for r in results) == [1, 2]
+    assert sum(r["promoted"] for r in results) == 1, [(r["version"], r["reason"]) for r in results]
+    winner = next(r for r in results if r["promoted"])
+    loser = next(r for r in results if not r["promoted"])
+    assert "does not beat" in loser["reason"] and loser["decision"] == "challenger"
+    alias = MlflowClient(mlflow_store).get_model_version_by_alias("raced", "champion")
+    assert int(alias.version) == winner["version"]

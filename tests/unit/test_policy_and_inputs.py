@@ -2,20 +2,43 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sentipipe.config import RegisterParams
 from sentipipe.errors import SentipipeError
 from sentipipe.registry import decide, metric_value
 from sentipipe.serving import predictions_frame, texts_from_input
 
 
+def policy(**kw) -> RegisterParams:
+    return RegisterParams(**kw)
+
+
 def test_first_model_becomes_champion():
-    assert decide(0.7, None, 0.0)[0]
+    assert decide(0.7, None, policy())[0]
 
 
 def test_champion_moves_only_to_a_better_model():
-    assert decide(0.80, 0.79, 0.0)[0]
-    assert not decide(0.79, 0.79, 0.0)[0], "a tie keeps the champion"
-    assert not decide(0.78, 0.79, 0.0)[0]
-    assert not decide(0.795, 0.79, 0.01)[0], "the minimum improvement is honoured"
+    assert decide(0.80, 0.79, policy())[0]
+    assert not decide(0.79, 0.79, policy())[0], "a tie keeps the champion"
+    assert not decide(0.78, 0.79, policy())[0]
+    assert not decide(0.795, 0.79, policy(min_improvement=0.01))[0], "the minimum improvement is honoured"
+
+
+def test_minimised_metrics_improve_downwards():
+    p = policy(metric="val_log_loss", direction="minimize")
+    assert decide(0.40, 0.45, p)[0] and not decide(0.50, 0.45, p)[0]
+
+
+def test_floor_and_gpu_requirement_block_promotion_with_reasons():
+    promote, reasons = decide(0.6, None, policy(floor=0.7))
+    assert not promote and "misses the floor 0.7" in reasons[0]
+    promote, reasons = decide(0.9, None, policy(require_gpu=True), device="cpu")
+    assert not promote and "require_gpu" in reasons[0]
+    assert decide(0.9, None, policy(require_gpu=True), device="NVIDIA H100")[0]
+
+
+def test_unknown_metric_lists_the_available_ones():
+    with pytest.raises(SentipipeError, match=r"'val_f2' is not in reports/metrics.json; one of \['val_accuracy'"):
+        metric_value({"val": {"accuracy": 0.5}}, "val_f2")
 
 
 def test_metric_names_resolve_into_the_metrics_report():
