@@ -1,8 +1,9 @@
 """The MLflow pyfunc model: raw text in, a label and one probability per class out.
 
-Input: a DataFrame with a `text` column (the logged signature; over REST:
-`dataframe_split` or `dataframe_records` with a `text` column). The class itself
-also takes a Series or a list of strings when called directly.
+Input: a DataFrame with a `text` column, as the logged signature says (over
+REST: `dataframe_split` or `dataframe_records` with a `text` column). The class
+itself also takes a list of strings or one string when called directly; MLflow's
+schema check in front of it does not, so a loaded pyfunc wants the frame.
 Output: a DataFrame with `label` and `prob_<class>` for every class.
 An empty or whitespace-only text is a valid input and gets the prediction of an
 empty sentence (the model sees a single unknown token); None, numbers or any
@@ -29,11 +30,14 @@ MAX_BATCH = 256
 
 def texts_from_input(model_input: Any) -> list[str]:
     if isinstance(model_input, pd.DataFrame):
-        if TEXT_COLUMN not in model_input.columns:
+        if TEXT_COLUMN in model_input.columns:
+            values = model_input[TEXT_COLUMN].tolist()
+        elif list(model_input.columns) == [0]:  # a list or a string, framed by MLflow's schema enforcement
+            values = model_input[0].tolist()
+        else:
             raise SentipipeError(
                 f"input needs a {TEXT_COLUMN!r} column; got columns {list(map(str, model_input.columns))}"
             )
-        values = model_input[TEXT_COLUMN].tolist()
     elif isinstance(model_input, pd.Series):
         values = model_input.tolist()
     elif isinstance(model_input, str):
@@ -69,7 +73,12 @@ class SentimentModel(mlflow.pyfunc.PythonModel):
         self.predictor = Predictor.load(context.artifacts["predictor"], device="cpu")
 
     def predict(self, context, model_input, params: dict | None = None) -> pd.DataFrame:
-        texts = texts_from_input(model_input)
+        from mlflow.exceptions import MlflowException
+
+        try:
+            texts = texts_from_input(model_input)
+        except SentipipeError as exc:  # a client error: HTTP 400 from the scoring server, not 500
+            raise MlflowException.invalid_parameter_value(str(exc)) from None
         probs = self.predictor.predict_proba(texts, batch_size=MAX_BATCH)
         return predictions_frame(probs, self.predictor.labels)
 

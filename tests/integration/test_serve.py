@@ -24,35 +24,47 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tiny_workspace, mlflow_store):
-    run_pipeline()
-    (tiny_workspace / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
-    port = free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port)],
-        cwd=tiny_workspace,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One real server for the module: trained, registered and started once."""
+    from sentipipe import stages
+    from tests.conftest import tiny_corpus
+
+    work = tmp_path_factory.mktemp("serve")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+        stages.RAW.parent.mkdir(parents=True)
+        tiny_corpus().to_parquet(stages.RAW, index=False)
+        run_pipeline()
+        (work / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
+        port = free_port()
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port)],
+            cwd=work,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited early:\n{proc.stdout.read().decode()[-3000:]}")
-        try:
-            if requests.get(f"{url}/ping", timeout=2).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.5)
-    else:
-        pytest.fail("server did not answer /ping within 120 s")
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited early:\n{proc.stdout.read().decode()[-3000:]}")
+            try:
+                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("server did not answer /ping within 120 s")
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def test_served_champion_labels_raw_text(server):
@@ -66,6 +78,15 @@ def test_served_champion_labels_raw_text(server):
     split = {"dataframe_split": {"columns": ["text"], "data": [["an awful, tedious movie"]]}}
     reply = requests.post(f"{server}/invocations", json=split, timeout=30)
     assert reply.status_code == 200 and reply.json()["predictions"][0]["label"] == "negative"
+
+
+def test_malformed_requests_are_client_errors_with_a_message(server):
+    reply = requests.post(
+        f"{server}/invocations", data="{not json", headers={"Content-Type": "application/json"}, timeout=30
+    )
+    assert reply.status_code == 400
+    reply = requests.post(f"{server}/invocations", json={"dataframe_records": [{"text": None}]}, timeout=30)
+    assert reply.status_code == 400 and "row 0: text must be a string" in reply.json()["message"]
 
 
 def test_wrong_column_is_a_client_error_with_a_message(server):
