@@ -28,13 +28,31 @@ def _load(uri: str):
 
 
 def cmd_predict(args) -> None:
-    from sentipipe import tracking
-
-    params = load_params(args.params)
-    tracking.configure(params.tracking)
     import pandas as pd
 
+    from sentipipe import tracking
+
+    if bool(args.input) != bool(args.output):
+        raise SentipipeError("--input and --output go together")
+    if not args.input and not args.texts:
+        raise SentipipeError("give texts to label, or --input FILE --output FILE")
+    params = load_params(args.params)
+    tracking.configure(params.tracking)
     model = _load(_model_uri(args, params))
+    if args.input:
+        from pathlib import Path
+
+        from sentipipe.batch import predict_file
+
+        rows = predict_file(
+            lambda texts: model.predict(pd.DataFrame({"text": texts})),
+            Path(args.input),
+            Path(args.output),
+            text_column=args.text_column,
+            chunk_rows=args.chunk_rows,
+        )
+        print(f"wrote {rows} predictions to {args.output}")
+        return
     out = model.predict(pd.DataFrame({"text": args.texts}))
     for text, (_, row) in zip(args.texts, out.iterrows(), strict=False):
         probs = "  ".join(f"{c.removeprefix('prob_')}={row[c]:.3f}" for c in out.columns if c.startswith("prob_"))
@@ -104,9 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="label texts with the champion model")
-    p.add_argument("texts", nargs="+", help="one or more texts")
+    p = sub.add_parser("predict", help="label texts, or a CSV/TSV/JSONL/Parquet file, with the champion model")
+    p.add_argument("texts", nargs="*", help="one or more texts")
     p.add_argument("--model-uri", help="default: models:/<register.model_name>@champion")
+    p.add_argument("--input", help="a CSV, TSV, JSONL or Parquet file to label, streamed in chunks")
+    p.add_argument("--output", help="where to write it (format from the suffix): input columns + label + prob_*")
+    p.add_argument("--text-column", default="text")
+    p.add_argument("--chunk-rows", type=int, default=10_000)
     p.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("serve", help="serve the champion over REST (mlflow models serve)")

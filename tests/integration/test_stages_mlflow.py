@@ -84,6 +84,16 @@ def test_cli_predict_prints_label_and_probabilities(tiny_workspace, capsys):
     assert lines[1].startswith("negative\t")
 
 
+def test_cli_predicts_a_file_in_chunks(tiny_workspace, capsys):
+    run_pipeline()
+    (tiny_workspace / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
+    pd.DataFrame({"text": ["a wonderful film", "an awful film"] * 5}).to_parquet(tiny_workspace / "in.parquet")
+    assert cli_main(["predict", "--input", "in.parquet", "--output", "out.csv", "--chunk-rows", "3"]) == 0
+    out = pd.read_csv(tiny_workspace / "out.csv")
+    assert out["label"].tolist() == ["positive", "negative"] * 5
+    assert "wrote 10 predictions" in capsys.readouterr().out
+
+
 def test_cli_without_a_champion_is_a_clear_error(tiny_workspace, capsys):
     (tiny_workspace / "params.yaml").write_text("register:\n  model_name: nobody-registered-this\n")
     assert cli_main(["predict", "hello"]) == 1
