@@ -24,9 +24,19 @@ class _Section(BaseModel):
 
 
 class DataParams(_Section):
-    source: Literal["vader"] = "vader"
+    source: Literal["vader", "file"] = "vader"
     corpora: list[Literal["movie", "amazon", "nyt", "tweets"]] = Field(default_factory=lambda: ["movie"], min_length=1)
-    threshold: float = Field(0.0, ge=0.0, le=4.0)
+    threshold: float = Field(0.0, ge=0.0, description="ratings: positive above +threshold, negative below -threshold")
+    # source: file
+    path: str | None = Field(None, description="a CSV, TSV, JSONL or Parquet file")
+    text_column: str = "text"
+    label_column: str | None = "label"
+    rating_column: str | None = Field(None, description="a numeric column turned into labels by `threshold`")
+    group_column: str | None = Field(None, description="kept as the `source` of each row (per-group metrics)")
+    label_map: dict[str, str] = Field(default_factory=dict, description="raw label -> class; empty: inferred")
+    clean_html: bool = Field(False, description="strip HTML tags and unescape entities")
+    unicode_form: Literal["NFC", "NFKC", "none"] = "NFKC"
+    max_undecodable: float = Field(0.01, ge=0.0, le=1.0, description="share of undecodable rows tolerated")
     max_rows: int | None = Field(None, gt=0)
     val_size: float = Field(0.1, gt=0.0, lt=0.5)
     test_size: float = Field(0.1, gt=0.0, lt=0.5)
@@ -117,6 +127,11 @@ class Params(_Section):
     def _splits_leave_training_data(self) -> Params:
         if self.data.val_size + self.data.test_size >= 0.9:
             raise ValueError("data.val_size + data.test_size must stay below 0.9 so that training data remains")
+        if self.data.source == "file":
+            if not self.data.path:
+                raise ValueError("data.path is required when data.source is 'file'")
+            if bool(self.data.label_column) == bool(self.data.rating_column):
+                raise ValueError("set exactly one of data.label_column and data.rating_column")
         if self.embed.source == "minilm" and self.embed.dim != 384:
             raise ValueError("embed.dim must be 384 when embed.source is 'minilm' (its vector size)")
         return self

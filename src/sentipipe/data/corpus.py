@@ -6,7 +6,6 @@ import pandas as pd
 
 from sentipipe.config import DataParams
 from sentipipe.data.vader import fetch_sdist, read_vader_corpora
-from sentipipe.errors import DataError
 
 COLUMNS = ["id", "text", "label", "source"]
 
@@ -23,8 +22,10 @@ def label_ratings(frame: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, 
 
 def ingest(params: DataParams) -> tuple[pd.DataFrame, dict]:
     """Read the configured source; return the table and a report of what was dropped and why."""
-    if params.source != "vader":  # guarded by config; here for the next source
-        raise DataError(f"data.source: unsupported source {params.source!r}")
+    if params.source == "file":
+        from sentipipe.data.files import ingest_file
+
+        return ingest_file(params)
     raw, parse_report = read_vader_corpora(list(params.corpora), fetch_sdist())
     labelled, neutral = label_ratings(raw, params.threshold)
     table = labelled[COLUMNS].reset_index(drop=True).astype({"label": "string"})
