@@ -48,7 +48,9 @@ class TokenizeParams(_Section):
     min_freq: int = Field(1, ge=1)
     max_size: int = Field(50_000, ge=10)
     max_length: int = Field(256, ge=1)
+    special_tokens: bool = Field(False, description="URLs, numbers, @mentions -> <url>, <num>, <user>")
     batch_size: int = Field(1000, ge=1)
+    n_process: int = Field(1, ge=1, description="spaCy worker processes")
 
 
 class EmbedParams(_Section):

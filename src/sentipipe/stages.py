@@ -7,6 +7,7 @@ DVC. Paths are relative to the workspace (DVC runs stage commands there).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ MODEL = Path("models/model.pt")
 CHECKPOINT = Path("models/checkpoint.pt")
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data.json"
+INGEST_REPORT = REPORTS / "ingest.json"
 EMBED_REPORT = REPORTS / "embeddings.json"
 TRAIN_REPORT = REPORTS / "train.json"
 HISTORY = REPORTS / "plots" / "history.csv"
@@ -68,6 +70,7 @@ def ingest(params: Params) -> dict:
 
     table, report = read_corpus(params.data)
     _write_parquet(RAW, table)
+    write_json(INGEST_REPORT, report)
     print(f"ingest: {report['rows_read']} rows read, {report['rows_kept']} kept, dropped {report['dropped']}")
     return report
 
@@ -96,9 +99,14 @@ def tokenize(params: Params) -> dict:
 
     p = params.tokenize
     _require(*(PREPARED_DIR / f"{s}.parquet" for s in SPLITS))
-    settings = TokenizerSettings(lowercase=p.lowercase, max_length=p.max_length)
+    settings = TokenizerSettings(lowercase=p.lowercase, max_length=p.max_length, special_tokens=p.special_tokens)
+    untruncated = dataclasses.replace(settings, max_length=2**31)
     frames = {s: pd.read_parquet(PREPARED_DIR / f"{s}.parquet") for s in SPLITS}
-    tokens = {s: list(spacy_tokenize(f["text"].tolist(), settings, p.batch_size)) for s, f in frames.items()}
+    full = {
+        s: list(spacy_tokenize(f["text"].tolist(), untruncated, p.batch_size, p.n_process)) for s, f in frames.items()
+    }
+    truncated = {s: sum(len(t) > p.max_length for t in toks) for s, toks in full.items()}
+    tokens = {s: [t[: p.max_length] for t in toks] for s, toks in full.items()}
     vocab, counts = build_vocab(tokens["train"], p.min_freq, p.max_size)
     labels = sorted(frames["train"]["label"].unique().tolist())
     label_index = {label: i for i, label in enumerate(labels)}
@@ -117,6 +125,7 @@ def tokenize(params: Params) -> dict:
             "tokens": int(lengths.sum()),
             "unknown_rate": round(float((encoded.ids == UNK_ID).mean()) if len(encoded.ids) else 0.0, 4),
             "length_p50_p90_p99_max": [int(x) for x in np.percentile(lengths, [50, 90, 99, 100])],
+            "truncated_to_max_length": int(truncated[split]),
         }
     write_json(
         VOCAB,
