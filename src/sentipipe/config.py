@@ -38,6 +38,10 @@ class DataParams(_Section):
     unicode_form: Literal["NFC", "NFKC", "none"] = "NFKC"
     max_undecodable: float = Field(0.01, ge=0.0, le=1.0, description="share of undecodable rows tolerated")
     max_rows: int | None = Field(None, gt=0)
+    test_groups: list[str] = Field(
+        default_factory=list,
+        description="sources/groups held out as the whole test split (out-of-domain test); empty: random split",
+    )
     val_size: float = Field(0.1, gt=0.0, lt=0.5)
     test_size: float = Field(0.1, gt=0.0, lt=0.5)
     seed: int = 13

@@ -60,3 +60,13 @@ def test_a_single_class_is_refused():
 def test_too_few_rows_for_a_stratified_split_is_a_clear_error():
     with pytest.raises(DataError, match="cannot split|would lack"):
         prepare(corpus(2), DataParams())
+
+
+def test_whole_groups_can_be_held_out_as_an_out_of_domain_test():
+    frame = corpus(60).assign(source=["a", "b", "c"] * 40)
+    parts, _ = prepare(frame, DataParams(test_groups=["c"], val_size=0.25))
+    assert set(parts["test"]["source"]) == {"c"} and len(parts["test"]) == 40
+    assert "c" not in set(parts["train"]["source"]) | set(parts["val"]["source"])
+    assert len(parts["val"]) == 20
+    with pytest.raises(DataError, match=r"data.test_groups: \['z'\] not found; the groups are \['a', 'b', 'c'\]"):
+        prepare(frame, DataParams(test_groups=["z"]))

@@ -44,10 +44,22 @@ def split(frame: pd.DataFrame, params: DataParams) -> dict[str, pd.DataFrame]:
     classes = sorted(frame["label"].unique())
     if len(classes) < 2:
         raise DataError(f"need at least two classes after cleaning, found {classes}")
-    n_test = params.test_size
-    n_val = params.val_size / (1.0 - params.test_size)
+    if params.test_groups:
+        # Out-of-domain test: whole groups held out; train and val come from the other groups.
+        groups = frame["source"].astype(str)
+        missing = sorted(set(params.test_groups) - set(groups))
+        if missing:
+            raise DataError(f"data.test_groups: {missing} not found; the groups are {sorted(set(groups))}")
+        held = groups.isin(params.test_groups)
+        rest, test = frame[~held], frame[held]
+        n_val = params.val_size
+    else:
+        rest, test, n_val = frame, None, params.val_size / (1.0 - params.test_size)
     try:
-        rest, test = train_test_split(frame, test_size=n_test, stratify=frame["label"], random_state=params.seed)
+        if test is None:
+            rest, test = train_test_split(
+                frame, test_size=params.test_size, stratify=frame["label"], random_state=params.seed
+            )
         train, val = train_test_split(rest, test_size=n_val, stratify=rest["label"], random_state=params.seed)
     except ValueError as exc:
         raise DataError(f"cannot split {len(frame)} rows stratified by label: {exc}") from None
