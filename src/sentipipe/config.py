@@ -58,9 +58,16 @@ class TokenizeParams(_Section):
 
 
 class EmbedParams(_Section):
-    source: Literal["random", "minilm"] = "random"
+    source: Literal["random", "minilm", "word2vec", "fasttext", "file"] = "random"
     mode: Literal["pieces", "encoder", "context"] = "encoder"
     dim: int = Field(128, ge=2)
+    # word2vec / fasttext, trained with gensim on the training split
+    window: int = Field(5, ge=1)
+    epochs: int = Field(10, ge=1)
+    min_count: int = Field(1, ge=1)
+    # file: pretrained vectors
+    path: str | None = Field(None, description="vectors file for source 'file'")
+    format: Literal["word2vec_text", "word2vec_binary", "glove"] = "word2vec_text"
     scale: float = Field(0.1, gt=0.0)
     seed: int = 13
 
@@ -138,6 +145,8 @@ class Params(_Section):
                 raise ValueError("data.path is required when data.source is 'file'")
             if bool(self.data.label_column) == bool(self.data.rating_column):
                 raise ValueError("set exactly one of data.label_column and data.rating_column")
+        if self.embed.source == "file" and not self.embed.path:
+            raise ValueError("embed.path is required when embed.source is 'file'")
         if self.embed.source == "minilm" and self.embed.dim != 384:
             raise ValueError("embed.dim must be 384 when embed.source is 'minilm' (its vector size)")
         return self

@@ -108,6 +108,64 @@ def _context_vectors(
     return vectors[2:], seen[2:] > 0
 
 
+def _gensim_vectors(vocab: Vocab, texts: Sequence[str], settings: TokenizerSettings, params: EmbedParams):
+    """word2vec or fastText trained on the training split, tokenized exactly as the model sees it."""
+    from gensim.models import FastText, Word2Vec
+
+    from sentipipe.text.tokenizer import tokenize
+
+    sentences = list(tokenize(texts, settings))
+    cls = Word2Vec if params.source == "word2vec" else FastText
+    model = cls(
+        sentences,
+        vector_size=params.dim,
+        window=params.window,
+        epochs=params.epochs,
+        min_count=params.min_count,
+        seed=params.seed,
+        workers=1,
+        sg=1,
+    )
+    words = vocab.tokens[2:]
+    vectors = np.zeros((len(words), params.dim), dtype=np.float32)
+    found = np.zeros(len(words), dtype=bool)
+    for i, word in enumerate(words):
+        # fastText composes vectors for any word from its character n-grams
+        if word in model.wv.key_to_index or params.source == "fasttext":
+            vectors[i], found[i] = model.wv[word], True
+    return vectors, found
+
+
+def read_vectors(path: Path, fmt: str) -> tuple[dict[str, int], np.ndarray]:
+    """A word2vec (text or binary) or GloVe (text, no header) file."""
+    from gensim.models import KeyedVectors
+
+    if not path.is_file():
+        raise SentipipeError(f"embed.path: {path} not found")
+    try:
+        kv = KeyedVectors.load_word2vec_format(
+            str(path), binary=fmt == "word2vec_binary", no_header=fmt == "glove", unicode_errors="replace"
+        )
+    except (ValueError, UnicodeDecodeError, EOFError) as exc:
+        raise SentipipeError(f"embed.path: {path} is not a {fmt} vectors file: {exc}") from None
+    return kv.key_to_index, kv.vectors.astype(np.float32)
+
+
+def _file_vectors(vocab: Vocab, params: EmbedParams, lowercase: bool):
+    index, table = read_vectors(Path(params.path or ""), params.format)
+    if lowercase:  # let a cased file serve a lowercased vocabulary: first casing wins
+        for word, i in list(index.items()):
+            index.setdefault(word.lower(), i)
+    words = vocab.tokens[2:]
+    vectors = np.zeros((len(words), table.shape[1]), dtype=np.float32)
+    found = np.zeros(len(words), dtype=bool)
+    for i, word in enumerate(words):
+        j = index.get(word)
+        if j is not None:
+            vectors[i], found[i] = table[j], True
+    return vectors, found
+
+
 def build_matrix(
     vocab: Vocab,
     counts: dict[str, int],
@@ -123,15 +181,18 @@ def build_matrix(
         matrix = random_matrix(len(vocab), params.dim, params.scale, params.seed)
         return matrix, {"source": "random", "dim": params.dim, "vocab_size": len(vocab)}
     words = vocab.tokens[2:]
-    model_dir = minilm_dir()
-    if params.mode == "pieces":
-        vectors, found = _piece_vectors(words, model_dir)
+    if params.source in ("word2vec", "fasttext"):
+        vectors, found = _gensim_vectors(vocab, texts, settings or TokenizerSettings(), params)
+    elif params.source == "file":
+        vectors, found = _file_vectors(vocab, params, (settings or TokenizerSettings()).lowercase)
+    elif params.mode == "pieces":
+        vectors, found = _piece_vectors(words, minilm_dir())
     elif params.mode == "encoder":
-        vectors, found = _encoder_vectors(words, model_dir)
+        vectors, found = _encoder_vectors(words, minilm_dir())
     else:
         if settings is None:
             raise SentipipeError("embed.mode 'context' needs the training texts and tokenizer settings")
-        vectors, found = _context_vectors(vocab, texts, settings, model_dir)
+        vectors, found = _context_vectors(vocab, texts, settings, minilm_dir())
     # Rescale the pretrained vectors to the configured spread so the recurrent
     # layer sees inputs of the same size whatever their source.
     std = vectors[found].std() if found.any() else 1.0
@@ -141,8 +202,8 @@ def build_matrix(
     total = sum(counts.values()) or 1
     covered = sum(counts.get(w, 0) for w, ok in zip(words, found, strict=False) if ok)
     report = {
-        "source": "minilm",
-        "mode": params.mode,
+        "source": params.source,
+        **({"mode": params.mode} if params.source == "minilm" else {}),
         "dim": int(matrix.shape[1]),
         "vocab_size": len(vocab),
         "coverage_vocab": round(float(found.mean()) if len(found) else 0.0, 4),

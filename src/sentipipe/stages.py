@@ -164,7 +164,9 @@ def embed(params: Params) -> dict:
     _require(VOCAB, train_texts)
     vocab, _, settings, counts = load_vocab()
     start = time.perf_counter()
-    texts = pd.read_parquet(train_texts)["text"].tolist() if params.embed.mode == "context" else []
+    e = params.embed
+    needs_texts = e.source in ("word2vec", "fasttext") or (e.source == "minilm" and e.mode == "context")
+    texts = pd.read_parquet(train_texts)["text"].tolist() if needs_texts else []
     matrix, report = build_matrix(vocab, counts, params.embed, texts, settings)
     report["seconds"] = round(time.perf_counter() - start, 2)
     atomic_write(EMBEDDINGS, lambda tmp: np.save(open(tmp, "wb"), matrix))

@@ -66,3 +66,46 @@ def test_context_vectors_come_from_the_words_occurrences_in_the_training_texts()
     assert report["coverage_vocab"] == 0.75, "a word that never occurs gets no context vector"
     assert report["coverage_train_tokens"] == 1.0
     assert np.isfinite(matrix).all() and matrix.shape == (6, 384)
+
+
+TEXTS = ["A good film, a great cast.", "A terrible film and a dull plot.", "Good acting, great fun."] * 5
+
+
+@pytest.mark.parametrize("source", ["word2vec", "fasttext"])
+def test_vectors_trained_on_the_training_split(source):
+    vocab = Vocab(["<pad>", "<unk>", "good", "great", "film", "never-in-training"])
+    counts = {"good": 10, "great": 10, "film": 10, "never-in-training": 0}
+    params = EmbedParams(source=source, dim=8, epochs=2)
+    matrix, report = build_matrix(vocab, counts, params, TEXTS, TokenizerSettings())
+    assert matrix.shape == (6, 8) and not matrix[PAD_ID].any()
+    expected = 1.0 if source == "fasttext" else 0.75  # fastText builds any word from character n-grams
+    assert report["coverage_vocab"] == expected and report["coverage_train_tokens"] == 1.0
+
+
+@pytest.mark.parametrize("fmt", ["word2vec_text", "word2vec_binary", "glove"])
+def test_vectors_from_a_file_with_a_stated_fallback_for_missing_words(tmp_path, fmt):
+    from gensim.models import KeyedVectors
+
+    kv = KeyedVectors(vector_size=3)
+    kv.add_vectors(["Good", "film"], np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]], dtype=np.float32))
+    path = tmp_path / "vectors.txt"
+    kv.save_word2vec_format(str(path), binary=fmt == "word2vec_binary", write_header=fmt != "glove")
+    vocab = Vocab(["<pad>", "<unk>", "good", "film", "absent"])
+    params = EmbedParams(source="file", path=str(path), format=fmt, scale=1.0)
+    matrix, report = build_matrix(vocab, {"good": 3, "film": 1, "absent": 1}, params, settings=TokenizerSettings())
+    assert matrix.shape == (5, 3)
+    assert report["coverage_vocab"] == pytest.approx(2 / 3, abs=1e-4) and report["coverage_train_tokens"] == 0.8
+    cos = matrix[2] @ matrix[3] / np.linalg.norm(matrix[2]) / np.linalg.norm(matrix[3])
+    assert cos == pytest.approx(10 / 14, abs=1e-5), "the file's vectors, rescaled together"
+    assert report["missing_init"].startswith("random normal")
+
+
+def test_a_missing_or_broken_vectors_file_is_a_clear_error(tmp_path):
+    from sentipipe.errors import SentipipeError
+
+    vocab = Vocab(["<pad>", "<unk>", "a"])
+    with pytest.raises(SentipipeError, match="not found"):
+        build_matrix(vocab, {"a": 1}, EmbedParams(source="file", path=str(tmp_path / "none.vec")))
+    (tmp_path / "bad.vec").write_text("this is not\na vectors file\n")
+    with pytest.raises(SentipipeError, match="is not a word2vec_text vectors file"):
+        build_matrix(vocab, {"a": 1}, EmbedParams(source="file", path=str(tmp_path / "bad.vec")))
