@@ -93,3 +93,22 @@ def test_wrong_column_is_a_client_error_with_a_message(server):
     reply = requests.post(f"{server}/invocations", json={"dataframe_records": [{"review": "good"}]}, timeout=30)
     assert reply.status_code == 400
     assert "text" in reply.json()["message"]
+
+
+def test_ten_thousand_rows_in_one_request(server):
+    texts = [["a wonderful film"], ["an awful film"]] * 5000
+    reply = requests.post(
+        f"{server}/invocations", json={"dataframe_split": {"columns": ["text"], "data": texts}}, timeout=300
+    )
+    assert reply.status_code == 200
+    labels = [p["label"] for p in reply.json()["predictions"]]
+    assert len(labels) == 10_000 and labels[:2] == ["positive", "negative"]
+
+
+def test_a_hundred_thousand_character_text_is_truncated_not_refused(server):
+    text = ("a wonderful film " * 6000)[:100_000]
+    reply = requests.post(f"{server}/invocations", json={"dataframe_records": [{"text": text}]}, timeout=120)
+    assert reply.status_code == 200
+    prediction = reply.json()["predictions"][0]
+    assert prediction["label"] in {"positive", "negative"}
+    assert abs(prediction["prob_positive"] + prediction["prob_negative"] - 1) < 1e-5
