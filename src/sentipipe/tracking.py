@@ -97,8 +97,28 @@ def _git(*args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
+def dvc_lock_hashes(inputs: Iterable[str | Path], lock: Path = Path("dvc.lock")) -> dict[str, str]:
+    """The hashes dvc.lock records for the outputs these inputs come from (a file or its folder)."""
+    import yaml
+
+    if not lock.is_file():
+        return {}
+    try:
+        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+    except yaml.YAMLError:
+        return {}
+    recorded = {out["path"]: out.get("md5", "") for stage in stages.values() for out in stage.get("outs", [])}
+    found = {}
+    for path in map(Path, inputs):
+        for candidate in (path, *path.parents):
+            if candidate.as_posix() in recorded:
+                found[f"dvc.lock.{candidate.as_posix()}"] = recorded[candidate.as_posix()]
+                break
+    return found
+
+
 def lineage_tags(inputs: Iterable[str | Path], device: str) -> dict[str, str]:
-    """git commit and dirty flag, data hashes, device and library versions."""
+    """git commit and dirty flag, data hashes (the files' md5 and what dvc.lock recorded), device, versions."""
     import mlflow
     import torch
 
@@ -118,6 +138,8 @@ def lineage_tags(inputs: Iterable[str | Path], device: str) -> dict[str, str]:
     }
     if os.environ.get("DVC_EXP_NAME"):
         tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
+    inputs = list(inputs)
     for path in inputs:
         tags[f"data.md5.{Path(path).as_posix()}"] = file_md5(path)
+    tags.update(dvc_lock_hashes(inputs))
     return tags

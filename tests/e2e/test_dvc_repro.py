@@ -87,3 +87,17 @@ def test_metrics_are_visible_to_dvc(repro):
     repo, env, _ = repro
     shown = run(["dvc", "metrics", "show", "--json"], repo, env).stdout
     assert "accuracy" in shown and "best_val_accuracy" in shown
+
+
+def test_the_run_carries_lineage_from_git_and_dvc_lock(repro):
+    import json
+
+    from mlflow import MlflowClient
+
+    repo, env, _ = repro
+    run_id = json.loads((repo / "reports/train.json").read_text())["run_id"]
+    tags = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}").get_run(run_id).data.tags
+    head = run(["git", "rev-parse", "HEAD"], repo, env).stdout.strip()
+    assert tags["git.commit"] == head
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["tokenize"]["outs"]
+    assert tags["dvc.lock.data/tokens"] == next(o["md5"] for o in lock if o["path"] == "data/tokens")

@@ -24,3 +24,16 @@ def test_params_are_flattened_with_their_section():
 
     flat = flatten(Params())
     assert flat["train.cell"] == "lstm" and flat["data.corpora"] == "['movie']"
+
+
+def test_dvc_lock_hashes_of_the_inputs_are_found_by_file_or_folder(tmp_path):
+    from sentipipe.tracking import dvc_lock_hashes
+
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(
+        "schema: '2.0'\nstages:\n  tokenize:\n    outs:\n    - path: data/tokens\n      md5: abc.dir\n"
+        "  embed:\n    outs:\n    - path: data/embeddings/matrix.npy\n      md5: def\n"
+    )
+    found = dvc_lock_hashes(["data/tokens/train.npz", "data/embeddings/matrix.npy", "other.txt"], lock)
+    assert found == {"dvc.lock.data/tokens": "abc.dir", "dvc.lock.data/embeddings/matrix.npy": "def"}
+    assert dvc_lock_hashes(["x"], tmp_path / "missing.lock") == {}
