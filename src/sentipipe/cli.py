@@ -101,6 +101,7 @@ def cmd_summary(args) -> None:
     print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, ROC-AUC {test['roc_auc']:.4f}")
     args.texts = ["A warm, funny and beautifully acted film.", "A dull, lifeless mess of a movie."]
     args.model_uri = f"models:/{reg['name']}/{reg['version']}"
+    args.input = args.output = None
     print("sample predictions (label, probabilities, text):")
     cmd_predict(args)
 

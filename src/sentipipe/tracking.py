@@ -45,8 +45,9 @@ def configure(params: TrackingParams, root: Path | None = None) -> str:
 
     root = root or workspace_root()
     uri = tracking_uri(params, root)
+    # The registry follows the tracking URI unless MLFLOW_REGISTRY_URI says otherwise. Not set
+    # here: mlflow.set_registry_uri() exports the variable, which would pin later calls.
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     experiment = mlflow.get_experiment_by_name(params.experiment)
     if experiment is not None:
         return experiment.experiment_id

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 TINY_PARAMS = {
     "data": {"max_rows": 400},
     "embed": {"source": "minilm", "mode": "pieces", "dim": 384},
-    "train": {"epochs": 1, "hidden_size": 32, "batch_size": 32},
+    "train": {"epochs": 2, "hidden_size": 32, "batch_size": 32, "freeze_embeddings": False},
     "register": {"model_name": "e2e-sentiment"},
 }
 

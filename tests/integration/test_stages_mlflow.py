@@ -41,7 +41,7 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert out["label"].tolist()[:2] == ["positive", "negative"]
     assert list(out.columns) == ["label", "prob_negative", "prob_positive"]
     assert (out[["prob_negative", "prob_positive"]].sum(axis=1).round(5) == 1).all()
-    with pytest.raises(mlflow.exceptions.MlflowException, match="needs a 'text' column"):
+    with pytest.raises(mlflow.exceptions.MlflowException, match=r"missing inputs \['text'\]"):
         model.predict(pd.DataFrame({"review": texts}))
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
