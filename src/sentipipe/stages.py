@@ -30,6 +30,7 @@ CHECKPOINT = Path("models/checkpoint.pt")
 REPORTS = Path("reports")
 DATA_REPORT = REPORTS / "data.json"
 INGEST_REPORT = REPORTS / "ingest.json"
+TOKENS_REPORT = REPORTS / "tokens.json"
 EMBED_REPORT = REPORTS / "embeddings.json"
 TRAIN_REPORT = REPORTS / "train.json"
 HISTORY = REPORTS / "plots" / "history.csv"
@@ -134,9 +135,9 @@ def tokenize(params: Params) -> dict:
             "labels": labels,
             "tokens": vocab.tokens,
             "counts": [int(counts.get(t, 0)) for t in vocab.tokens],
-            "stats": stats,
         },
     )
+    write_json(TOKENS_REPORT, {"vocabulary": len(vocab), "labels": labels, "splits": stats})
     print(
         f"tokenize: vocabulary {len(vocab)} tokens, labels {labels}, "
         f"train unknown rate {stats['train']['unknown_rate']}"

@@ -115,3 +115,23 @@ def test_file_source_needs_a_path_and_one_label_source():
         parse_params({"data": {"source": "file"}})
     with pytest.raises(Exception, match="exactly one of data.label_column and data.rating_column"):
         parse_params({"data": {"source": "file", "path": "x.csv", "rating_column": "stars"}})
+
+
+def test_an_unreadable_file_names_the_file_and_the_format(workdir):
+    (workdir / "c.parquet").write_bytes(b"this is not parquet")
+    with pytest.raises(DataError, match=r"c.parquet: cannot be read as parquet"):
+        stages.ingest(file_params(workdir / "c.parquet"))
+    assert not stages.RAW.exists()
+
+
+def test_the_data_reports_count_tokens_and_truncation(workdir, mlflow_store):
+    three_class_frame().to_csv(workdir / "reviews.csv", index=False)
+    params = file_params(workdir / "reviews.csv", text_column="review", label_column="sentiment")
+    stages.ingest(params)
+    stages.prepare(params)
+    stages.tokenize(params.model_copy(update={"tokenize": params.tokenize.model_copy(update={"max_length": 5})}))
+    report = read_json(stages.TOKENS_REPORT)
+    train = report["splits"]["train"]
+    assert train["truncated_to_max_length"] == train["sentences"] and train["length_p50_p90_p99_max"][-1] == 5
+    assert read_json(stages.DATA_REPORT)["splits"]["test"]["labels"].keys() == {"negative", "neutral", "positive"}
+    assert read_json(stages.INGEST_REPORT)["labels"] == {"negative": 48, "neutral": 48, "positive": 48}
