@@ -1,13 +1,12 @@
 """The MLflow pyfunc model: raw text in, a label and one probability per class out.
 
-Input: a DataFrame with a `text` column, as the logged signature says (over
-REST: `dataframe_split` or `dataframe_records` with a `text` column). The class
-itself also takes a list of strings or one string when called directly; MLflow's
-schema check in front of it does not, so a loaded pyfunc wants the frame.
+Input: a DataFrame with a `text` column, a list of strings or one string (over
+REST: `dataframe_split` / `dataframe_records` with a `text` column, or `inputs`
+with a list of strings). A frame without a `text` column, or a value that is
+not a string (a number, null), is refused with the column or row named; over
+REST that is an HTTP 400. An empty or whitespace-only text is valid and gets
+the prediction of an empty sentence (the model sees a single unknown token).
 Output: a DataFrame with `label` and `prob_<class>` for every class.
-An empty or whitespace-only text is a valid input and gets the prediction of an
-empty sentence (the model sees a single unknown token); None, numbers or any
-other non-string is refused with a message naming the row.
 """
 
 from __future__ import annotations
@@ -49,6 +48,8 @@ def texts_from_input(model_input: Any) -> list[str]:
     else:
         raise SentipipeError(f"expected text, a list of texts or a DataFrame; got {type(model_input).__name__}")
     for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            raise SentipipeError(f"row {i}: text is missing (null)")
         if not isinstance(value, str):
             raise SentipipeError(f"row {i}: text must be a string, got {type(value).__name__} ({value!r:.40})")
     return values
@@ -91,7 +92,9 @@ def pip_requirements() -> list[str]:
 
 def log_model(predictor_path: Path, labels: Sequence[str], name: str = "model"):
     """Log the predictor as a models-from-code pyfunc with its own code and a signature."""
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types import ColSpec, Schema
+    from mlflow.types.schema import AnyType
 
     import sentipipe
 
@@ -103,7 +106,10 @@ def log_model(predictor_path: Path, labels: Sequence[str], name: str = "model"):
         python_model=str(package_dir / "pyfunc_model.py"),
         artifacts={"predictor": str(predictor_path)},
         code_paths=[str(package_dir)],
-        signature=infer_signature(example, fake),
+        # One unnamed input column of any type: a named string column would refuse a
+        # plain list of strings, and MLflow's string enforcement silently turns numbers
+        # and nulls into text. predict() checks the values itself, row by row.
+        signature=ModelSignature(inputs=Schema([ColSpec(AnyType())]), outputs=infer_signature(example, fake).outputs),
         input_example=example,
         pip_requirements=pip_requirements(),
     )

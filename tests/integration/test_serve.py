@@ -80,13 +80,32 @@ def test_served_champion_labels_raw_text(server):
     assert reply.status_code == 200 and reply.json()["predictions"][0]["label"] == "negative"
 
 
+def test_inputs_as_a_list_of_strings(server):
+    reply = requests.post(f"{server}/invocations", json={"inputs": ["a wonderful film", "an awful film"]}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    assert [p["label"] for p in reply.json()["predictions"]] == ["positive", "negative"]
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"inputs": [1.5, 2]}, "row 0: text must be a string, got float"),
+        ({"inputs": ["fine", None]}, "row 1: text is missing (null)"),
+        ({"dataframe_records": [{"text": 7}]}, "row 0: text must be a string, got int"),
+    ],
+)
+def test_numbers_and_nulls_instead_of_text_are_refused_with_the_row(server, body, message):
+    reply = requests.post(f"{server}/invocations", json=body, timeout=30)
+    assert reply.status_code == 400 and message in reply.json()["message"]
+
+
 def test_malformed_requests_are_client_errors_with_a_message(server):
     reply = requests.post(
         f"{server}/invocations", data="{not json", headers={"Content-Type": "application/json"}, timeout=30
     )
     assert reply.status_code == 400
     reply = requests.post(f"{server}/invocations", json={"dataframe_records": [{"text": None}]}, timeout=30)
-    assert reply.status_code == 400 and "row 0: text must be a string" in reply.json()["message"]
+    assert reply.status_code == 400 and "row 0: text is missing (null)" in reply.json()["message"]
 
 
 def test_wrong_column_is_a_client_error_with_a_message(server):

@@ -41,8 +41,11 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert out["label"].tolist()[:2] == ["positive", "negative"]
     assert list(out.columns) == ["label", "prob_negative", "prob_positive"]
     assert (out[["prob_negative", "prob_positive"]].sum(axis=1).round(5) == 1).all()
-    with pytest.raises(mlflow.exceptions.MlflowException, match=r"missing inputs \['text'\]"):
+    assert model.predict(texts).equals(out), "a plain list of strings gives the same answer"
+    with pytest.raises(mlflow.exceptions.MlflowException, match="needs a 'text' column; got columns \\['review'\\]"):
         model.predict(pd.DataFrame({"review": texts}))
+    with pytest.raises(mlflow.exceptions.MlflowException, match="row 1: text must be a string, got float"):
+        model.predict(["fine", 2.5])
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {f"plots/{n}.png" for n in ("confusion", "roc", "pr", "calibration")}

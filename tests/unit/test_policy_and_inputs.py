@@ -57,7 +57,8 @@ def test_inputs_accept_frames_series_lists_and_strings():
     "bad, message",
     [
         (pd.DataFrame({"review": ["a"]}), "needs a 'text' column; got columns \\['review'\\]"),
-        (["ok", None], "row 1: text must be a string, got NoneType"),
+        (["ok", None], "row 1: text is missing \\(null\\)"),
+        (["ok", float("nan")], "row 1: text is missing \\(null\\)"),
         (pd.DataFrame({"text": [1.5]}), "row 0: text must be a string, got float"),
         (42, "expected text"),
     ],
