@@ -101,3 +101,27 @@ def test_the_run_carries_lineage_from_git_and_dvc_lock(repro):
     assert tags["git.commit"] == head
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["tokenize"]["outs"]
     assert tags["dvc.lock.data/tokens"] == next(o["md5"] for o in lock if o["path"] == "data/tokens")
+
+
+def test_queued_experiments_land_in_the_workspace_store_with_their_names(repro):
+    import time
+
+    from mlflow import MlflowClient
+
+    repo, env, _ = repro
+    run(["dvc", "exp", "run", "--queue", "-S", "train.cell=gru", "-S", "train.bidirectional=true,false"], repo, env)
+    run(["dvc", "queue", "start", "-j", "2"], repo, env)
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo, env).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(3)
+    assert status.count("Success") == 2, status
+    client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("sentipipe")
+    runs = [r for r in client.search_runs([experiment.experiment_id]) if "dvc.exp_name" in r.data.tags]
+    assert sorted(r.data.params["train.bidirectional"] for r in runs) == ["False", "True"]
+    assert {r.data.params["train.cell"] for r in runs} == {"gru"} and all(r.info.status == "FINISHED" for r in runs)
+    shown = run(["dvc", "exp", "show", "--json"], repo, env).stdout
+    assert all(r.data.tags["dvc.exp_name"] in shown for r in runs)
