@@ -170,7 +170,12 @@ def embed(params: Params) -> dict:
     texts = pd.read_parquet(train_texts)["text"].tolist() if needs_texts else []
     matrix, report = build_matrix(vocab, counts, params.embed, texts, settings)
     report["seconds"] = round(time.perf_counter() - start, 2)
-    atomic_write(EMBEDDINGS, lambda tmp: np.save(open(tmp, "wb"), matrix))
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a handle: np.save would append .npy to the temp name
+            np.save(fh, matrix, allow_pickle=False)
+
+    atomic_write(EMBEDDINGS, write)
     write_json(EMBED_REPORT, report)
     print(f"embed: {matrix.shape[0]} x {matrix.shape[1]} ({report})")
     return report
