@@ -20,22 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
-from scipy.sparse import hstack
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from sentipipe import stages
 from sentipipe.config import parse_params
+from sentipipe.evaluation import tfidf_baseline
 from sentipipe.io import read_json
-
-
-def tfidf_lr(train: pd.DataFrame, test: pd.DataFrame) -> float:
-    word = TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True)
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
-    x_train = hstack([word.fit_transform(train.text), char.fit_transform(train.text)]).tocsr()
-    x_test = hstack([word.transform(test.text), char.transform(test.text)]).tocsr()
-    clf = LogisticRegression(C=4.0, max_iter=2000).fit(x_train, train.label)
-    return float((clf.predict(x_test) == test.label).mean())
 
 
 def nb_lr(train: pd.DataFrame, test: pd.DataFrame) -> float:
@@ -76,7 +67,10 @@ def main() -> int:
         train = pd.read_parquet(stages.PREPARED_DIR / "train.parquet")
         test = pd.read_parquet(stages.PREPARED_DIR / "test.parquet")
         start = time.perf_counter()
-        baselines = {"tfidf_word_char_lr": tfidf_lr(train, test), "nb_lr": nb_lr(train, test)}
+        baselines = {
+            "tfidf_word_char_lr": tfidf_baseline(train.text, train.label, test.text, test.label),
+            "nb_lr": nb_lr(train, test),
+        }
         base_seconds = time.perf_counter() - start
     rnn = metrics["test"]["accuracy"]
     best = max(baselines.values())

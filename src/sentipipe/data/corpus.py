@@ -10,13 +10,17 @@ from sentipipe.data.vader import fetch_sdist, read_vader_corpora
 COLUMNS = ["id", "text", "label", "source"]
 
 
-def label_ratings(frame: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, int]:
-    """positive above +threshold, negative below -threshold; the rest is dropped (and counted)."""
-    rating = frame["rating"]
-    label = pd.Series(pd.NA, index=frame.index, dtype="string")
+def rating_labels(rating: pd.Series, threshold: float) -> pd.Series:
+    """positive above +threshold, negative below -threshold, missing (to be dropped) otherwise."""
+    label = pd.Series(pd.NA, index=rating.index, dtype="string")
     label[rating > threshold] = "positive"
     label[rating < -threshold] = "negative"
-    kept = frame.assign(label=label).dropna(subset=["label"])
+    return label
+
+
+def label_ratings(frame: pd.DataFrame, threshold: float) -> tuple[pd.DataFrame, int]:
+    """Label the frame's `rating` column; drop (and count) the ratings inside the threshold."""
+    kept = frame.assign(label=rating_labels(frame["rating"], threshold)).dropna(subset=["label"])
     return kept, int(len(frame) - len(kept))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from sentipipe.config import DataParams
+from sentipipe.data.corpus import rating_labels
 from sentipipe.errors import DataError
 
 _TAG = re.compile(r"<[^>]{0,200}>")
@@ -111,9 +112,7 @@ def ingest_file(params: DataParams) -> tuple[pd.DataFrame, dict]:
     if params.rating_column:
         rating = pd.to_numeric(frame[params.rating_column], errors="coerce")
         dropped["unreadable_rating"] = int(rating.isna().sum())
-        label = pd.Series(pd.NA, index=frame.index, dtype="string")
-        label[rating > params.threshold] = "positive"
-        label[rating < -params.threshold] = "negative"
+        label = rating_labels(rating, params.threshold)
         dropped["neutral_rating"] = int((label.isna() & rating.notna()).sum())
     else:
         raw = frame[params.label_column]
