@@ -62,8 +62,8 @@ def predictions_frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-# MLflow asks for type hints on predict() when the class is defined; the explicit
-# signature logged with the model is the contract instead.
+# MLflow asks for type hints on predict() when the class is defined; the signature
+# logged with the model and the checks in texts_from_input are the contract instead.
 warnings.filterwarnings("ignore", message=".*Add type hints to the `predict` method.*")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -288,7 +289,7 @@ def train(params: Params, fresh: bool = False) -> dict:
     history_rows: list[dict] = []
 
     def on_epoch(m) -> None:
-        history_rows.append({"epoch": m.epoch, **m.scalars()})
+        history_rows.append(m.row())
         # Per-epoch curves get their own names: the unprefixed val_* metrics are
         # the best epoch's (logged by evaluate), never the last epoch's.
         scalars = {f"epoch_{k}": v for k, v in m.scalars().items()}
@@ -323,8 +324,7 @@ def train(params: Params, fresh: bool = False) -> dict:
             mlflow.log_params(tracking.flatten(params))
             _log_datasets({"training": train_path, "validation": val_path}, tags)
         else:
-            past = [EpochMetrics(**h) for h in resume["history"]]
-            history_rows.extend({"epoch": h.epoch, **h.scalars()} for h in past)
+            history_rows.extend(EpochMetrics(**h).row() for h in resume["history"])
             print(f"train: resuming run {run_id} after epoch {resume['epoch']} from {CHECKPOINT}", flush=True)
         result = fit(model, train_split, val_split, p, device, on_epoch, resume, checkpoint, dist)
         bare = getattr(model, "module", model)
@@ -403,12 +403,8 @@ def evaluate(params: Params) -> dict:
         mlflow.log_metrics({k: float(v) for k, v in flat.items()})
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifact(str(ERRORS), artifact_path="errors")
-        import tempfile
-
-        from sentipipe.evaluation import confusion as confusion_matrix
-
         with tempfile.TemporaryDirectory() as tmp:
-            for path in ev.save_figures(curves, confusion_matrix(data.labels, probs, classes), classes, tmp):
+            for path in ev.save_figures(curves, ev.confusion(data.labels, probs, classes), classes, tmp):
                 mlflow.log_artifact(str(path), artifact_path="plots")
     headline = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
     print(

@@ -77,6 +77,10 @@ class EpochMetrics:
     def scalars(self) -> dict[str, float]:
         return {k: v for k, v in asdict(self).items() if k not in ("epoch", "layer_grad_norms")}
 
+    def row(self) -> dict[str, float]:
+        """One line of reports/plots/history.csv."""
+        return {"epoch": self.epoch, **self.scalars()}
+
     def score(self, monitor: str) -> float:
         """Higher is better, whatever is monitored."""
         return self.val_accuracy if monitor == "val_accuracy" else -self.val_loss
