@@ -71,7 +71,9 @@ def child(mode: str, epochs: int, batch_size: int) -> dict:
             end, pad = plain_epoch(split, model, optimizer, batch_size, rng)
             times.append(end - start)
     else:
+        from sentipipe.training.batching import padding_fraction
         from sentipipe.training.loop import fit
+        from sentipipe.training.objectives import Classification
 
         spec = ModelSpec(
             vocab_size=matrix.shape[0],
@@ -85,10 +87,11 @@ def child(mode: str, epochs: int, batch_size: int) -> dict:
         model = build_model(spec, matrix)
         p = params.train.model_copy(update={"epochs": epochs, "batch_size": batch_size, "freeze_embeddings": False})
         val = load_split(stages.TOKENS_DIR / "val.npz")
-        result = fit(model, split, val, p, torch.device("cpu"))
+        objective = Classification(split, val, batch_size, spec.num_classes)
+        result = fit(model, objective, p, torch.device("cpu"))
         # fit's epoch time includes its validation pass; subtract nothing, so the comparison is conservative
         times = [h.seconds for h in result.history]
-        pad = result.padding_fraction
+        pad = padding_fraction(split, batch_size, shuffle=True, seed=p.seed)
     return {
         "seconds_per_epoch": float(np.mean(times)),
         "padding_fraction": float(pad),

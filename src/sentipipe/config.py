@@ -72,7 +72,25 @@ class EmbedParams(_Section):
     seed: int = 13
 
 
-class TrainParams(_Section):
+class LoopParams(_Section):
+    """What the training loop reads, whatever the task: optimiser, schedule, stopping, device."""
+
+    epochs: int = Field(6, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-3, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    clip_norm: float = Field(1.0, gt=0.0)
+    schedule: Literal["cosine", "plateau", "constant"] = "cosine"
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
+    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    patience: int = Field(0, ge=0, description="epochs without improvement before stopping; 0: never")
+    amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported); ignored on CPU")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 13
+    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 leaves torch's default")
+
+
+class TrainParams(LoopParams):
     cell: Literal["rnn_tanh", "rnn_relu", "lstm", "gru"] = "lstm"
     bidirectional: bool = True
     hidden_size: int = Field(128, ge=1)
@@ -81,20 +99,7 @@ class TrainParams(_Section):
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="between recurrent layers and before the output")
     pooling: Literal["last", "max", "mean", "attention"] = "max"
     freeze_embeddings: bool = False
-    epochs: int = Field(6, ge=1)
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(2e-3, gt=0.0)
-    weight_decay: float = Field(0.01, ge=0.0)
-    clip_norm: float = Field(1.0, gt=0.0)
-    schedule: Literal["cosine", "plateau", "constant"] = "cosine"
-    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
     class_weights: Literal["none", "balanced"] = "none"
-    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
-    patience: int = Field(0, ge=0, description="epochs without improvement before stopping; 0: never")
-    amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported); ignored on CPU")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    seed: int = 13
-    threads: int = Field(0, ge=0, description="CPU threads for torch; 0 leaves torch's default")
 
 
 class EvaluateParams(_Section):
@@ -122,6 +127,78 @@ class TrackingParams(_Section):
     )
 
 
+# ---------------------------------------------------------------- the generator task
+
+
+class GeneratorDataParams(_Section):
+    source: Literal["prepared", "file"] = Field(
+        "prepared", description="prepared: the texts of data/prepared (the classifier's splits); file: `path`"
+    )
+    path: str | None = Field(
+        None, description="a .txt file (documents split at blank lines) or a CSV/TSV/JSONL/Parquet"
+    )
+    text_column: str = "text"
+    val_size: float = Field(0.1, gt=0.0, lt=0.5)
+    test_size: float = Field(0.1, gt=0.0, lt=0.5)
+    seed: int = 13
+
+
+class GeneratorTokenizeParams(_Section):
+    unit: Literal["char", "token"] = Field("char", description="characters, or spaCy tokens")
+    lowercase: bool = False
+    min_freq: int = Field(1, ge=1, description="rarer units become <unk>")
+    max_size: int = Field(20_000, ge=10)
+
+
+class GeneratorTrainParams(LoopParams):
+    cell: Literal["rnn_tanh", "rnn_relu", "lstm", "gru"] = "lstm"
+    embed_dim: int = Field(64, ge=2)
+    hidden_size: int = Field(256, ge=1)
+    num_layers: int = Field(2, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0, description="between layers and before the decoder")
+    embed_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    bptt: int = Field(100, ge=2, description="window length of truncated backpropagation through time")
+    monitor: Literal["val_accuracy", "val_loss"] = "val_loss"
+    lr: float = Field(3e-3, gt=0.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    batch_size: int = Field(32, ge=1, description="lanes of the training stream")
+
+
+class SampleParams(_Section):
+    """Defaults of generation (the CLI and the served model take overrides)."""
+
+    max_length: int = Field(200, ge=1, le=10_000, description="units generated after the prompt")
+    temperature: float = Field(0.8, ge=0.0, description="0: greedy")
+    top_k: int = Field(0, ge=0, description="sample among the k likeliest units; 0: all")
+    seed: int = 13
+    prompts: list[str] = Field(
+        default_factory=lambda: ["The movie", "This film is"], description="prompts sampled by evaluate"
+    )
+
+
+class GeneratorRegisterParams(RegisterParams):
+    model_name: str = Field("sentipipe-generator", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
+    metric: str = Field("val_bpc", pattern=r"^(val|test)_[a-z0-9_]+$")
+    direction: Literal["maximize", "minimize"] = "minimize"
+
+
+class GeneratorParams(_Section):
+    experiment: str = Field("sentipipe-generator", min_length=1, description="MLflow experiment (store: tracking)")
+    data: GeneratorDataParams = Field(default_factory=GeneratorDataParams)
+    tokenize: GeneratorTokenizeParams = Field(default_factory=GeneratorTokenizeParams)
+    train: GeneratorTrainParams = Field(default_factory=GeneratorTrainParams)
+    sample: SampleParams = Field(default_factory=SampleParams)
+    register: GeneratorRegisterParams = Field(default_factory=GeneratorRegisterParams)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GeneratorParams:
+        if self.data.val_size + self.data.test_size >= 0.9:
+            raise ValueError("generator.data: val_size + test_size must stay below 0.9")
+        if self.data.source == "file" and not self.data.path:
+            raise ValueError("generator.data.path is required when generator.data.source is 'file'")
+        return self
+
+
 # `register` is a section name users see in params.yaml; pydantic warns that it
 # shadows ABC.register, which nothing here calls on a Params instance.
 warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
@@ -135,6 +212,7 @@ class Params(_Section):
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     register: RegisterParams = Field(default_factory=RegisterParams)
     tracking: TrackingParams = Field(default_factory=TrackingParams)
+    generator: GeneratorParams = Field(default_factory=GeneratorParams)
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self) -> Params:

@@ -185,33 +185,33 @@ def embed(params: Params) -> dict:
 # ---------------------------------------------------------------- train / evaluate / register
 
 
-def _fingerprint(params: Params, data_tags: dict[str, str]) -> str:
+def _fingerprint(section: dict, data_tags: dict[str, str]) -> str:
     """What a checkpoint must match to be resumed: the train params and the data."""
     import hashlib
 
-    blob = json.dumps({"train": params.train.model_dump(), "data": data_tags}, sort_keys=True)
+    blob = json.dumps({"train": section, "data": data_tags}, sort_keys=True)
     return hashlib.md5(blob.encode()).hexdigest()
 
 
-def _load_checkpoint(fingerprint: str, fresh: bool) -> dict | None:
+def _load_checkpoint(path: Path, fingerprint: str, fresh: bool) -> dict | None:
     import torch
 
-    if fresh or not CHECKPOINT.is_file():
+    if fresh or not path.is_file():
         return None
-    state = torch.load(CHECKPOINT, map_location="cpu", weights_only=False)
+    state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("fingerprint") != fingerprint or state.get("complete"):
         return None  # other params or data, or a finished run: start afresh
     return state
 
 
-def _save_checkpoint(state: dict) -> None:
+def _save_checkpoint(path: Path, state: dict) -> None:
     import io
 
     import torch
 
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write(CHECKPOINT, lambda tmp: tmp.write_bytes(buffer.getvalue()))
+    atomic_write(path, lambda tmp: tmp.write_bytes(buffer.getvalue()))
 
 
 def _log_datasets(paths: dict[str, Path], tags: dict[str, str]) -> None:
@@ -223,17 +223,139 @@ def _log_datasets(paths: dict[str, Path], tags: dict[str, str]) -> None:
     from sentipipe.text.encoding import load_split
 
     for context, path in paths.items():
-        split = load_split(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            if path.suffix == ".npy":  # a generator stream
+                arrays, targets = {"ids": np.load(path)}, None
+            else:
+                split = load_split(path)
+                arrays, targets = {"ids": split.ids, "offsets": split.offsets}, split.labels
             dataset = mlflow.data.from_numpy(
-                {"ids": split.ids, "offsets": split.offsets},
-                targets=split.labels,
+                arrays,
+                targets=targets,
                 source=str(path.resolve()),
                 name=path.stem,
                 digest=tags[f"data.md5.{path.as_posix()}"][:8],
             )
         mlflow.log_input(dataset, context=context)
+
+
+@dataclasses.dataclass
+class _TrainJob:
+    """What differs between the tasks' train stages; `_run_training` does the rest."""
+
+    loop: object  # LoopParams
+    tracking: object  # TrackingParams
+    logged_params: dict[str, str]
+    inputs: dict[str, Path]  # MLflow dataset context -> file, e.g. {"training": ..., "validation": ...}
+    lineage: list[Path]  # every input whose md5 goes into the tags
+    checkpoint: Path
+    report: Path
+    history: Path
+    save_model: object  # Callable[[nn.Module], None]: write the best weights as the task's model file
+
+
+def _run_training(job: _TrainJob, model, objective, device, dist, fresh: bool, extra_summary=None) -> dict:
+    """Fit in one MLflow run, resuming a matching checkpoint; rank 0 alone logs and writes."""
+    import mlflow
+
+    from sentipipe import tracking
+    from sentipipe.training.distributed import barrier, shutdown
+    from sentipipe.training.loop import EpochMetrics, device_name, fit
+
+    p = job.loop
+    tags = tracking.lineage_tags(job.lineage, device_name(device))
+    tags["distributed.world_size"] = str(dist.world_size)
+    fingerprint = _fingerprint(p.model_dump(), {k: v for k, v in tags.items() if k.startswith("data.md5.")})
+    resume = _load_checkpoint(job.checkpoint, fingerprint, fresh)
+    history_rows: list[dict] = []
+
+    def on_epoch(m) -> None:
+        history_rows.append(m.row())
+        # Per-epoch curves get their own names: the unprefixed val_* metrics are
+        # the best epoch's (logged by evaluate), never the last epoch's.
+        scalars = {f"epoch_{k}": v for k, v in m.scalars().items()}
+        scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
+        mlflow.log_metrics(scalars, step=m.epoch)
+        extra = "".join(f" {k.removeprefix('val_')} {v:.4f}" for k, v in m.extra.items())
+        print(
+            f"epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
+            f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f}{extra} | grad norm {m.grad_norm:.3f} | "
+            f"{m.seconds:.1f}s",
+            flush=True,
+        )
+
+    latest: dict = dict(resume or {})
+
+    def checkpoint(state: dict) -> None:
+        latest.update(state, fingerprint=fingerprint, run_id=run_id, complete=False)
+        _save_checkpoint(job.checkpoint, latest)
+
+    if not dist.is_main:  # other ranks train their shard and write nothing
+        fit(model, objective, p, device, resume=resume, dist=dist)
+        barrier(dist)
+        shutdown(dist)
+        return {}
+
+    experiment_id = tracking.configure(job.tracking)
+    run_id = resume["run_id"] if resume else None
+    if run_id and not tracking.run_exists(run_id):
+        resume, run_id = None, None  # the store changed under the checkpoint: train afresh
+    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id) as run:
+        run_id = run.info.run_id
+        if resume is None:
+            mlflow.set_tags(tags)
+            mlflow.log_params(job.logged_params)
+            _log_datasets(job.inputs, tags)
+        else:
+            history_rows.extend(EpochMetrics(**h).row() for h in resume["history"])
+            print(f"train: resuming run {run_id} after epoch {resume['epoch']} from {job.checkpoint}", flush=True)
+        result = fit(model, objective, p, device, on_epoch, resume, checkpoint, dist)
+        bare = getattr(model, "module", model)
+        bare.load_state_dict(result.best_state)
+        job.save_model(bare)
+        summary = {
+            "best_epoch": result.best.epoch,
+            "best_val_accuracy": result.best.val_accuracy,
+            "best_val_loss": result.best.val_loss,
+            **{f"best_{k}": v for k, v in result.best.extra.items()},
+            "epochs_run": len(result.history),
+            "stopped_early": result.stopped_early,
+            **(extra_summary or {}),
+            "seconds_per_epoch": round(float(np.mean([h.seconds for h in result.history])), 2),
+        }
+        mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+        report = {"run_id": run_id, "experiment_id": run.info.experiment_id, "device": tags["device"], **summary}
+    _save_checkpoint(job.checkpoint, {**latest, "complete": True})  # a forced rerun starts afresh, not from the end
+    _write_csv(job.history, history_rows)
+    write_json(job.report, report)
+    barrier(dist)
+    shutdown(dist)
+    return report
+
+
+def _device_and_dist(p):
+    import torch
+
+    from sentipipe.training.distributed import init_from_env
+    from sentipipe.training.loop import resolve_device, seed_everything
+
+    device = resolve_device(p.device)
+    dist = init_from_env(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    seed_everything(p.seed)
+    return device, dist
+
+
+def _wrap(model, device, dist):
+    from torch.nn.parallel import DistributedDataParallel
+
+    if dist.enabled:
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return model
 
 
 def train(params: Params, fresh: bool = False) -> dict:
@@ -242,27 +364,19 @@ def train(params: Params, fresh: bool = False) -> dict:
     Under torchrun every rank trains on its shard of each epoch; rank 0 alone
     talks to MLflow and writes outputs.
     """
-    import mlflow
     import torch
-    from torch.nn.parallel import DistributedDataParallel
 
     from sentipipe import tracking
     from sentipipe.models.rnn import ModelSpec, build_model
     from sentipipe.predictor import Predictor
     from sentipipe.text.encoding import load_split
-    from sentipipe.training.distributed import barrier, init_from_env, shutdown
-    from sentipipe.training.loop import EpochMetrics, device_name, fit, resolve_device, seed_everything
+    from sentipipe.training.batching import padding_fraction
+    from sentipipe.training.objectives import Classification
 
     p = params.train
     train_path, val_path = TOKENS_DIR / "train.npz", TOKENS_DIR / "val.npz"
     _require(train_path, val_path, VOCAB, EMBEDDINGS)
-    device = resolve_device(p.device)
-    dist = init_from_env(device.type)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-    if p.threads:
-        torch.set_num_threads(p.threads)
-    seed_everything(p.seed)
+    device, dist = _device_and_dist(p)
     vocab, labels, settings, _ = load_vocab()
     matrix = torch.from_numpy(np.load(EMBEDDINGS))
     spec = ModelSpec(
@@ -277,76 +391,22 @@ def train(params: Params, fresh: bool = False) -> dict:
         embed_dropout=p.embed_dropout,
         pooling=p.pooling,
     )
-    model = build_model(spec, matrix, freeze=p.freeze_embeddings).to(device)
-    if dist.enabled:
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    model = _wrap(build_model(spec, matrix, freeze=p.freeze_embeddings).to(device), device, dist)
     train_split, val_split = load_split(train_path), load_split(val_path)
-
-    tags = tracking.lineage_tags([train_path, val_path, VOCAB, EMBEDDINGS], device_name(device))
-    tags["distributed.world_size"] = str(dist.world_size)
-    fingerprint = _fingerprint(params, {k: v for k, v in tags.items() if k.startswith("data.md5.")})
-    resume = _load_checkpoint(fingerprint, fresh)
-    history_rows: list[dict] = []
-
-    def on_epoch(m) -> None:
-        history_rows.append(m.row())
-        # Per-epoch curves get their own names: the unprefixed val_* metrics are
-        # the best epoch's (logged by evaluate), never the last epoch's.
-        scalars = {f"epoch_{k}": v for k, v in m.scalars().items()}
-        scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
-        mlflow.log_metrics(scalars, step=m.epoch)
-        print(
-            f"epoch {m.epoch}/{p.epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
-            f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f} | grad norm {m.grad_norm:.3f} | {m.seconds:.1f}s",
-            flush=True,
-        )
-
-    latest: dict = dict(resume or {})
-
-    def checkpoint(state: dict) -> None:
-        latest.update(state, fingerprint=fingerprint, run_id=run_id, complete=False)
-        _save_checkpoint(latest)
-
-    if not dist.is_main:  # other ranks train their shard and write nothing
-        fit(model, train_split, val_split, p, device, resume=resume, dist=dist)
-        barrier(dist)
-        shutdown(dist)
-        return {}
-
-    experiment_id = tracking.configure(params.tracking)
-    run_id = resume["run_id"] if resume else None
-    if run_id and not tracking.run_exists(run_id):
-        resume, run_id = None, None  # the store changed under the checkpoint: train afresh
-    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id) as run:
-        run_id = run.info.run_id
-        if resume is None:
-            mlflow.set_tags(tags)
-            mlflow.log_params(tracking.flatten(params))
-            _log_datasets({"training": train_path, "validation": val_path}, tags)
-        else:
-            history_rows.extend(EpochMetrics(**h).row() for h in resume["history"])
-            print(f"train: resuming run {run_id} after epoch {resume['epoch']} from {CHECKPOINT}", flush=True)
-        result = fit(model, train_split, val_split, p, device, on_epoch, resume, checkpoint, dist)
-        bare = getattr(model, "module", model)
-        bare.load_state_dict(result.best_state)
-        Predictor(bare, vocab, labels, settings, device).save(MODEL)
-        summary = {
-            "best_epoch": result.best.epoch,
-            "best_val_accuracy": result.best.val_accuracy,
-            "best_val_loss": result.best.val_loss,
-            "epochs_run": len(result.history),
-            "stopped_early": result.stopped_early,
-            "padding_fraction": round(result.padding_fraction, 4),
-            "seconds_per_epoch": round(float(np.mean([h.seconds for h in result.history])), 2),
-        }
-        mlflow.log_metrics({k: float(v) for k, v in summary.items()})
-        report = {"run_id": run_id, "experiment_id": run.info.experiment_id, "device": tags["device"], **summary}
-    _save_checkpoint({**latest, "complete": True})  # a forced rerun starts afresh, not from the end
-    _write_csv(HISTORY, history_rows)
-    write_json(TRAIN_REPORT, report)
-    barrier(dist)
-    shutdown(dist)
-    return report
+    objective = Classification(train_split, val_split, p.batch_size, len(labels), p.class_weights, device)
+    job = _TrainJob(
+        loop=p,
+        tracking=params.tracking,
+        logged_params=tracking.flatten(params),
+        inputs={"training": train_path, "validation": val_path},
+        lineage=[train_path, val_path, VOCAB, EMBEDDINGS],
+        checkpoint=CHECKPOINT,
+        report=TRAIN_REPORT,
+        history=HISTORY,
+        save_model=lambda bare: Predictor(bare, vocab, labels, settings, device).save(MODEL),
+    )
+    padding = round(padding_fraction(train_split, p.batch_size, shuffle=True, seed=p.seed), 4)
+    return _run_training(job, model, objective, device, dist, fresh, {"padding_fraction": padding})
 
 
 def _attach_run(params: Params):

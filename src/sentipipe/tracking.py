@@ -74,11 +74,21 @@ def run_exists(run_id: str) -> bool:
     return True
 
 
-def flatten(params: Params) -> dict[str, str]:
-    out = {}
-    for section, values in params.model_dump().items():
+def flatten(params: Params, sections: Iterable[str] | None = None) -> dict[str, str]:
+    """`section.key` -> value as text for the given sections (default: the classifier's), nested ones dotted."""
+    dumped = params.model_dump()
+    wanted = list(sections) if sections is not None else [s for s in dumped if s != "generator"]
+    out: dict[str, str] = {}
+
+    def walk(prefix: str, values: dict) -> None:
         for key, value in values.items():
-            out[f"{section}.{key}"] = str(value)
+            if isinstance(value, dict) and key != "label_map":
+                walk(f"{prefix}{key}.", value)
+            else:
+                out[f"{prefix}{key}"] = str(value)
+
+    for section in wanted:
+        walk(f"{section}.", dumped[section])
     return out
 
 

@@ -42,8 +42,8 @@ def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tiny_wo
 
     save = stages._save_checkpoint
 
-    def save_then_die(state):
-        save(state)
+    def save_then_die(path, state):
+        save(path, state)
         if state["epoch"] == 2 and not state["complete"]:
             raise Killed  # the process dies right after epoch 2's checkpoint
 

@@ -29,22 +29,25 @@ class ModelSpec:
         return asdict(self)
 
 
-def _rnn(spec: ModelSpec) -> nn.RNNBase:
+def recurrent_layer(
+    cell: str, input_size: int, hidden_size: int, num_layers: int, bidirectional: bool, dropout: float
+) -> nn.RNNBase:
+    """The cells every task shares: vanilla RNN (tanh or ReLU), LSTM or GRU, batch-first."""
     kwargs = dict(
-        input_size=spec.embed_dim,
-        hidden_size=spec.hidden_size,
-        num_layers=spec.num_layers,
-        bidirectional=spec.bidirectional,
+        input_size=input_size,
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        bidirectional=bidirectional,
         batch_first=True,
-        dropout=spec.dropout if spec.num_layers > 1 else 0.0,
+        dropout=dropout if num_layers > 1 else 0.0,
     )
-    if spec.cell == "lstm":
+    if cell == "lstm":
         return nn.LSTM(**kwargs)
-    if spec.cell == "gru":
+    if cell == "gru":
         return nn.GRU(**kwargs)
-    if spec.cell in ("rnn_tanh", "rnn_relu"):
-        return nn.RNN(nonlinearity=spec.cell.removeprefix("rnn_"), **kwargs)
-    raise ValueError(f"unknown cell {spec.cell!r}")
+    if cell in ("rnn_tanh", "rnn_relu"):
+        return nn.RNN(nonlinearity=cell.removeprefix("rnn_"), **kwargs)
+    raise ValueError(f"unknown cell {cell!r}")
 
 
 class RNNClassifier(nn.Module):
@@ -53,7 +56,9 @@ class RNNClassifier(nn.Module):
         self.spec = spec
         self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=spec.padding_idx)
         self.embed_dropout = nn.Dropout(spec.embed_dropout)
-        self.rnn = _rnn(spec)
+        self.rnn = recurrent_layer(
+            spec.cell, spec.embed_dim, spec.hidden_size, spec.num_layers, spec.bidirectional, spec.dropout
+        )
         out_dim = spec.hidden_size * (2 if spec.bidirectional else 1)
         if spec.pooling == "attention":
             # additive attention over time steps: score_t = v . tanh(W h_t)

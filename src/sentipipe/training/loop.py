@@ -1,5 +1,10 @@
 """The training loop: AdamW, a schedule, clipping, early stopping, resumable checkpoints.
 
+The loop knows nothing of the task. An objective (training/objectives.py)
+says what one epoch's batches are, what one step's loss is and how the model
+scores on validation data; the classifier and the language model each bring
+their own, and share everything here.
+
 A checkpoint holds everything the next epoch depends on (weights, optimizer,
 schedule, both random generators, the history and the best epoch so far), so
 a run killed mid-training and resumed ends, on the CPU, with exactly the
@@ -19,11 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from sentipipe.config import TrainParams
+from sentipipe.config import LoopParams
 from sentipipe.errors import ConfigError
-from sentipipe.text.encoding import EncodedSplit
-from sentipipe.training.batching import bucketed_batches, collate, iterate, padding_fraction
-from sentipipe.training.distributed import DistInfo, all_reduce_sum, shard
+from sentipipe.training.distributed import DistInfo, all_reduce_sum
 
 
 def resolve_device(name: str) -> torch.device:
@@ -73,9 +76,11 @@ class EpochMetrics:
     grad_norm: float
     seconds: float
     layer_grad_norms: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, float] = field(default_factory=dict)  # the task's own validation figures
 
     def scalars(self) -> dict[str, float]:
-        return {k: v for k, v in asdict(self).items() if k not in ("epoch", "layer_grad_norms")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("epoch", "layer_grad_norms", "extra")}
+        return {**out, **self.extra}
 
     def row(self) -> dict[str, float]:
         """One line of reports/plots/history.csv."""
@@ -91,29 +96,7 @@ class TrainResult:
     best_state: dict
     best: EpochMetrics
     history: list[EpochMetrics]
-    padding_fraction: float
     stopped_early: bool
-
-
-def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
-    if mode == "none":
-        return None
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    return torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
-
-
-@torch.no_grad()
-def evaluate_loss(model: nn.Module, split: EncodedSplit, batch_size: int, device: torch.device, amp_dtype):
-    model.eval()
-    loss_sum, correct = 0.0, 0
-    for ids, lengths, labels in iterate(split, batch_size, shuffle=False):
-        labels = labels.to(device)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-            logits = model(ids.to(device), lengths)
-        loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum").item()
-        correct += (logits.argmax(-1) == labels).sum().item()
-    n = max(len(split), 1)
-    return loss_sum / n, correct / n
 
 
 def _progress(total: int, epoch: int, enabled: bool):
@@ -129,9 +112,8 @@ def _state_copy(model: nn.Module) -> dict:
 
 def fit(
     model: nn.Module,
-    train: EncodedSplit,
-    val: EncodedSplit,
-    params: TrainParams,
+    objective,
+    params: LoopParams,
     device: torch.device,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     resume: dict | None = None,
@@ -140,14 +122,15 @@ def fit(
 ) -> TrainResult:
     """Train for params.epochs or until patience runs out; return the best epoch's weights.
 
-    `model` may be wrapped in DistributedDataParallel; checkpoints hold the bare module's weights.
+    `objective` is a training/objectives.py Objective. `model` may be wrapped in
+    DistributedDataParallel; checkpoints hold the bare module's weights.
     """
     dist = dist or DistInfo()
     bare = getattr(model, "module", model)
     rng = np.random.default_rng(params.seed)
     trainable = [(n, p) for n, p in bare.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([p for _, p in trainable], lr=params.lr, weight_decay=params.weight_decay)
-    steps_per_epoch = max(1, len(shard(bucketed_batches(train.lengths, params.batch_size, False), dist)))
+    steps_per_epoch = max(1, len(objective.shard(objective.batches(None), dist)))
     if params.schedule == "cosine":
         factor = warmup_cosine(steps_per_epoch * params.epochs, params.warmup_ratio)
         step_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
@@ -159,8 +142,6 @@ def fit(
         step_scheduler = epoch_scheduler = None
     amp_dtype = amp_dtype_for(device, params.amp)
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
-    weights = class_weights(train.labels, bare.spec.num_classes, params.class_weights)
-    weights = weights.to(device) if weights is not None else None
 
     history: list[EpochMetrics] = []
     best: EpochMetrics | None = None
@@ -190,14 +171,12 @@ def fit(
         totals = [0.0, 0.0, 0.0]  # loss sum, correct, seen
         grad_sq: dict[str, float] = {n: 0.0 for n, _ in trainable}
         global_norm_sum, steps = 0.0, 0
-        batches = shard(bucketed_batches(train.lengths, params.batch_size, True, rng), dist)
+        batches = objective.shard(objective.batches(rng), dist)
+        objective.start_epoch()
         with _progress(len(batches), epoch, dist.is_main) as bar:
-            for index in batches:
-                ids, lengths, labels = collate(train, index)
-                ids, labels = ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+            for batch in batches:
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    logits = model(ids, lengths)
-                    loss = nn.functional.cross_entropy(logits.float(), labels, weight=weights)
+                    loss, correct, count = objective.step(model, batch, device)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.unscale_(optimizer)
@@ -209,25 +188,28 @@ def fit(
                 scaler.update()
                 if step_scheduler is not None:
                     step_scheduler.step()
-                totals[0] += loss.item() * len(labels)
-                totals[1] += (logits.argmax(-1) == labels).sum().item()
-                totals[2] += len(labels)
+                totals[0] += loss.item() * count
+                totals[1] += correct
+                totals[2] += count
                 steps += 1
                 bar.update(1)
         loss_sum, correct, seen = all_reduce_sum(totals, device, dist)
-        val_loss, val_acc = evaluate_loss(model, val, params.batch_size * 4, device, amp_dtype)
+        model.eval()
+        with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            val = objective.validate(model, device)
         metrics = EpochMetrics(
             epoch=epoch,
             train_loss=loss_sum / max(seen, 1),
             train_accuracy=correct / max(seen, 1),
-            val_loss=val_loss,
-            val_accuracy=val_acc,
+            val_loss=val.pop("loss"),
+            val_accuracy=val.pop("accuracy"),
             lr=optimizer.param_groups[0]["lr"],
             grad_norm=global_norm_sum / max(steps, 1),
             seconds=time.perf_counter() - start,
             # root mean square over the epoch's steps, per parameter tensor: vanishing or
             # exploding gradients show up layer by layer
             layer_grad_norms={n: math.sqrt(v / max(steps, 1)) for n, v in grad_sq.items()},
+            extra={f"val_{k}": float(v) for k, v in val.items()},
         )
         history.append(metrics)
         if epoch_scheduler is not None:
@@ -259,10 +241,4 @@ def fit(
                 }
             )
     assert best is not None
-    return TrainResult(
-        best_state,
-        best,
-        history,
-        padding_fraction(train, params.batch_size, shuffle=True, seed=params.seed),
-        stopped_early,
-    )
+    return TrainResult(best_state, best, history, stopped_early)
