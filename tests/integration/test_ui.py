@@ -9,6 +9,7 @@ Needs chromium and chromium-driver: `bash .ci/run` installs them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -96,11 +97,13 @@ def ui(tmp_path_factory):
             time.sleep(0.5)
         yield {"url": url, "experiment": experiment, "run": run, "model": params.register.model_name}
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
 
