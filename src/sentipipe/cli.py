@@ -1,4 +1,4 @@
-"""The `sentipipe` command: predict, serve, summary, stage."""
+"""The `sentipipe` command: predict, generate, serve, summary, train, stage."""
 
 from __future__ import annotations
 
@@ -12,7 +12,11 @@ from sentipipe.errors import SentipipeError
 
 
 def _model_uri(args, params) -> str:
-    return args.model_uri or f"models:/{params.register.model_name}@champion"
+    if args.model_uri:
+        return args.model_uri
+    task = getattr(args, "task", "classifier")
+    name = params.generator.register.model_name if task == "generator" else params.register.model_name
+    return f"models:/{name}@champion"
 
 
 def _load(uri: str):
@@ -57,6 +61,30 @@ def cmd_predict(args) -> None:
     for text, (_, row) in zip(args.texts, out.iterrows(), strict=False):
         probs = "  ".join(f"{c.removeprefix('prob_')}={row[c]:.3f}" for c in out.columns if c.startswith("prob_"))
         print(f"{row['label']}\t{probs}\t{text}")
+
+
+def cmd_generate(args) -> None:
+    import pandas as pd
+
+    from sentipipe import tracking
+
+    params = load_params(args.params)
+    tracking.configure(params.tracking)
+    args.task = "generator"
+    model = _load(_model_uri(args, params))
+    defaults = params.generator.sample
+    options = {
+        "max_length": args.max_length if args.max_length is not None else defaults.max_length,
+        "temperature": args.temperature if args.temperature is not None else defaults.temperature,
+        "top_k": args.top_k if args.top_k is not None else defaults.top_k,
+        "seed": args.seed if args.seed is not None else defaults.seed,
+    }
+    prompts = args.prompts or [""]
+    out = model.predict(pd.DataFrame({"prompt": prompts}), params=options)
+    for _, row in out.iterrows():
+        print(row["text"])
+        if row["unknown_units"]:
+            print(f"  ({row['unknown_units']} unit(s) of the prompt are not in the vocabulary; read as <unk>)")
 
 
 def cmd_serve(args) -> None:
@@ -104,12 +132,27 @@ def cmd_summary(args) -> None:
     args.input = args.output = None
     print("sample predictions (label, probabilities, text):")
     cmd_predict(args)
+    if stages.LM_REGISTRATION.is_file() and stages.LM_METRICS.is_file():
+        reg, metrics = read_json(stages.LM_REGISTRATION), read_json(stages.LM_METRICS)
+        print(
+            f"registered generator: {reg['name']} version {reg['version']} "
+            f"(champion: version {reg['champion_version']}; {reg['reason']})"
+        )
+        line = f"test bits per character {metrics['test']['bpc']:.4f}, perplexity {metrics['test']['perplexity']:.2f}"
+        if "baseline" in metrics:
+            b = metrics["baseline"]
+            line += f" (Kneser-Ney {b['kneser_ney_order']}-gram: {b['kneser_ney_test_bpc']:.4f})"
+        print(line)
+        args.prompts, args.model_uri = ["The movie"], f"models:/{reg['name']}/{reg['version']}"
+        args.max_length = args.temperature = args.top_k = args.seed = None
+        print("sample generation:")
+        cmd_generate(args)
 
 
 def cmd_train(args) -> None:
-    from sentipipe.stages import train
+    from sentipipe.stages import lm_train, train
 
-    train(load_params(args.params), fresh=args.fresh)
+    (lm_train if args.task == "generator" else train)(load_params(args.params), fresh=args.fresh)
 
 
 def cmd_stage(args) -> None:
@@ -132,7 +175,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-rows", type=int, default=10_000)
     p.set_defaults(func=cmd_predict)
 
+    g = sub.add_parser("generate", help="continue prompts with the champion generator")
+    g.add_argument("prompts", nargs="*", help="prompts (none: start a text from nothing)")
+    g.add_argument("--model-uri", help="default: models:/<generator.register.model_name>@champion")
+    g.add_argument("--max-length", type=int, help="units to generate (default: generator.sample.max_length)")
+    g.add_argument("--temperature", type=float, help="0: greedy; higher: more random")
+    g.add_argument("--top-k", type=int, help="sample among the k likeliest units; 0: all")
+    g.add_argument("--seed", type=int, help="the same seed gives the same text")
+    g.set_defaults(func=cmd_generate)
+
     s = sub.add_parser("serve", help="serve the champion over REST (mlflow models serve)")
+    s.add_argument("--task", choices=["classifier", "generator"], default="classifier", help="which champion")
     s.add_argument("--model-uri")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5001)
@@ -142,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.set_defaults(func=cmd_summary)
 
     t = sub.add_parser("train", help="run the train stage; resumes from models/checkpoint.pt when it matches")
+    t.add_argument("--task", choices=["classifier", "generator"], default="classifier")
     mode = t.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="resume a matching checkpoint (the default)")
     mode.add_argument("--fresh", action="store_true", help="ignore any checkpoint and train from scratch")

@@ -130,6 +130,11 @@ class TrackingParams(_Section):
 # ---------------------------------------------------------------- the generator task
 
 
+# `register` is a section name users see in params.yaml; pydantic warns that it
+# shadows ABC.register, which nothing here calls on a Params instance.
+warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+
 class GeneratorDataParams(_Section):
     source: Literal["prepared", "file"] = Field(
         "prepared", description="prepared: the texts of data/prepared (the classifier's splits); file: `path`"
@@ -171,9 +176,13 @@ class SampleParams(_Section):
     temperature: float = Field(0.8, ge=0.0, description="0: greedy")
     top_k: int = Field(0, ge=0, description="sample among the k likeliest units; 0: all")
     seed: int = 13
-    prompts: list[str] = Field(
-        default_factory=lambda: ["The movie", "This film is"], description="prompts sampled by evaluate"
-    )
+
+
+class GeneratorEvaluateParams(_Section):
+    baseline: bool = Field(True, description="also fit a Kneser-Ney n-gram on the same split, as a reference")
+    ngram_max_order: int = Field(7, ge=1, le=12, description="orders 1..this are tried; the best on val is kept")
+    temperatures: list[float] = Field(default_factory=lambda: [0.5, 1.0], min_length=1)
+    prompts: list[str] = Field(default_factory=lambda: ["The movie", "This film is"], min_length=1)
 
 
 class GeneratorRegisterParams(RegisterParams):
@@ -188,6 +197,7 @@ class GeneratorParams(_Section):
     tokenize: GeneratorTokenizeParams = Field(default_factory=GeneratorTokenizeParams)
     train: GeneratorTrainParams = Field(default_factory=GeneratorTrainParams)
     sample: SampleParams = Field(default_factory=SampleParams)
+    evaluate: GeneratorEvaluateParams = Field(default_factory=GeneratorEvaluateParams)
     register: GeneratorRegisterParams = Field(default_factory=GeneratorRegisterParams)
 
     @model_validator(mode="after")
@@ -197,11 +207,6 @@ class GeneratorParams(_Section):
         if self.data.source == "file" and not self.data.path:
             raise ValueError("generator.data.path is required when generator.data.source is 'file'")
         return self
-
-
-# `register` is a section name users see in params.yaml; pydantic warns that it
-# shadows ABC.register, which nothing here calls on a Params instance.
-warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
 
 
 class Params(_Section):

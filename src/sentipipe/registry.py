@@ -99,10 +99,11 @@ def register(model_uri: str, params: RegisterParams, run_id: str, metrics: dict,
     client = MlflowClient()
     name = params.model_name
     value = metric_value(metrics, params.metric)
+    key = params.metric.partition("_")[2]
     tags = {
         # repr keeps full precision: the policy compares against these tags later.
         params.metric: repr(value),
-        "test_accuracy": repr(float(metrics["test"]["accuracy"])),
+        **{f"test_{k}": repr(float(metrics["test"][k])) for k in ("accuracy", key) if k in metrics.get("test", {})},
         "device": device,
         "run_id": run_id,
         "git.commit": run_tags.get("git.commit", "unknown"),

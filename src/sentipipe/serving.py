@@ -27,24 +27,25 @@ TEXT_COLUMN = "text"
 MAX_BATCH = 256
 
 
-def texts_from_input(model_input: Any) -> list[str]:
+def texts_from_input(model_input: Any, columns: Sequence[str] = (TEXT_COLUMN,)) -> list[str]:
+    """The texts of any accepted input shape, checked row by row; `columns`: the names a frame may use."""
     if isinstance(model_input, pd.DataFrame):
-        if TEXT_COLUMN in model_input.columns:
-            values = model_input[TEXT_COLUMN].tolist()
+        found = [c for c in columns if c in model_input.columns]
+        if found:
+            values = model_input[found[0]].tolist()
         elif list(model_input.columns) == [0]:  # a list or a string, framed by MLflow's schema enforcement
             values = model_input[0].tolist()
         else:
-            raise SentipipeError(
-                f"input needs a {TEXT_COLUMN!r} column; got columns {list(map(str, model_input.columns))}"
-            )
+            wanted = " or ".join(repr(c) for c in columns)
+            raise SentipipeError(f"input needs a {wanted} column; got columns {list(map(str, model_input.columns))}")
     elif isinstance(model_input, pd.Series):
         values = model_input.tolist()
     elif isinstance(model_input, str):
         values = [model_input]
     elif isinstance(model_input, (list, tuple, np.ndarray)):
         values = list(model_input)
-    elif isinstance(model_input, dict) and TEXT_COLUMN in model_input:
-        values = list(np.atleast_1d(model_input[TEXT_COLUMN]))
+    elif isinstance(model_input, dict) and any(c in model_input for c in columns):
+        values = list(np.atleast_1d(model_input[next(c for c in columns if c in model_input)]))
     else:
         raise SentipipeError(f"expected text, a list of texts or a DataFrame; got {type(model_input).__name__}")
     for i, value in enumerate(values):
@@ -111,5 +112,86 @@ def log_model(predictor_path: Path, labels: Sequence[str], name: str = "model"):
         # and nulls into text. predict() checks the values itself, row by row.
         signature=ModelSignature(inputs=Schema([ColSpec(AnyType())]), outputs=infer_signature(example, fake).outputs),
         input_example=example,
+        pip_requirements=pip_requirements(),
+    )
+
+
+# ---------------------------------------------------------------- the generator task
+
+PROMPT_COLUMN = "prompt"
+SAMPLE_DEFAULTS = {"max_length": 200, "temperature": 0.8, "top_k": 0, "seed": 13}
+GENERATION_LIMITS = {"max_length": (1, 10_000), "temperature": (0.0, 100.0), "top_k": (0, 1_000_000)}
+
+
+def generation_options(params: dict | None, defaults: dict) -> dict:
+    """Per-request options over the logged defaults, each checked (a bad one is a client error)."""
+    options = dict(defaults)
+    for key, value in (params or {}).items():
+        if key not in options:
+            raise SentipipeError(f"unknown parameter {key!r}; one of {sorted(options)}")
+        options[key] = value
+    for key, (low, high) in GENERATION_LIMITS.items():
+        if not low <= options[key] <= high:
+            raise SentipipeError(f"{key} must be between {low} and {high}, got {options[key]!r}")
+    return {
+        "max_length": int(options["max_length"]),
+        "temperature": float(options["temperature"]),
+        "top_k": int(options["top_k"]),
+        "seed": int(options["seed"]),
+    }
+
+
+class GeneratorModel(mlflow.pyfunc.PythonModel):
+    """Prompts in (a `prompt` or `text` column, a list or one string); prompt, generated text and the prompt's
+    unknown-unit count out. Params per request: max_length, temperature, top_k, seed."""
+
+    def load_context(self, context) -> None:
+        from sentipipe.generation import Generator
+
+        self.generator = Generator.load(context.artifacts["generator"], device="cpu")
+        self.defaults = dict((context.model_config or {}).get("generation", SAMPLE_DEFAULTS))
+
+    def predict(self, context, model_input, params: dict | None = None) -> pd.DataFrame:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            prompts = texts_from_input(model_input, (PROMPT_COLUMN, TEXT_COLUMN))
+            options = generation_options(params, self.defaults)
+        except SentipipeError as exc:
+            raise MlflowException.invalid_parameter_value(str(exc)) from None
+        return self.generator.generate_frame(prompts, **options)
+
+
+def log_generator(generator_path: Path, sample, name: str = "model"):
+    """Log the generator as a models-from-code pyfunc; `sample` (SampleParams) gives the default options."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+    from mlflow.types.schema import AnyType
+
+    import sentipipe
+
+    package_dir = Path(sentipipe.__file__).parent
+    defaults = {key: getattr(sample, key) for key in SAMPLE_DEFAULTS}
+    types = {"max_length": "long", "temperature": "double", "top_k": "long", "seed": "long"}
+    signature = ModelSignature(
+        inputs=Schema([ColSpec(AnyType())]),
+        outputs=Schema(
+            [
+                ColSpec("string", "prompt"),
+                ColSpec("string", "generated"),
+                ColSpec("string", "text"),
+                ColSpec("long", "unknown_units"),
+            ]
+        ),
+        params=ParamSchema([ParamSpec(k, types[k], v) for k, v in defaults.items()]),
+    )
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=str(package_dir / "pyfunc_generator.py"),
+        artifacts={"generator": str(generator_path)},
+        code_paths=[str(package_dir)],
+        model_config={"generation": defaults},
+        signature=signature,
+        input_example=pd.DataFrame({PROMPT_COLUMN: ["The movie"]}),
         pip_requirements=pip_requirements(),
     )

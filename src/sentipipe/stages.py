@@ -58,6 +58,14 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
     atomic_write(path, write)
 
 
+def _write_npy(path: Path, array: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a handle: np.save would append .npy to the temp name
+            np.save(fh, array, allow_pickle=False)
+
+    atomic_write(path, write)
+
+
 def _require(*paths: Path) -> None:
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -172,11 +180,7 @@ def embed(params: Params) -> dict:
     matrix, report = build_matrix(vocab, counts, params.embed, texts, settings)
     report["seconds"] = round(time.perf_counter() - start, 2)
 
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:  # a handle: np.save would append .npy to the temp name
-            np.save(fh, matrix, allow_pickle=False)
-
-    atomic_write(EMBEDDINGS, write)
+    _write_npy(EMBEDDINGS, matrix)
     write_json(EMBED_REPORT, report)
     print(f"embed: {matrix.shape[0]} x {matrix.shape[1]} ({report})")
     return report
@@ -409,14 +413,15 @@ def train(params: Params, fresh: bool = False) -> dict:
     return _run_training(job, model, objective, device, dist, fresh, {"padding_fraction": padding})
 
 
-def _attach_run(params: Params):
+def _attach_run(tracking_params, report: Path = TRAIN_REPORT):
+    """Reopen the MLflow run the train stage recorded in its report."""
     import mlflow
 
     from sentipipe import tracking
 
-    _require(TRAIN_REPORT)
-    tracking.configure(params.tracking)
-    return mlflow.start_run(run_id=read_json(TRAIN_REPORT)["run_id"])
+    _require(report)
+    tracking.configure(tracking_params)
+    return mlflow.start_run(run_id=read_json(report)["run_id"])
 
 
 def evaluate(params: Params) -> dict:
@@ -454,7 +459,7 @@ def evaluate(params: Params) -> dict:
     errors = ev.confident_errors(test_frame["text"].tolist(), data.labels, probs, classes)
     atomic_write(ERRORS, lambda tmp: errors.to_csv(tmp, index=False))
     write_json(METRICS, metrics)
-    with _attach_run(params):
+    with _attach_run(params.tracking):
         flat = {f"{split}_{k}": v for split in ("val", "test") for k, v in metrics[split].items()}
         for source, values in metrics["test_by_source"].items():
             flat.update({f"test_{source}_{k}": v for k, v in values.items() if k in ("accuracy", "macro_f1")})
@@ -483,7 +488,7 @@ def register(params: Params) -> dict:
     _require(MODEL, METRICS, TRAIN_REPORT)
     train_report, metrics = read_json(TRAIN_REPORT), read_json(METRICS)
     labels = read_json(VOCAB)["labels"]
-    with _attach_run(params) as run:
+    with _attach_run(params.tracking) as run:
         info = serving.log_model(MODEL, labels)
         decision = registry.register(
             info.model_uri, params.register, run.info.run_id, metrics, train_report["device"], run.data.tags
@@ -491,6 +496,208 @@ def register(params: Params) -> dict:
     write_json(REGISTRATION, decision)
     print(
         f"register: {decision['name']} version {decision['version']}; "
+        f"champion {'moved' if decision['promoted'] else 'kept'}: {decision['reason']}"
+    )
+    return decision
+
+
+# ---------------------------------------------------------------- the generator task
+#
+# A second task on the same machinery: data/prepared (or a file of the user's)
+# -> unit streams -> an RNN language model trained by the same loop with
+# truncated BPTT -> bits per character against a Kneser-Ney n-gram -> its own
+# registered model, served by the same command.
+
+LM_DIR = Path("data/lm")
+LM_VOCAB = LM_DIR / "vocab.json"
+LM_MODEL = Path("models/generator.pt")
+LM_CHECKPOINT = Path("models/generator-checkpoint.pt")
+LM_TOKENS_REPORT = REPORTS / "lm_tokens.json"
+LM_TRAIN_REPORT = REPORTS / "lm_train.json"
+LM_HISTORY = REPORTS / "plots" / "lm_history.csv"
+LM_METRICS = REPORTS / "lm_metrics.json"
+LM_SAMPLES = REPORTS / "lm_samples.json"
+LM_REGISTRATION = REPORTS / "lm_registration.json"
+
+
+def _lm_tracking(params: Params):
+    from sentipipe.config import TrackingParams
+
+    return TrackingParams(experiment=params.generator.experiment, uri=params.tracking.uri)
+
+
+def _lm_documents(params: Params) -> dict[str, list[str]]:
+    from sentipipe.generation import read_documents, split_documents
+
+    d = params.generator.data
+    if d.source == "prepared":
+        _require(*(PREPARED_DIR / f"{s}.parquet" for s in SPLITS))
+        return {s: pd.read_parquet(PREPARED_DIR / f"{s}.parquet")["text"].astype(str).tolist() for s in SPLITS}
+    docs = read_documents(Path(d.path), d.text_column)
+    return split_documents(docs, d.val_size, d.test_size, d.seed)
+
+
+def lm_tokenize(params: Params) -> dict:
+    """Texts -> units -> one id stream per split; the vocabulary from the training split."""
+    from sentipipe.generation import UnitSettings, build_vocab, encode_stream, to_units
+    from sentipipe.text.vocab import UNK_ID
+
+    t = params.generator.tokenize
+    settings = UnitSettings(unit=t.unit, lowercase=t.lowercase)
+    docs = _lm_documents(params)
+    units = {s: to_units(texts, settings) for s, texts in docs.items()}
+    vocab = build_vocab(units["train"], t.min_freq, t.max_size)
+    stats = {}
+    for split in SPLITS:
+        stream = encode_stream(units[split], vocab)
+        if len(stream) < 3:
+            raise DataError(f"generator: the {split} split has too little text ({len(stream)} units)")
+        _write_npy(LM_DIR / f"{split}.npy", stream)
+        chars = sum(len(text) + 1 for text in docs[split])  # + 1: the end of each document, like a newline
+        stats[split] = {
+            "documents": len(docs[split]),
+            "units": int(len(stream)),
+            "characters": int(chars),
+            "chars_per_unit": round(chars / len(stream), 6),
+            "unknown_rate": round(float((stream == UNK_ID).mean()), 5),
+        }
+    write_json(LM_VOCAB, {"units": settings.to_dict(), "tokens": vocab.tokens, "splits": stats})
+    write_json(LM_TOKENS_REPORT, {"unit": t.unit, "vocabulary": len(vocab), "splits": stats})
+    print(
+        f"lm_tokenize: {t.unit} units, vocabulary {len(vocab)}, train {stats['train']['units']} units, "
+        f"val unknown rate {stats['val']['unknown_rate']}"
+    )
+    return stats
+
+
+def _lm_vocab():
+    from sentipipe.generation import UnitSettings
+    from sentipipe.text.vocab import Vocab
+
+    data = read_json(LM_VOCAB)
+    return Vocab(data["tokens"]), UnitSettings(**data["units"]), data["splits"]
+
+
+def lm_train(params: Params, fresh: bool = False) -> dict:
+    """Fit the language model with truncated BPTT, through the same loop and tracked run as the classifier."""
+    from sentipipe import tracking
+    from sentipipe.generation import Generator
+    from sentipipe.models.lm import LMSpec, RNNLanguageModel
+    from sentipipe.text.vocab import PAD_ID
+    from sentipipe.training.objectives import LanguageModel
+
+    p = params.generator.train
+    train_path, val_path = LM_DIR / "train.npy", LM_DIR / "val.npy"
+    _require(train_path, val_path, LM_VOCAB)
+    device, dist = _device_and_dist(p)
+    vocab, settings, stats = _lm_vocab()
+    spec = LMSpec(
+        vocab_size=len(vocab),
+        embed_dim=p.embed_dim,
+        cell=p.cell,
+        hidden_size=p.hidden_size,
+        num_layers=p.num_layers,
+        dropout=p.dropout,
+        embed_dropout=p.embed_dropout,
+    )
+    model = _wrap(RNNLanguageModel(spec).to(device), device, dist)
+    train_stream, val_stream = np.load(train_path), np.load(val_path)
+    lanes = p.batch_size * dist.world_size
+    if len(train_stream) < lanes * 2:
+        raise DataError(f"generator: {len(train_stream)} training units cannot fill {lanes} lanes; lower batch_size")
+    objective = LanguageModel(
+        train_stream, val_stream, lanes, p.bptt, stats["val"]["chars_per_unit"], exclude=(PAD_ID,)
+    )
+    job = _TrainJob(
+        loop=p,
+        tracking=_lm_tracking(params),
+        logged_params=tracking.flatten(params, ["generator"]),
+        inputs={"training": train_path, "validation": val_path},
+        lineage=[train_path, val_path, LM_VOCAB],
+        checkpoint=LM_CHECKPOINT,
+        report=LM_TRAIN_REPORT,
+        history=LM_HISTORY,
+        save_model=lambda bare: Generator(bare, vocab, settings, device).save(LM_MODEL),
+    )
+    parameters = sum(t.numel() for t in getattr(model, "module", model).parameters())
+    return _run_training(job, model, objective, device, dist, fresh, {"parameters": parameters})
+
+
+def lm_evaluate(params: Params) -> dict:
+    """Val and test bits per character, the n-gram reference on the same split, and samples."""
+    import mlflow
+
+    from sentipipe.generation import EOS_ID, Generator
+    from sentipipe.ngram import KneserNey, best_order
+    from sentipipe.text.vocab import PAD_ID
+    from sentipipe.training.objectives import stream_scores
+
+    g = params.generator
+    streams = {s: LM_DIR / f"{s}.npy" for s in SPLITS}
+    _require(LM_MODEL, LM_VOCAB, *streams.values())
+    generator = Generator.load(LM_MODEL)
+    _, _, stats = _lm_vocab()
+    loaded = {s: np.load(path).astype(np.int64) for s, path in streams.items()}
+    metrics: dict = {}
+    window = g.train.bptt * 4
+    for split in ("val", "test"):
+        cpu = stats[split]["chars_per_unit"]
+        scores = stream_scores(generator.model, loaded[split], 16, window, generator.device, cpu, (PAD_ID,))
+        metrics[split] = {k: round(v, 6) for k, v in scores.items()}
+    if g.evaluate.baseline:
+        ngram = KneserNey(len(generator.vocab), g.evaluate.ngram_max_order).fit(loaded["train"], EOS_ID)
+        order, by_order = best_order(ngram, loaded["val"])
+        val_cpu = stats["val"]["chars_per_unit"]
+        metrics["baseline"] = {
+            "kneser_ney_order": order,
+            **{
+                f"kneser_ney_{s}_bpc": round(ngram.bits_per_unit(loaded[s], order) / stats[s]["chars_per_unit"], 6)
+                for s in ("val", "test")
+            },
+            "kneser_ney_val_bpc_by_order": {str(m): round(v / val_cpu, 6) for m, v in by_order.items()},
+        }
+    s = g.sample
+    samples = []
+    for temperature in g.evaluate.temperatures:
+        for prompt in g.evaluate.prompts:
+            text, _ = generator.generate(prompt, s.max_length, temperature, s.top_k, s.seed)
+            samples.append({"prompt": prompt, "temperature": temperature, "seed": s.seed, "text": prompt + text})
+    write_json(LM_METRICS, metrics)
+    write_json(LM_SAMPLES, samples)
+    with _attach_run(_lm_tracking(params), LM_TRAIN_REPORT):
+        flat = {f"{split}_{k}": v for split in ("val", "test") for k, v in metrics[split].items()}
+        flat.update({f"baseline_{k}": v for k, v in metrics["baseline"].items() if not isinstance(v, dict)})
+        mlflow.log_metrics({k: float(v) for k, v in flat.items()})
+        mlflow.log_artifact(str(LM_METRICS))
+        mlflow.log_artifact(str(LM_SAMPLES))
+    print(
+        f"lm_evaluate: val bpc {metrics['val']['bpc']:.4f} (perplexity {metrics['val']['perplexity']:.2f}), "
+        f"test bpc {metrics['test']['bpc']:.4f}"
+    )
+    if "baseline" in metrics:
+        b = metrics["baseline"]
+        print(
+            f"lm_evaluate: Kneser-Ney {b['kneser_ney_order']}-gram on the same split: "
+            f"val bpc {b['kneser_ney_val_bpc']:.4f}, test bpc {b['kneser_ney_test_bpc']:.4f}"
+        )
+    for sample in samples:
+        print(f"lm_evaluate: sample (temperature {sample['temperature']}): {sample['text']!r}")
+    return metrics
+
+
+def lm_register(params: Params) -> dict:
+    from sentipipe import registry, serving
+
+    _require(LM_MODEL, LM_METRICS, LM_TRAIN_REPORT)
+    train_report, metrics = read_json(LM_TRAIN_REPORT), read_json(LM_METRICS)
+    with _attach_run(_lm_tracking(params), LM_TRAIN_REPORT) as run:
+        info = serving.log_generator(LM_MODEL, params.generator.sample)
+        decision = registry.register(
+            info.model_uri, params.generator.register, run.info.run_id, metrics, train_report["device"], run.data.tags
+        )
+    write_json(LM_REGISTRATION, decision)
+    print(
+        f"lm_register: {decision['name']} version {decision['version']}; "
         f"champion {'moved' if decision['promoted'] else 'kept'}: {decision['reason']}"
     )
     return decision
@@ -504,6 +711,10 @@ STAGES = {
     "train": train,
     "evaluate": evaluate,
     "register": register,
+    "lm_tokenize": lm_tokenize,
+    "lm_train": lm_train,
+    "lm_evaluate": lm_evaluate,
+    "lm_register": lm_register,
 }
 
 

@@ -20,7 +20,22 @@ TINY_PARAMS = {
     "embed": {"source": "minilm", "mode": "pieces", "dim": 384},
     "train": {"epochs": 2, "hidden_size": 32, "batch_size": 32, "freeze_embeddings": False},
     "register": {"model_name": "e2e-sentiment"},
+    "generator": {
+        "train": {"epochs": 2, "embed_dim": 16, "hidden_size": 48, "batch_size": 8, "bptt": 32},
+        "sample": {"max_length": 60},
+        "evaluate": {"ngram_max_order": 4, "prompts": ["The movie"]},
+        "register": {"model_name": "e2e-generator"},
+    },
 }
+
+
+def merge(base: dict, override: dict) -> dict:
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merge(base[key], value)
+        else:
+            base[key] = value
+    return base
 
 
 def copy_repo(dest: Path) -> None:
@@ -55,8 +70,7 @@ def repro(tmp_path_factory):
     repo = tmp_path_factory.mktemp("repo")
     copy_repo(repo)
     params = yaml.safe_load((repo / "params.yaml").read_text())
-    for section, values in TINY_PARAMS.items():
-        params[section].update(values)
+    merge(params, TINY_PARAMS)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
@@ -74,6 +88,20 @@ def test_repro_ends_with_a_champion_that_answers_raw_text(repro):
     assert "positive=" in out[0] and "negative=" in out[0]
     summary = run(["sentipipe", "summary"], repo, env).stdout
     assert "registered model: e2e-sentiment version 1" in summary and "test accuracy" in summary
+    assert "registered generator: e2e-generator version 1" in summary and "bits per character" in summary
+
+
+def test_repro_also_registers_a_generator_that_samples_reproducibly(repro):
+    import json
+
+    repo, env, _ = repro
+    metrics = json.loads((repo / "reports/lm_metrics.json").read_text())
+    assert metrics["val"]["bpc"] > 0 and metrics["baseline"]["kneser_ney_order"] in range(1, 5)
+    args = ["sentipipe", "generate", "The movie", "Qzx\u00e9 \U0001f600", "--seed", "7", "--max-length", "40"]
+    first = run(args, repo, env).stdout
+    assert first == run(args, repo, env).stdout, "the same seed must give the same text"
+    lines = first.splitlines()
+    assert lines[0].startswith("The movie") and "not in the vocabulary" in first
 
 
 def test_second_repro_is_a_no_op(repro):

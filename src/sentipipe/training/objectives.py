@@ -142,36 +142,43 @@ class LanguageModel:
     def start_epoch(self) -> None:
         self.hidden = None
 
-    def _logits(self, model: nn.Module, x: torch.Tensor, hidden):
-        logits, hidden = model(x, hidden)
-        logits = logits.float()
-        if self.exclude:
-            logits[..., self.exclude] = float("-inf")
-        return logits, hidden
-
     def step(self, model: nn.Module, batch, device: torch.device):
         x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True) for a in batch)
-        logits, hidden = self._logits(model, x, self.hidden)
+        logits, hidden = masked_logits(model, x, self.hidden, self.exclude)
         self.hidden = detach(hidden)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
         return loss, int((logits.argmax(-1) == y).sum().item()), y.numel()
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        return stream_scores(
-            model, self.val, min(self.batch_size, 16), self.bptt * 4, device, self.chars_per_unit, self._logits
-        )
+        lane_count = min(self.batch_size, 16)
+        return stream_scores(model, self.val, lane_count, self.bptt * 4, device, self.chars_per_unit, self.exclude)
 
 
-def stream_scores(model, stream, lane_count, window, device, chars_per_unit, logits_fn) -> dict[str, float]:
+def masked_logits(model: nn.Module, x: torch.Tensor, hidden, exclude: list[int]):
+    """The model's next-unit logits with the `exclude` ids (padding) made impossible."""
+    logits, hidden = model(x, hidden)
+    logits = logits.float()
+    if exclude:
+        logits[..., exclude] = float("-inf")
+    return logits, hidden
+
+
+@torch.no_grad()
+def stream_scores(
+    model: nn.Module,
+    stream: np.ndarray,
+    lane_count: int,
+    window: int,
+    device: torch.device,
+    chars_per_unit: float = 1.0,
+    exclude: list[int] | tuple[int, ...] = (),
+) -> dict[str, float]:
     """Loss per unit, next-unit accuracy, perplexity and bits per character over a whole stream."""
     x_all, y_all = lanes(stream.astype(np.int64), max(1, min(lane_count, (len(stream) - 1) // 2)))
     hidden, nll, correct, count = None, 0.0, 0, 0
     for x, y in windows(x_all, y_all, window):
-        x, y = (
-            torch.from_numpy(np.ascontiguousarray(x)).to(device),
-            torch.from_numpy(np.ascontiguousarray(y)).to(device),
-        )
-        logits, hidden = logits_fn(model, x, hidden)
+        x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (x, y))
+        logits, hidden = masked_logits(model, x, hidden, list(exclude))
         nll += nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
         correct += (logits.argmax(-1) == y).sum().item()
         count += y.numel()

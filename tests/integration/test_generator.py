@@ -1,0 +1,142 @@
+"""The generator task end to end on real spaCy, a real MLflow store and the real pyfunc."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import torch
+from mlflow import MlflowClient
+
+from sentipipe import stages
+from sentipipe.errors import SentipipeError
+from sentipipe.io import read_json
+from tests.conftest import run_tiny_pipeline
+
+pytestmark = pytest.mark.integration
+
+LM_STAGES = ("prepare", "lm_tokenize", "lm_train", "lm_evaluate", "lm_register")
+TINY_LM = {
+    "generator": {
+        "experiment": "tiny-generator",
+        "train": {"epochs": 4, "embed_dim": 16, "hidden_size": 48, "batch_size": 4, "bptt": 24, "threads": 1},
+        "sample": {"max_length": 50},
+        "evaluate": {"ngram_max_order": 4, "prompts": ["a wonderful"]},
+        "register": {"model_name": "tiny-generator"},
+    }
+}
+
+
+def lm_params(**train):
+    from tests.conftest import tiny_params
+
+    overrides = {"generator": {**TINY_LM["generator"], "train": {**TINY_LM["generator"]["train"], **train}}}
+    return tiny_params(overrides)
+
+
+def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlflow_store):
+    import mlflow.pyfunc
+    import pandas as pd
+
+    run_tiny_pipeline(TINY_LM, only=LM_STAGES)
+    report = read_json(stages.LM_TRAIN_REPORT)
+    client = MlflowClient()
+    run = client.get_run(report["run_id"])
+    assert client.get_experiment(run.info.experiment_id).name == "tiny-generator"
+    # per epoch: validation loss, perplexity and bits per character
+    bpc = [m.value for m in client.get_metric_history(run.info.run_id, "epoch_val_bpc")]
+    assert len(bpc) == 4 and bpc[-1] < bpc[0], "the model must learn"
+    assert len(client.get_metric_history(run.info.run_id, "epoch_val_perplexity")) == 4
+    assert run.data.params["generator.train.bptt"] == "24" and "train.cell" not in run.data.params
+    with open(stages.LM_HISTORY) as fh:
+        assert [row["epoch"] for row in csv.DictReader(fh)] == ["1", "2", "3", "4"]
+
+    metrics = read_json(stages.LM_METRICS)
+    assert run.data.metrics["val_bpc"] == pytest.approx(metrics["val"]["bpc"])
+    assert metrics["baseline"]["kneser_ney_val_bpc"] > 0
+    samples = read_json(stages.LM_SAMPLES)
+    assert [s["temperature"] for s in samples] == [0.5, 1.0] and samples[0]["text"].startswith("a wonderful")
+
+    decision = read_json(stages.LM_REGISTRATION)
+    assert decision["name"] == "tiny-generator" and decision["promoted"]
+    version = client.get_model_version_by_alias("tiny-generator", "champion")
+    assert float(version.tags["val_bpc"]) == pytest.approx(metrics["val"]["bpc"])
+
+    model = mlflow.pyfunc.load_model("models:/tiny-generator@champion")
+    out = model.predict(pd.DataFrame({"prompt": ["a wonderful", "brilliant"]}), params={"seed": 4, "max_length": 30})
+    assert list(out.columns) == ["prompt", "generated", "text", "unknown_units"]
+    assert out["text"].tolist()[0].startswith("a wonderful") and all(len(g) <= 30 for g in out["generated"])
+    again = model.predict(["a wonderful", "brilliant"], params={"seed": 4, "max_length": 30})
+    assert again["generated"].tolist() == out["generated"].tolist()
+    greedy = model.predict("a wonderful", params={"temperature": 0.0, "max_length": 30})
+    assert greedy["generated"][0] == model.predict("a wonderful", params={"top_k": 1, "max_length": 30})["generated"][0]
+    with pytest.raises(Exception, match="temperature must be between"):
+        model.predict(["x"], params={"temperature": -1.0})
+    with pytest.raises(Exception, match="'prompt' or 'text' column"):
+        model.predict(pd.DataFrame({"body": ["x"]}))
+
+
+def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, monkeypatch):
+    params = lm_params(epochs=3)
+    run_tiny_pipeline(TINY_LM, only=("prepare", "lm_tokenize"))
+    stages.lm_train(params)
+    straight = read_json(stages.LM_TRAIN_REPORT)
+    weights = torch.load(stages.LM_MODEL, weights_only=True)["state_dict"]
+
+    save = stages._save_checkpoint
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(path, state):
+        save(path, state)
+        if state["epoch"] == 1 and not state["complete"]:
+            raise Killed
+
+    monkeypatch.setattr(stages, "_save_checkpoint", save_then_die)
+    with pytest.raises(Killed):
+        stages.lm_train(params, fresh=True)
+    monkeypatch.setattr(stages, "_save_checkpoint", save)
+    stages.lm_train(params)
+    resumed = read_json(stages.LM_TRAIN_REPORT)
+    for key in ("best_epoch", "best_val_loss", "best_val_bpc", "epochs_run"):
+        assert resumed[key] == straight[key], key
+    again = torch.load(stages.LM_MODEL, weights_only=True)["state_dict"]
+    assert all(torch.equal(weights[k], again[k]) for k in weights)
+
+
+def test_early_stopping_watches_validation_loss(tiny_workspace, mlflow_store):
+    # a learning rate this large makes validation loss rise after the first epochs
+    params = lm_params(epochs=8, patience=1, lr=0.5, schedule="constant", clip_norm=100.0)
+    run_tiny_pipeline(TINY_LM, only=("prepare", "lm_tokenize"))
+    report = stages.lm_train(params)
+    assert report["stopped_early"] and report["epochs_run"] < 8
+    assert report["best_epoch"] == report["epochs_run"] - 1
+
+
+def test_a_text_file_of_ones_own_with_spacy_tokens(workdir, mlflow_store):
+    from tests.conftest import NEGATIVE, POSITIVE, tiny_params
+
+    paragraphs = [f"{text}.\nIt was number {k}." for k in range(5) for text in POSITIVE + NEGATIVE]
+    (workdir / "book.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
+    params = tiny_params(
+        {
+            "generator": {
+                **TINY_LM["generator"],
+                "data": {"source": "file", "path": "book.txt", "val_size": 0.2, "test_size": 0.2},
+                "tokenize": {"unit": "token", "lowercase": True},
+            }
+        }
+    )
+    stats = stages.lm_tokenize(params)
+    assert sum(stats[s]["documents"] for s in ("train", "val", "test")) == len(paragraphs)
+    vocab = read_json(stages.LM_VOCAB)["tokens"]
+    assert "wonderful" in vocab and "w" not in vocab  # words, not characters
+    assert stats["val"]["chars_per_unit"] > 2
+    stages.lm_train(params)
+    metrics = stages.lm_evaluate(params)
+    assert metrics["val"]["bpc"] < metrics["val"]["loss"]  # several characters per token
+
+    missing = tiny_params({"generator": {"data": {"source": "file", "path": "nope.txt"}}})
+    with pytest.raises(SentipipeError, match="nope.txt: file not found"):
+        stages.lm_tokenize(missing)

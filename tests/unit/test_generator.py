@@ -1,0 +1,174 @@
+"""The generator task's parts: units, streams, TBPTT batches, the n-gram reference, sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sentipipe.errors import ConfigError, SentipipeError
+from sentipipe.generation import (
+    EOS,
+    EOS_ID,
+    Generator,
+    UnitSettings,
+    build_vocab,
+    encode_stream,
+    from_units,
+    split_documents,
+    to_units,
+)
+from sentipipe.models.lm import LMSpec, RNNLanguageModel
+from sentipipe.ngram import KneserNey, best_order
+from sentipipe.text.vocab import PAD, PAD_ID, UNK, UNK_ID
+from sentipipe.training.objectives import LanguageModel, lanes, stream_scores, windows
+
+
+def test_char_units_round_trip_and_the_vocabulary_comes_from_train_only():
+    settings = UnitSettings("char")
+    train = to_units(["abba", "cab"], settings)
+    vocab = build_vocab(train, min_freq=1, max_size=100)
+    assert vocab.tokens[:3] == [PAD, UNK, EOS] and set(vocab.tokens[3:]) == {"a", "b", "c"}
+    assert from_units(train[0], settings) == "abba"
+    stream = encode_stream(to_units(["abz"], settings), vocab)
+    assert stream.tolist() == [vocab.index["a"], vocab.index["b"], UNK_ID, EOS_ID]
+
+
+def test_token_units_come_from_spacy_and_detokenize_readably():
+    settings = UnitSettings("token", lowercase=True)
+    units = to_units(["It wasn't great, was it?"], settings)[0]
+    assert units == ["it", "was", "n't", "great", ",", "was", "it", "?"]
+    assert from_units(units, settings) == "it wasn't great, was it?"
+
+
+def test_documents_split_by_seed_into_three_disjoint_parts():
+    docs = [f"doc {i}" for i in range(20)]
+    parts = split_documents(docs, 0.1, 0.2, seed=3)
+    assert [len(parts[s]) for s in ("train", "val", "test")] == [14, 2, 4]
+    assert sorted(sum(parts.values(), [])) == sorted(docs)
+    assert parts == split_documents(docs, 0.1, 0.2, seed=3)
+    with pytest.raises(SentipipeError, match="at least 3"):
+        split_documents(["a", "b"], 0.1, 0.1, seed=0)
+
+
+def test_lanes_shift_targets_by_one_and_windows_tile_the_lanes():
+    stream = np.arange(23)
+    x, y = lanes(stream, 2)
+    assert x.tolist() == [list(range(0, 11)), list(range(11, 22))]
+    assert (y == x + 1).all()
+    parts = windows(x, y, 4)
+    assert [w[0].shape[1] for w in parts] == [4, 4, 3]
+    assert np.concatenate([w[0] for w in parts], axis=1).tolist() == x.tolist()
+    with pytest.raises(ValueError, match="lanes"):
+        lanes(np.arange(3), 5)
+
+
+def test_the_hidden_state_carries_between_windows_and_resets_each_epoch():
+    torch.manual_seed(0)
+    model = RNNLanguageModel(LMSpec(vocab_size=10, embed_dim=4, hidden_size=8, num_layers=1, dropout=0.0))
+    stream = np.random.default_rng(0).integers(3, 10, size=200)
+    objective = LanguageModel(stream, stream, batch_size=4, bptt=10)
+    batches = objective.batches(None)
+    objective.start_epoch()
+    objective.step(model, batches[0], torch.device("cpu"))
+    carried = objective.hidden
+    assert carried is not None and not carried[0].requires_grad  # detached: gradients stop at the window
+    # the second window's loss depends on the first window's state
+    with torch.no_grad():
+        fresh, _ = model(torch.from_numpy(np.ascontiguousarray(batches[1][0])))
+        continued, _ = model(torch.from_numpy(np.ascontiguousarray(batches[1][0])), carried)
+    assert not torch.allclose(fresh, continued)
+    objective.start_epoch()
+    assert objective.hidden is None
+    # every epoch moves the window boundaries by a random offset below bptt
+    offsets = {objective.batches(np.random.default_rng(s))[0][0][0, 0] for s in range(20)}
+    assert len(offsets) > 1
+
+
+def test_stream_scores_report_perplexity_and_bits_per_character_consistently():
+    model = RNNLanguageModel(LMSpec(vocab_size=12, embed_dim=4, hidden_size=8, num_layers=1, dropout=0.0))
+    stream = np.random.default_rng(1).integers(3, 12, size=300)
+    scores = stream_scores(model, stream, 4, 16, torch.device("cpu"), chars_per_unit=2.0, exclude=(PAD_ID,))
+    assert scores["perplexity"] == pytest.approx(np.exp(scores["loss"]))
+    assert scores["bpc"] == pytest.approx(scores["loss"] / np.log(2) / 2.0)
+
+
+def test_kneser_ney_is_a_distribution_at_every_order():
+    rng = np.random.default_rng(0)
+    stream = rng.integers(3, 12, size=4000)
+    stream[::5] = EOS_ID
+    model = KneserNey(12, max_order=4).fit(stream, EOS_ID)
+    for context in (rng.integers(3, 12, size=5), np.array([EOS_ID, 4, 4, 4, 4])):
+        for order in range(1, 5):
+            total = sum(model.probabilities(np.append(context, w), order)[-1] for w in range(12))
+            assert total == pytest.approx(1.0, abs=1e-9), (context, order)
+
+
+def test_kneser_ney_learns_a_pattern_and_the_best_order_is_chosen_on_validation():
+    pattern = np.tile(np.array([3, 4, 5, 3, 6, 7]), 400)
+    model = KneserNey(8, max_order=5).fit(pattern, EOS_ID)
+    order, scores = best_order(model, pattern[:600])
+    assert scores[1] > 2.0  # unigram: about log2(5) bits
+    assert order >= 3 and scores[order] < 0.1  # three units of context determine the next one
+
+
+def _generator(unit: str = "char") -> Generator:
+    torch.manual_seed(0)
+    vocab = build_vocab([list("the movie was great")], 1, 100)
+    model = RNNLanguageModel(LMSpec(vocab_size=len(vocab), embed_dim=8, hidden_size=16, num_layers=1, dropout=0.0))
+    return Generator(model, vocab, UnitSettings(unit))
+
+
+def test_the_same_seed_gives_the_same_text_and_another_seed_another():
+    gen = _generator()
+    first, _ = gen.generate("the", max_length=60, temperature=1.0, seed=5)
+    assert first == gen.generate("the", max_length=60, temperature=1.0, seed=5)[0]
+    others = {gen.generate("the", max_length=60, temperature=1.0, seed=s)[0] for s in range(6, 10)}
+    assert others - {first}
+    assert len(first) <= 60
+
+
+def test_greedy_and_top_1_agree_and_special_units_are_never_written():
+    gen = _generator()
+    greedy, _ = gen.generate("mov", max_length=40, temperature=0.0)
+    assert greedy == gen.generate("mov", max_length=40, temperature=1.5, top_k=1, seed=99)[0]
+    text, _ = gen.generate("", max_length=200, temperature=3.0, seed=1)
+    assert "<" not in text and set(text) <= set("the movie was great")
+
+
+def test_units_the_vocabulary_lacks_are_read_as_unknown_not_crashed_on():
+    gen = _generator()
+    text, unknown = gen.generate("Zürich 😀 the", max_length=20, seed=1)
+    assert unknown == 4  # Z, ü, c and the emoji: each unknown character is counted
+    frame = gen.generate_frame(["Zürich", ""], max_length=10, temperature=0.5, top_k=3, seed=2)
+    assert frame["prompt"].tolist() == ["Zürich", ""] and frame["unknown_units"].tolist() == [3, 0]
+    assert (frame["text"] == frame["prompt"] + frame["generated"]).all()
+
+
+def test_the_generator_file_round_trips(tmp_path):
+    gen = _generator()
+    gen.save(tmp_path / "g.pt")
+    again = Generator.load(tmp_path / "g.pt")
+    assert again.generate("the", seed=3, max_length=30) == gen.generate("the", seed=3, max_length=30)
+
+
+def test_generation_options_are_checked():
+    from sentipipe.serving import SAMPLE_DEFAULTS, generation_options
+
+    assert generation_options({"temperature": 0.5}, SAMPLE_DEFAULTS)["temperature"] == 0.5
+    with pytest.raises(SentipipeError, match="unknown parameter 'temp'"):
+        generation_options({"temp": 1}, SAMPLE_DEFAULTS)
+    with pytest.raises(SentipipeError, match="max_length must be between"):
+        generation_options({"max_length": 0}, SAMPLE_DEFAULTS)
+
+
+def test_generator_params_are_validated_with_their_keys():
+    from sentipipe.config import parse_params
+
+    with pytest.raises(ConfigError) as err:
+        parse_params({"generator": {"tokenize": {"unit": "word"}, "train": {"bptt": 1}, "data": {"source": "file"}}})
+    text = str(err.value)
+    assert "generator.tokenize.unit: 'word' is not allowed" in text
+    assert "generator.train.bptt" in text
+    with pytest.raises(ConfigError, match="generator.data.path is required"):
+        parse_params({"generator": {"data": {"source": "file"}}})
