@@ -28,11 +28,14 @@ from tests.conftest import REPO, run_tiny_pipeline, tiny_corpus
 pytestmark = pytest.mark.integration
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# Debian's chromium first; the names other distributions and CI images use after it.
+CHROMIUM = os.environ.get("SENTIPIPE_CHROMIUM") or next(
+    filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), "/usr/bin/chromium"
+)
+CHROMEDRIVER = os.environ.get("SENTIPIPE_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 INSTALL_HINT = (
     "run `bash .ci/run`, or `apt-get install -y --no-install-recommends chromium chromium-driver` "
-    "(Debian packages), or put chromium and chromedriver on PATH"
+    "(Debian packages), or name a browser and its driver in SENTIPIPE_CHROMIUM and SENTIPIPE_CHROMEDRIVER"
 )
 TIMEOUT = 90  # seconds for the UI to start and for each page to show what it must
 
