@@ -15,16 +15,14 @@ import os
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+from common import load
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from sentipipe import stages
-from sentipipe.config import parse_params
 from sentipipe.evaluation import tfidf_baseline
 from sentipipe.io import read_json
 
@@ -41,21 +39,12 @@ def nb_lr(train: pd.DataFrame, test: pd.DataFrame) -> float:
     return float((clf.predict(x_test.multiply(r).tocsr()) == (test.label == sorted(train.label.unique())[-1])).mean())
 
 
-def parse_override(raw: dict, item: str) -> None:
-    key, _, value = item.partition("=")
-    section, _, name = key.partition(".")
-    raw.setdefault(section, {})[name] = yaml.safe_load(value)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--set", action="append", default=[], help="section.key=value override")
     args = ap.parse_args()
-    raw = yaml.safe_load(Path(args.params).read_text())
-    for item in args.set:
-        parse_override(raw, item)
-    params = parse_params(raw)
+    params = load(args.params, args.set)
     with tempfile.TemporaryDirectory(prefix="sentipipe-bench-") as tmp:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         os.chdir(tmp)

@@ -24,30 +24,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One real server for the module: trained, registered and started once."""
-    from sentipipe import stages
-    from tests.conftest import tiny_corpus
-
-    work = tmp_path_factory.mktemp("serve")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(work)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
-        stages.RAW.parent.mkdir(parents=True)
-        tiny_corpus().to_parquet(stages.RAW, index=False)
-        run_pipeline()
-        (work / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
-        port = free_port()
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port)],
-            cwd=work,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+def serve(work: Path, *args: str):
+    """`sentipipe serve` in `work` on a free port: yields its URL once /ping answers, stops it after."""
+    port = free_port()
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port), *args],
+        cwd=work,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120
@@ -65,6 +54,68 @@ def server(tmp_path_factory):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
+
+
+def trained(tmp_path_factory, name: str, overrides: dict | None, stages_run: tuple[str, ...]) -> Path:
+    from sentipipe import stages
+    from tests.conftest import tiny_corpus
+
+    work = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
+        stages.RAW.parent.mkdir(parents=True)
+        tiny_corpus().to_parquet(stages.RAW, index=False)
+        run_pipeline(overrides, only=stages_run)
+    return work
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One real server for the module: trained, registered and started once."""
+    from tests.conftest import ALL_STAGES
+
+    work = trained(tmp_path_factory, "serve", None, ALL_STAGES)
+    (work / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
+    yield from serve(work)
+
+
+@pytest.fixture(scope="module")
+def generator_server(tmp_path_factory):
+    """The generator's champion, served by the same command with --task generator."""
+    from tests.integration.test_generator import TINY_LM
+
+    work = trained(
+        tmp_path_factory,
+        "serve-generator",
+        TINY_LM,
+        ("prepare", "lm_tokenize", "lm_train", "lm_evaluate", "lm_register"),
+    )
+    (work / "params.yaml").write_text("generator:\n  register:\n    model_name: tiny-generator\n")
+    yield from serve(work, "--task", "generator")
+
+
+def test_the_generator_is_served_with_per_request_options(generator_server):
+    body = {"inputs": ["a wonderful", "Zürich"], "params": {"seed": 3, "max_length": 40, "temperature": 0.7}}
+    reply = requests.post(f"{generator_server}/invocations", json=body, timeout=60)
+    assert reply.status_code == 200, reply.text
+    rows = reply.json()["predictions"]
+    assert [r["prompt"] for r in rows] == ["a wonderful", "Zürich"]
+    assert rows[0]["text"] == "a wonderful" + rows[0]["generated"] and len(rows[0]["generated"]) <= 40
+    assert rows[1]["unknown_units"] >= 2  # Z and ü are not in the tiny corpus; answered, not crashed on
+    again = requests.post(f"{generator_server}/invocations", json=body, timeout=60).json()["predictions"]
+    assert again == rows, "the same seed gives the same text"
+    records = {"dataframe_records": [{"prompt": "a wonderful"}], "params": {"seed": 3, "max_length": 40}}
+    reply = requests.post(f"{generator_server}/invocations", json=records, timeout=60)
+    assert reply.status_code == 200
+
+
+def test_bad_generation_options_are_client_errors(generator_server):
+    body = {"inputs": ["a wonderful"], "params": {"temperature": -2.0}}
+    reply = requests.post(f"{generator_server}/invocations", json=body, timeout=60)
+    assert reply.status_code == 400 and "temperature must be between" in reply.json()["message"]
+    reply = requests.post(f"{generator_server}/invocations", json={"inputs": [None]}, timeout=60)
+    assert reply.status_code == 400 and "row 0: text is missing" in reply.json()["message"]
 
 
 def test_served_champion_labels_raw_text(server):

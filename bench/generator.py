@@ -1,0 +1,86 @@
+"""Validation bits per character of the recurrent generator against a smoothed n-gram, same split.
+
+Runs ingest, prepare and the generator's stages (params.yaml, or --params, with
+--set overrides) in a temporary workspace with a throw-away MLflow store. The
+evaluate stage, in the same process, fits interpolated Kneser-Ney n-grams of
+every order up to --max-order on the very same training stream and keeps the
+order best on validation. Prints both models' validation and test bits per
+character with the ratio RNN / n-gram (below 1: the RNN is better), then
+samples at two temperatures. Exits 1 when the RNN does not beat the n-gram on
+validation.
+
+    python bench/generator.py [--params params.yaml] [--set generator.train.epochs=3 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+from common import load
+
+from sentipipe import stages
+from sentipipe.generation import Generator
+from sentipipe.io import read_json
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params", default="params.yaml")
+    ap.add_argument("--set", action="append", default=[], help="section.key=value override, any depth")
+    ap.add_argument("--max-order", type=int, default=10, help="n-gram orders 1..this are tried on val")
+    ap.add_argument("--temperatures", default="0.5,1.0")
+    ap.add_argument("--samples", type=int, default=3, help="samples per temperature (seeds 1..n)")
+    args = ap.parse_args()
+    params = load(args.params, [*args.set, f"generator.evaluate.ngram_max_order={args.max_order}"])
+    n = args.samples
+    with tempfile.TemporaryDirectory(prefix="sentipipe-bench-") as tmp:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+        os.chdir(tmp)
+        for name in ("ingest", "prepare", "lm_tokenize"):
+            stages.STAGES[name](params)
+        start = time.perf_counter()
+        stages.lm_train(params)
+        rnn_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        metrics = stages.lm_evaluate(params)  # the RNN and the n-gram on val and test
+        evaluate_seconds = time.perf_counter() - start
+        train_report = read_json(stages.LM_TRAIN_REPORT)
+        sizes = {s: read_json(stages.LM_VOCAB)["splits"][s]["units"] for s in ("train", "val", "test")}
+        generator = Generator.load(stages.LM_MODEL)
+        g = params.generator
+        temperatures = [float(t) for t in args.temperatures.split(",")]
+        samples = {
+            t: [generator.generate("", g.sample.max_length, t, g.sample.top_k, seed)[0] for seed in range(1, n + 1)]
+            for t in temperatures
+        }
+
+    t = g.train
+    label = f"{t.cell} {t.num_layers}x{t.hidden_size}, bptt {t.bptt}, {train_report['epochs_run']} epochs"
+    b = metrics["baseline"]
+    ngram_bpc = {"val": b["kneser_ney_val_bpc"], "test": b["kneser_ney_test_bpc"]}
+    print(f"\nunits: {g.tokenize.unit}; train {sizes['train']}, val {sizes['val']}, test {sizes['test']}")
+    by_order = b["kneser_ney_val_bpc_by_order"]
+    print("n-gram val bits per character by order: " + ", ".join(f"{m}: {v:.3f}" for m, v in by_order.items()))
+    print(f"{'model':<44}{'val bpc':>9}{'test bpc':>10}{'val vs n-gram':>15}")
+    name = f"Kneser-Ney {b['kneser_ney_order']}-gram"
+    print(f"{name:<44}{ngram_bpc['val']:>9.4f}{ngram_bpc['test']:>10.4f}{1.0:>15.3f}")
+    ratio = metrics["val"]["bpc"] / ngram_bpc["val"]
+    print(f"{label:<44}{metrics['val']['bpc']:>9.4f}{metrics['test']['bpc']:>10.4f}{ratio:>15.3f}")
+    print(
+        f"RNN: {train_report['parameters']:,} parameters, {train_report['seconds_per_epoch']:.1f} s/epoch, "
+        f"{rnn_seconds:.0f} s training on {train_report['device']}; "
+        f"evaluation, n-gram fit included, {evaluate_seconds:.0f} s"
+    )
+    for temperature, texts in samples.items():
+        print(f"\nsamples at temperature {temperature} (seeds 1..{len(texts)}):")
+        for text in texts:
+            print(f"  {text!r}")
+    return 0 if metrics["val"]["bpc"] < ngram_bpc["val"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
