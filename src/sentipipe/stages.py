@@ -666,7 +666,8 @@ def lm_evaluate(params: Params) -> dict:
     write_json(LM_SAMPLES, samples)
     with _attach_run(_lm_tracking(params), LM_TRAIN_REPORT):
         flat = {f"{split}_{k}": v for split in ("val", "test") for k, v in metrics[split].items()}
-        flat.update({f"baseline_{k}": v for k, v in metrics["baseline"].items() if not isinstance(v, dict)})
+        baseline = metrics.get("baseline", {})
+        flat.update({f"baseline_{k}": v for k, v in baseline.items() if not isinstance(v, dict)})
         mlflow.log_metrics({k: float(v) for k, v in flat.items()})
         mlflow.log_artifact(str(LM_METRICS))
         mlflow.log_artifact(str(LM_SAMPLES))

@@ -125,6 +125,7 @@ def test_a_text_file_of_ones_own_with_spacy_tokens(workdir, mlflow_store):
                 **TINY_LM["generator"],
                 "data": {"source": "file", "path": "book.txt", "val_size": 0.2, "test_size": 0.2},
                 "tokenize": {"unit": "token", "lowercase": True},
+                "evaluate": {"baseline": False, "prompts": ["a wonderful"]},
             }
         }
     )
@@ -136,6 +137,7 @@ def test_a_text_file_of_ones_own_with_spacy_tokens(workdir, mlflow_store):
     stages.lm_train(params)
     metrics = stages.lm_evaluate(params)
     assert metrics["val"]["bpc"] < metrics["val"]["loss"]  # several characters per token
+    assert "baseline" not in metrics
 
     missing = tiny_params({"generator": {"data": {"source": "file", "path": "nope.txt"}}})
     with pytest.raises(SentipipeError, match="nope.txt: file not found"):
