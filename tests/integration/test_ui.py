@@ -188,7 +188,7 @@ def close_assistant(driver) -> None:
             return
 
 
-def test_the_experiment_lists_the_run_and_its_registered_model(ui, browser):
+def test_the_experiment_lists_the_run_and_its_registered_model(browser, ui):
     experiment, run = ui["experiment"], ui["run"]
     show(
         browser,
@@ -198,7 +198,7 @@ def test_the_experiment_lists_the_run_and_its_registered_model(ui, browser):
     )
 
 
-def test_the_run_shows_its_metrics_with_their_values(ui, browser):
+def test_the_run_shows_its_metrics_with_their_values(browser, ui):
     experiment, run = ui["experiment"], ui["run"]
     metrics = run.data.metrics
     assert {"val_accuracy", "val_log_loss", "test_accuracy"} <= set(metrics)
@@ -212,7 +212,7 @@ def test_the_run_shows_its_metrics_with_their_values(ui, browser):
     )
 
 
-def test_the_registered_model_shows_the_champion_alias(ui, browser):
+def test_the_registered_model_shows_the_champion_alias(browser, ui):
     text = show(
         browser,
         f"{ui['url']}/#/models/{ui['model']}",
