@@ -21,8 +21,10 @@ run: setup  ## the whole pipeline on params.yaml, ending with a registered model
 	dvc repro
 	sentipipe summary
 
-test: setup  ## the whole test suite
-	pytest
+# The integration tests drive chromium and a PostgreSQL server for real: .ci/services.sh installs
+# them from Debian packages when missing, starts PostgreSQL and prints the URI the tests use.
+test: setup  ## the whole test suite (installs/starts chromium and PostgreSQL first when missing)
+	uri="$$(bash .ci/services.sh)" && SENTIPIPE_TEST_POSTGRES_URI="$$uri" pytest
 
 test-fast: setup  ## unit tests only
 	pytest tests/unit

@@ -4,7 +4,7 @@ With MLFLOW_TRACKING_URI=http://... the tiny pipeline runs end to end, registrat
 no code change; the run, its metrics, the model version and its `champion` alias are then read
 back through the server and straight from PostgreSQL, and the champion loads and predicts.
 
-PostgreSQL comes from SENTIPIPE_TEST_POSTGRES_URI (default: the role and database `bash .ci/run`
+PostgreSQL comes from SENTIPIPE_TEST_POSTGRES_URI (default: the role and database `.ci/services.sh`
 creates); that role must be allowed to create databases: each run gets a fresh one, dropped after.
 """
 
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.integration
 
 DEFAULT_URI = "postgresql://sentipipe:sentipipe@127.0.0.1:5432/sentipipe"
 SETUP_HINT = (
-    "run `bash .ci/run` (installs postgresql from Debian, starts the cluster, creates the role), "
+    "run `make test` or `bash .ci/services.sh` (installs postgresql from Debian, starts it, creates the role), "
     "or set SENTIPIPE_TEST_POSTGRES_URI=postgresql://USER:PASSWORD@HOST:PORT/DB for a role with CREATEDB"
 )
 TIMEOUT = 120  # seconds for the server to migrate a fresh database and answer /health

@@ -4,7 +4,7 @@ A tiny model is trained and registered into a temporary SQLite store, `make ui` 
 (UI_STORE, UI_PORT), and the Debian chromium, driven through the Debian chromedriver, opens the
 experiment's runs, the run's metrics and the registered model. Screenshots of the three pages are
 kept in test-artifacts/mlflow-ui-*.png at the repository root (git-ignored), also when a page fails.
-Needs chromium and chromium-driver: `bash .ci/run` installs them.
+Needs chromium and chromium-driver: `make test` (.ci/services.sh) installs them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ CHROMIUM = os.environ.get("SENTIPIPE_CHROMIUM") or next(
 )
 CHROMEDRIVER = os.environ.get("SENTIPIPE_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 INSTALL_HINT = (
-    "run `bash .ci/run`, or `apt-get install -y --no-install-recommends chromium chromium-driver` "
+    "run `make test` (.ci/services.sh), or `apt-get install -y --no-install-recommends chromium chromium-driver` "
     "(Debian packages), or name a browser and its driver in SENTIPIPE_CHROMIUM and SENTIPIPE_CHROMEDRIVER"
 )
 TIMEOUT = 90  # seconds for the UI to start and for each page to show what it must
