@@ -119,3 +119,18 @@ def tiny_workspace(workdir, mlflow_store):
     stages.RAW.parent.mkdir(parents=True)
     tiny_corpus().to_parquet(stages.RAW, index=False)
     return workdir
+
+
+def torchrun(script: str, cwd: Path, processes: int = 2):
+    """`torchrun --standalone --nproc_per_node=N pipeline/<script>` in `cwd`; fails the test on a non-zero exit."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    proc = subprocess.run(
+        [*cmd, str(REPO / "pipeline" / script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc

@@ -145,31 +145,15 @@ def test_a_text_file_of_ones_own_with_spacy_tokens(workdir, mlflow_store):
 
 
 def test_torchrun_trains_the_generator_with_each_rank_on_its_own_lanes(tiny_workspace, mlflow_store):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     import yaml
 
-    from tests.conftest import REPO, TINY
+    from tests.conftest import TINY, torchrun
 
     run_tiny_pipeline(TINY_LM, only=("prepare", "lm_tokenize"))
     raw = {k: dict(v) for k, v in TINY.items()}
     raw["generator"] = TINY_LM["generator"]
     (tiny_workspace / "params.yaml").write_text(yaml.safe_dump(raw))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
-    proc = subprocess.run(
-        [*cmd, str(REPO / "pipeline/lm_train.py")],
-        cwd=tiny_workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = torchrun("lm_train.py", tiny_workspace)
     report = read_json(stages.LM_TRAIN_REPORT)
     runs = MlflowClient(mlflow_store).search_runs([report["experiment_id"]])
     assert len(runs) == 1 and runs[0].data.tags["distributed.world_size"] == "2"

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
@@ -14,7 +9,7 @@ from mlflow import MlflowClient
 
 from sentipipe import stages
 from sentipipe.io import read_json
-from tests.conftest import REPO, TINY, run_tiny_pipeline
+from tests.conftest import TINY, run_tiny_pipeline, torchrun
 
 pytestmark = pytest.mark.integration
 
@@ -102,27 +97,7 @@ def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(tiny_workspac
     raw = {k: dict(v) for k, v in TINY.items()}
     raw["train"]["epochs"] = 20  # each rank takes half the batches: half the steps per epoch
     (tiny_workspace / "params.yaml").write_text(yaml.safe_dump(raw))
-    env = {
-        **os.environ,
-        "OMP_NUM_THREADS": "1",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc_per_node=2",
-            str(REPO / "pipeline/train.py"),
-        ],
-        cwd=tiny_workspace,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = torchrun("train.py", tiny_workspace)
     report = read_json(stages.TRAIN_REPORT)
     assert report["best_val_accuracy"] >= 0.85
     runs = MlflowClient(mlflow_store).search_runs([report["experiment_id"]])
