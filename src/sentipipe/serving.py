@@ -7,6 +7,10 @@ not a string (a number, null), is refused with the column or row named; over
 REST that is an HTTP 400. An empty or whitespace-only text is valid and gets
 the prediction of an empty sentence (the model sees a single unknown token).
 Output: a DataFrame with `label` and `prob_<class>` for every class.
+
+The generator's pyfunc (GeneratorModel, below) takes prompts the same ways (a
+`prompt` or `text` column) and per-request params max_length, temperature,
+top_k and seed; it answers `prompt`, `generated`, `text` and `unknown_units`.
 """
 
 from __future__ import annotations
