@@ -127,6 +127,14 @@ class TrackingParams(_Section):
     )
 
 
+def _check_data(data: DataParams | GeneratorDataParams, key: str) -> None:
+    """What both tasks' data sections must satisfy: training data remains, a file source names its file."""
+    if data.val_size + data.test_size >= 0.9:
+        raise ValueError(f"{key}.val_size + {key}.test_size must stay below 0.9 so that training data remains")
+    if data.source == "file" and not data.path:
+        raise ValueError(f"{key}.path is required when {key}.source is 'file'")
+
+
 # ---------------------------------------------------------------- the generator task
 
 
@@ -206,10 +214,7 @@ class GeneratorParams(_Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> GeneratorParams:
-        if self.data.val_size + self.data.test_size >= 0.9:
-            raise ValueError("generator.data: val_size + test_size must stay below 0.9")
-        if self.data.source == "file" and not self.data.path:
-            raise ValueError("generator.data.path is required when generator.data.source is 'file'")
+        _check_data(self.data, "generator.data")
         return self
 
 
@@ -225,11 +230,8 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _splits_leave_training_data(self) -> Params:
-        if self.data.val_size + self.data.test_size >= 0.9:
-            raise ValueError("data.val_size + data.test_size must stay below 0.9 so that training data remains")
+        _check_data(self.data, "data")
         if self.data.source == "file":
-            if not self.data.path:
-                raise ValueError("data.path is required when data.source is 'file'")
             if bool(self.data.label_column) == bool(self.data.rating_column):
                 raise ValueError("set exactly one of data.label_column and data.rating_column")
         if self.embed.source == "file" and not self.embed.path:

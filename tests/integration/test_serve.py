@@ -3,25 +3,17 @@
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.conftest import run_tiny_pipeline as run_pipeline
+from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(work: Path, *args: str):
@@ -29,31 +21,22 @@ def serve(work: Path, *args: str):
     port = free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port), *args],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    log = work / "serve.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port), *args],
+            cwd=work,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited early:\n{proc.stdout.read().decode()[-3000:]}")
-            try:
-                if requests.get(f"{url}/ping", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("server did not answer /ping within 120 s")
+        wait_until_up(proc, f"{url}/ping", "sentipipe serve", log, timeout=120)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        stop(proc)
 
 
 def trained(tmp_path_factory, name: str, overrides: dict | None, stages_run: tuple[str, ...]) -> Path:

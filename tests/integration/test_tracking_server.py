@@ -10,22 +10,18 @@ creates); that role must be allowed to create databases: each run gets a fresh o
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-import requests
 
 from tests.conftest import run_tiny_pipeline, tiny_corpus
+from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +31,6 @@ SETUP_HINT = (
     "or set SENTIPIPE_TEST_POSTGRES_URI=postgresql://USER:PASSWORD@HOST:PORT/DB for a role with CREATEDB"
 )
 TIMEOUT = 120  # seconds for the server to migrate a fresh database and answer /health
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def with_database(uri: str, name: str) -> str:
@@ -93,37 +83,8 @@ def server(database, tmp_path_factory):
     try:
         yield proc, url, artifacts, log
     finally:
-        stop(proc)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the server's process group (its workers too); SIGKILL after 3 s.
-
-    uvicorn's graceful shutdown waits for this process's idle keep-alive connections to time out.
-    """
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def wait_for_health(proc, url: str, log: Path) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        if time.monotonic() > deadline:
-            pytest.fail(f"mlflow server did not answer /health within {TIMEOUT} s:\n{log.read_text()[-3000:]}")
-        time.sleep(0.5)
+        # 3 s: uvicorn's graceful shutdown would wait for this process's idle keep-alive connections
+        stop(proc, grace=3)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +102,7 @@ def pipeline_on_server(server, tmp_path_factory):
         tiny_corpus().to_parquet(stages.RAW, index=False)
         # The data stages do not talk to MLflow: they run while the server migrates its database.
         run_tiny_pipeline(only=("prepare", "tokenize", "embed"))
-        wait_for_health(proc, url, log)
+        wait_until_up(proc, f"{url}/health", "mlflow server", log, TIMEOUT)
         params = run_tiny_pipeline(only=("train", "evaluate", "register"))
         registration = json.loads(stages.REGISTRATION.read_text())
     assert not (work / "mlflow.db").exists() and not (work / "mlartifacts").exists()

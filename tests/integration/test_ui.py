@@ -9,21 +9,18 @@ Needs chromium and chromium-driver: `make test` (.ci/services.sh) installs them.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
 from tests.conftest import REPO, run_tiny_pipeline, tiny_corpus
+from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
 
@@ -38,12 +35,6 @@ INSTALL_HINT = (
     "(Debian packages), or name a browser and its driver in SENTIPIPE_CHROMIUM and SENTIPIPE_CHROMEDRIVER"
 )
 TIMEOUT = 90  # seconds for the UI to start and for each page to show what it must
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def js_number(value: float) -> str:
@@ -86,28 +77,10 @@ def ui(tmp_path_factory):
         experiment = client.get_experiment_by_name(params.tracking.experiment)
         (run,) = client.search_runs([experiment.experiment_id])
 
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"`make ui` exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"`make ui` did not answer /health within {TIMEOUT} s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.5)
+        wait_until_up(proc, f"{url}/health", "`make ui`", log, TIMEOUT)
         yield {"url": url, "experiment": experiment, "run": run, "model": params.register.model_name}
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
 
 
 @pytest.fixture(scope="module")
