@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run test test-fast lint ui serve clean
+.PHONY: setup run generator test test-fast lint ui serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,12 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project
 
-run: setup  ## the whole pipeline on params.yaml, ending with a registered model
+run: setup  ## the default pipeline (the classifier) on params.yaml, ending with a registered model
 	dvc repro
+	sentipipe summary
+
+generator: setup  ## the opt-in generator pipeline (pipeline/generator/dvc.yaml), after the corpus is prepared
+	dvc repro pipeline/generator/dvc.yaml
 	sentipipe summary
 
 # The integration tests drive chromium and a PostgreSQL server for real: .ci/services.sh installs
@@ -48,4 +52,4 @@ serve: setup  ## serve models:/<name>@champion over REST
 	sentipipe serve
 
 clean:  ## remove pipeline outputs and the local MLflow store (not the venv)
-	rm -rf data models reports/plots mlflow.db mlartifacts
+	rm -rf data/raw data/prepared data/classifier data/generator models reports mlflow.db mlartifacts

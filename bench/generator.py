@@ -20,11 +20,14 @@ import sys
 import tempfile
 import time
 
-from common import load
-
-from sentipipe import stages
-from sentipipe.generation import Generator
 from sentipipe.io import read_json
+from sentipipe.tasks.generator import paths
+from sentipipe.tasks.generator.evaluate import evaluate
+from sentipipe.tasks.generator.params import GeneratorConfig
+from sentipipe.tasks.generator.sampler import Generator
+from sentipipe.tasks.generator.train import train
+
+from common import load, run_stages
 
 
 def main() -> int:
@@ -35,22 +38,22 @@ def main() -> int:
     ap.add_argument("--temperatures", default="0.5,1.0")
     ap.add_argument("--samples", type=int, default=3, help="samples per temperature (seeds 1..n)")
     args = ap.parse_args()
-    params = load(args.params, [*args.set, f"generator.evaluate.ngram_max_order={args.max_order}"])
+    overrides = [*args.set, f"generator.evaluate.ngram_max_order={args.max_order}"]
+    params = load(args.params, overrides, GeneratorConfig)
     n = args.samples
     with tempfile.TemporaryDirectory(prefix="sentipipe-bench-") as tmp:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         os.chdir(tmp)
-        for name in ("ingest", "prepare", "lm_tokenize"):
-            stages.STAGES[name](params)
+        run_stages(args.params, overrides, "generator", ("ingest", "prepare", "tokenize"))
         start = time.perf_counter()
-        stages.lm_train(params)
+        train(params)
         rnn_seconds = time.perf_counter() - start
         start = time.perf_counter()
-        metrics = stages.lm_evaluate(params)  # the RNN and the n-gram on val and test
+        metrics = evaluate(params)  # the RNN and the n-gram on val and test
         evaluate_seconds = time.perf_counter() - start
-        train_report = read_json(stages.LM_TRAIN_REPORT)
-        sizes = {s: read_json(stages.LM_VOCAB)["splits"][s]["units"] for s in ("train", "val", "test")}
-        generator = Generator.load(stages.LM_MODEL)
+        train_report = read_json(paths.TRAIN_REPORT)
+        sizes = {s: read_json(paths.VOCAB)["splits"][s]["units"] for s in ("train", "val", "test")}
+        generator = Generator.load(paths.MODEL)
         g = params.generator
         temperatures = [float(t) for t in args.temperatures.split(",")]
         samples = {

@@ -5,7 +5,7 @@ with a throw-away MLflow store, then fits TF-IDF word+char logistic regression
 and NB-weighted logistic regression on the very same train/val/test split, and
 prints each accuracy with its ratio to the best baseline.
 
-    python bench/quality.py [--params params.yaml] [--set train.epochs=4 ...]
+    python bench/quality.py [--params params.yaml] [--set classifier.train.epochs=4 ...]
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ import time
 
 import numpy as np
 import pandas as pd
-from common import load
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from sentipipe import stages
-from sentipipe.evaluation import tfidf_baseline
+from sentipipe.data.paths import prepared
 from sentipipe.io import read_json
+from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.evaluation import tfidf_baseline
+from sentipipe.tasks.classifier.params import ClassifierConfig
+
+from common import load, run_stages
 
 
 def nb_lr(train: pd.DataFrame, test: pd.DataFrame) -> float:
@@ -44,17 +47,17 @@ def main() -> int:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--set", action="append", default=[], help="section.key=value override")
     args = ap.parse_args()
-    params = load(args.params, args.set)
+    params = load(args.params, args.set, ClassifierConfig)
     with tempfile.TemporaryDirectory(prefix="sentipipe-bench-") as tmp:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
         os.chdir(tmp)
         start = time.perf_counter()
-        for name in ("ingest", "prepare", "tokenize", "embed", "train", "evaluate"):
-            stages.STAGES[name](params)
+        stages = ("ingest", "prepare", "tokenize", "embed", "train", "evaluate")
+        run_stages(args.params, args.set, "classifier", stages)
         rnn_seconds = time.perf_counter() - start
-        metrics = read_json(stages.METRICS)
-        train = pd.read_parquet(stages.PREPARED_DIR / "train.parquet")
-        test = pd.read_parquet(stages.PREPARED_DIR / "test.parquet")
+        metrics = read_json(paths.METRICS)
+        train = pd.read_parquet(prepared("train"))
+        test = pd.read_parquet(prepared("test"))
         start = time.perf_counter()
         baselines = {
             "tfidf_word_char_lr": tfidf_baseline(train.text, train.label, test.text, test.label),
@@ -67,7 +70,8 @@ def main() -> int:
     print(f"{'model':<28}{'test accuracy':>14}{'vs best baseline':>18}")
     for name, acc in baselines.items():
         print(f"{name:<28}{acc:>14.4f}{acc / best:>18.3f}")
-    label = f"{params.train.cell}{' bi' if params.train.bidirectional else ''} ({params.embed.source})"
+    c = params.classifier
+    label = f"{c.train.cell}{' bi' if c.train.bidirectional else ''} ({c.embed.source})"
     print(f"{label:<28}{rnn:>14.4f}{rnn / best:>18.3f}")
     print(f"val accuracy {metrics['val']['accuracy']:.4f}; pipeline {rnn_seconds:.0f}s, baselines {base_seconds:.0f}s")
     return 0 if rnn > best else 1

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 import requests
 
-from sentipipe import stages, tracking
-from sentipipe.config import load_params
+from sentipipe import tracking
+from sentipipe.data.paths import prepared
+from sentipipe.tasks.classifier.params import load
 
 
 def free_port() -> int:
@@ -41,11 +42,11 @@ def main() -> int:
     args = ap.parse_args()
     import mlflow.pyfunc
 
-    params = load_params()
-    tracking.configure(params.tracking)
-    uri = f"models:/{params.register.model_name}@champion"
+    params = load()
+    tracking.configure(params.tracking, params.classifier.experiment)
+    uri = f"models:/{params.classifier.register.model_name}@champion"
     model = mlflow.pyfunc.load_model(uri)
-    texts = pd.read_parquet(stages.PREPARED_DIR / "test.parquet")["text"].tolist()
+    texts = pd.read_parquet(prepared("test"))["text"].tolist()
     texts = (texts * (args.rows // len(texts) + 1))[: args.rows]
     batches = [texts[i : i + args.batch] for i in range(0, len(texts), args.batch)]
 

@@ -1,7 +1,7 @@
 """Seconds per epoch of the training loop against a plain padded PyTorch BiLSTM loop.
 
-Both train the same network size on the same tokenized split (data/tokens from
-`dvc repro embed`) in child processes of this run, so the peak resident memory
+Both train the same network size on the same tokenized split (data/classifier/tokens
+from `dvc repro embed`) in child processes of this run, so the peak resident memory
 of each is measured on its own. The baseline is the loop most people write
 first: shuffled batches padded to their longest sequence, no packing, no
 length bucketing. Prints seconds per epoch, the ratio, padding fractions and
@@ -23,11 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from sentipipe import stages
-from sentipipe.config import load_params
-from sentipipe.models.rnn import ModelSpec, build_model
+from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
+from sentipipe.tasks.classifier.objective import Classification
+from sentipipe.tasks.classifier.params import load
+from sentipipe.text.batching import padding_fraction
 from sentipipe.text.encoding import load_split
 from sentipipe.text.vocab import PAD_ID
+from sentipipe.training.loop import fit
 
 
 class PlainBiLSTM(nn.Module):
@@ -56,11 +59,11 @@ def plain_epoch(split, model, optimizer, batch_size: int, rng) -> tuple[float, f
 
 
 def child(mode: str, epochs: int, batch_size: int) -> dict:
-    params = load_params()
+    params = load()
     torch.manual_seed(0)
-    split = load_split(stages.TOKENS_DIR / "train.npz")
-    matrix = torch.from_numpy(np.load(stages.EMBEDDINGS))
-    hidden = params.train.hidden_size
+    split = load_split(paths.tokens("train"))
+    matrix = torch.from_numpy(np.load(paths.EMBEDDINGS))
+    hidden = params.classifier.train.hidden_size
     times = []
     if mode == "plain":
         model = PlainBiLSTM(matrix, hidden, int(split.labels.max()) + 1)
@@ -71,11 +74,7 @@ def child(mode: str, epochs: int, batch_size: int) -> dict:
             end, pad = plain_epoch(split, model, optimizer, batch_size, rng)
             times.append(end - start)
     else:
-        from sentipipe.training.batching import padding_fraction
-        from sentipipe.training.loop import fit
-        from sentipipe.training.objectives import Classification
-
-        spec = ModelSpec(
+        spec = ClassifierSpec(
             vocab_size=matrix.shape[0],
             embed_dim=matrix.shape[1],
             num_classes=int(split.labels.max()) + 1,
@@ -85,8 +84,9 @@ def child(mode: str, epochs: int, batch_size: int) -> dict:
             pooling="max",
         )
         model = build_model(spec, matrix)
-        p = params.train.model_copy(update={"epochs": epochs, "batch_size": batch_size, "freeze_embeddings": False})
-        val = load_split(stages.TOKENS_DIR / "val.npz")
+        update = {"epochs": epochs, "batch_size": batch_size, "freeze_embeddings": False}
+        p = params.classifier.train.model_copy(update=update)
+        val = load_split(paths.tokens("val"))
         objective = Classification(split, val, batch_size, spec.num_classes)
         result = fit(model, objective, p, torch.device("cpu"))
         # fit's epoch time includes its validation pass; subtract nothing, so the comparison is conservative

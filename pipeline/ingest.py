@@ -1,8 +1,10 @@
-"""DVC stage 'ingest': see sentipipe.stages.ingest."""
+"""DVC stage 'ingest' (task-free): see sentipipe.data.ingest."""
 
 import sys
 
-from sentipipe.stages import main
+from sentipipe.config import load_data
+from sentipipe.data.ingest import ingest
+from sentipipe.runner import run
 
 if __name__ == "__main__":
-    sys.exit(main("ingest"))
+    sys.exit(run(ingest, load_data))

@@ -1,8 +1,10 @@
-"""DVC stage 'prepare': see sentipipe.stages.prepare."""
+"""DVC stage 'prepare' (task-free): see sentipipe.data.prepare."""
 
 import sys
 
-from sentipipe.stages import main
+from sentipipe.config import load_data
+from sentipipe.data.prepare import prepare
+from sentipipe.runner import run
 
 if __name__ == "__main__":
-    sys.exit(main("prepare"))
+    sys.exit(run(prepare, load_data))

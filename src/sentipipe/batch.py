@@ -6,67 +6,16 @@ appended at a time, and the output appears under its name only when complete.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from tqdm import tqdm
 
+from sentipipe.data.formats import TableWriter, file_format, read_chunks
 from sentipipe.errors import DataError
 from sentipipe.io import atomic_write
-
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def file_format(path: Path) -> str:
-    try:
-        return FORMATS[path.suffix.lower()]
-    except KeyError:
-        raise DataError(f"{path}: unknown format {path.suffix!r}; use one of {sorted(FORMATS)}") from None
-
-
-def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], int | None]:
-    """Chunks of the file and, where the format knows it up front, the row count."""
-    if not path.is_file():
-        raise DataError(f"{path}: input file not found")
-    fmt = file_format(path)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        handle = pq.ParquetFile(path)
-        return (b.to_pandas() for b in handle.iter_batches(batch_size=chunk_rows)), handle.metadata.num_rows
-    if fmt in ("csv", "tsv"):
-        sep = "\t" if fmt == "tsv" else ","
-        return pd.read_csv(path, sep=sep, chunksize=chunk_rows, dtype=str, keep_default_na=False), None
-    return pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False), None
-
-
-class _Writer:
-    def __init__(self, path: Path, fmt: str):
-        self.path, self.fmt, self.count, self.parquet = path, fmt, 0, None
-
-    def write(self, frame: pd.DataFrame) -> None:
-        if self.fmt == "parquet":
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self.parquet is None:
-                self.parquet = pq.ParquetWriter(self.path, table.schema)
-            self.parquet.write_table(table)
-        elif self.fmt in ("csv", "tsv"):
-            frame.to_csv(
-                self.path, mode="a", header=self.count == 0, index=False, sep="\t" if self.fmt == "tsv" else ","
-            )
-        else:
-            with open(self.path, "a", encoding="utf-8") as fh:
-                frame.to_json(fh, orient="records", lines=True, force_ascii=False)
-        self.count += len(frame)
-
-    def close(self) -> None:
-        if self.parquet is not None:
-            self.parquet.close()
-        elif self.count == 0:
-            self.path.write_text("")
 
 
 def predict_file(
@@ -78,17 +27,13 @@ def predict_file(
     progress: bool = True,
 ) -> int:
     """Score every row of `source` into `target` (input columns + label + prob_*); return the row count."""
-    import sys
-
-    from tqdm import tqdm
-
     chunks, total = read_chunks(source, chunk_rows)
     fmt = file_format(target)
     written = 0
 
     def write(tmp: Path) -> None:
         nonlocal written
-        writer = _Writer(tmp, fmt)
+        writer = TableWriter(tmp, fmt)
         try:
             with tqdm(total=total, unit="rows", disable=not (progress and sys.stderr.isatty())) as bar:
                 for chunk in chunks:

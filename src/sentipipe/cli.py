@@ -1,27 +1,55 @@
-"""The `sentipipe` command: predict, generate, serve, summary, train, stage."""
+"""The `sentipipe` command: predict, generate, serve, summary, train, stage.
+
+Light at import: argparse and the project's error type only, so `--help` is
+instant; each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
-import subprocess
 import sys
+from pathlib import Path
 
-from sentipipe.config import load_params
 from sentipipe.errors import SentipipeError
 
+TASKS = ("classifier", "generator")
+# `sentipipe stage NAME`: the task-free data stages, then each task's (module sentipipe.tasks.<task>.<name>).
+DATA_STAGES = ("ingest", "prepare")
+TASK_STAGES = {
+    "classifier": ("tokenize", "embed", "train", "evaluate", "register"),
+    "generator": ("tokenize", "train", "evaluate", "register"),
+}
 
-def _model_uri(args, params) -> str:
+
+def _task_params(task: str, path: str):
+    return importlib.import_module(f"sentipipe.tasks.{task}.params").load(path)
+
+
+def _model_uri(args, task: str) -> str:
     if args.model_uri:
         return args.model_uri
-    task = getattr(args, "task", "classifier")
-    name = params.generator.register.model_name if task == "generator" else params.register.model_name
-    return f"models:/{name}@champion"
+    params = _task_params(task, args.params)
+    return f"models:/{getattr(params, task).register.model_name}@champion"
+
+
+def _tracking_uri(args) -> str:
+    """The project's store: MLFLOW_TRACKING_URI, else tracking.uri, else the repository's SQLite."""
+    from sentipipe import config, tracking  # noqa: PLC0415
+
+    return tracking.tracking_uri(config.load(args.params, config.TrackingConfig).tracking)
+
+
+def _configure(args) -> None:
+    import mlflow  # noqa: PLC0415
+
+    mlflow.set_tracking_uri(_tracking_uri(args))
 
 
 def _load(uri: str):
-    import mlflow.pyfunc
-    from mlflow.exceptions import MlflowException
+    import mlflow.pyfunc  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     try:
         return mlflow.pyfunc.load_model(uri)
@@ -32,21 +60,17 @@ def _load(uri: str):
 
 
 def cmd_predict(args) -> None:
-    import pandas as pd
-
-    from sentipipe import tracking
+    import pandas as pd  # noqa: PLC0415
 
     if bool(args.input) != bool(args.output):
         raise SentipipeError("--input and --output go together")
     if not args.input and not args.texts:
         raise SentipipeError("give texts to label, or --input FILE --output FILE")
-    params = load_params(args.params)
-    tracking.configure(params.tracking)
-    model = _load(_model_uri(args, params))
+    uri = _model_uri(args, "classifier")
+    _configure(args)
+    model = _load(uri)
     if args.input:
-        from pathlib import Path
-
-        from sentipipe.batch import predict_file
+        from sentipipe.batch import predict_file  # noqa: PLC0415
 
         rows = predict_file(
             lambda texts: model.predict(pd.DataFrame({"text": texts})),
@@ -64,20 +88,16 @@ def cmd_predict(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    import pandas as pd
+    import pandas as pd  # noqa: PLC0415
 
-    from sentipipe import tracking
-
-    params = load_params(args.params)
-    tracking.configure(params.tracking)
-    args.task = "generator"
-    model = _load(_model_uri(args, params))
+    params = _task_params("generator", args.params)
+    uri = _model_uri(args, "generator")
+    _configure(args)
+    model = _load(uri)
     defaults = params.generator.sample
     options = {
-        "max_length": args.max_length if args.max_length is not None else defaults.max_length,
-        "temperature": args.temperature if args.temperature is not None else defaults.temperature,
-        "top_k": args.top_k if args.top_k is not None else defaults.top_k,
-        "seed": args.seed if args.seed is not None else defaults.seed,
+        key: getattr(args, key) if getattr(args, key) is not None else getattr(defaults, key)
+        for key in ("max_length", "temperature", "top_k", "seed")
     }
     prompts = args.prompts or [""]
     out = model.predict(pd.DataFrame({"prompt": prompts}), params=options)
@@ -88,42 +108,30 @@ def cmd_generate(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    from sentipipe import tracking
+    import subprocess  # noqa: PLC0415
 
-    params = load_params(args.params)
-    uri = tracking.tracking_uri(params.tracking)
+    uri = _tracking_uri(args)
+    model_uri = _model_uri(args, args.task)
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    cmd = [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "models",
-        "serve",
-        "-m",
-        _model_uri(args, params),
-        "--env-manager",
-        "local",
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
-    print(f"serving {_model_uri(args, params)} from {uri} on http://{args.host}:{args.port}/invocations", flush=True)
+    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+    cmd += ["--host", args.host, "--port", str(args.port)]
+    print(f"serving {model_uri} from {uri} on http://{args.host}:{args.port}/invocations", flush=True)
     sys.exit(subprocess.call(cmd, env=env))
 
 
 def cmd_summary(args) -> None:
     """What `make run` prints at the end: the registered version, its test accuracy, a sample prediction."""
-    from sentipipe import stages
-    from sentipipe.io import read_json
+    from sentipipe.io import read_json  # noqa: PLC0415
+    from sentipipe.tasks.classifier import paths as classifier  # noqa: PLC0415
+    from sentipipe.tasks.generator import paths as generator  # noqa: PLC0415
 
-    for path in (stages.REGISTRATION, stages.METRICS):
+    for path in (classifier.REGISTRATION, classifier.METRICS):
         if not path.is_file():
             raise SentipipeError(f"{path} not found: run the pipeline first (make run)")
-    reg, metrics = read_json(stages.REGISTRATION), read_json(stages.METRICS)
+    reg, metrics = read_json(classifier.REGISTRATION), read_json(classifier.METRICS)
     test = metrics["test"]
     print(
-        f"registered model: {reg['name']} version {reg['version']} "
+        f"registered classifier: {reg['name']} version {reg['version']} "
         f"(champion: version {reg['champion_version']}; {reg['reason']})"
     )
     print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, ROC-AUC {test['roc_auc']:.4f}")
@@ -132,8 +140,8 @@ def cmd_summary(args) -> None:
     args.input = args.output = None
     print("sample predictions (label, probabilities, text):")
     cmd_predict(args)
-    if stages.LM_REGISTRATION.is_file() and stages.LM_METRICS.is_file():
-        reg, metrics = read_json(stages.LM_REGISTRATION), read_json(stages.LM_METRICS)
+    if generator.REGISTRATION.is_file() and generator.METRICS.is_file():
+        reg, metrics = read_json(generator.REGISTRATION), read_json(generator.METRICS)
         print(
             f"registered generator: {reg['name']} version {reg['version']} "
             f"(champion: version {reg['champion_version']}; {reg['reason']})"
@@ -149,26 +157,36 @@ def cmd_summary(args) -> None:
         cmd_generate(args)
 
 
-def cmd_train(args) -> None:
-    from sentipipe.stages import lm_train, train
+def _stage(task: str | None, name: str):
+    """The stage function and its params loader."""
+    if name in DATA_STAGES:
+        config = importlib.import_module("sentipipe.config")
+        return getattr(importlib.import_module(f"sentipipe.data.{name}"), name), config.load_data
+    task = task or "classifier"
+    if name not in TASK_STAGES[task]:
+        raise SentipipeError(f"the {task} has no stage {name!r}; its stages are {', '.join(TASK_STAGES[task])}")
+    module = importlib.import_module(f"sentipipe.tasks.{task}.{name}")
+    return getattr(module, name), importlib.import_module(f"sentipipe.tasks.{task}.params").load
 
-    (lm_train if args.task == "generator" else train)(load_params(args.params), fresh=args.fresh)
+
+def cmd_train(args) -> None:
+    stage, load = _stage(args.task, "train")
+    stage(load(args.params), fresh=args.fresh)
 
 
 def cmd_stage(args) -> None:
-    from sentipipe.stages import STAGES
-
-    STAGES[args.name](load_params(args.params))
+    stage, load = _stage(args.task, args.name)
+    stage(load(args.params))
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sentipipe", description=__doc__)
+    parser = argparse.ArgumentParser(prog="sentipipe", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("predict", help="label texts, or a CSV/TSV/JSONL/Parquet file, with the champion model")
+    p = sub.add_parser("predict", help="label texts, or a CSV/TSV/JSONL/Parquet file, with the champion classifier")
     p.add_argument("texts", nargs="*", help="one or more texts")
-    p.add_argument("--model-uri", help="default: models:/<register.model_name>@champion")
+    p.add_argument("--model-uri", help="default: models:/<classifier.register.model_name>@champion")
     p.add_argument("--input", help="a CSV, TSV, JSONL or Parquet file to label, streamed in chunks")
     p.add_argument("--output", help="where to write it (format from the suffix): input columns + label + prob_*")
     p.add_argument("--text-column", default="text")
@@ -184,27 +202,27 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, help="the same seed gives the same text")
     g.set_defaults(func=cmd_generate)
 
-    s = sub.add_parser("serve", help="serve the champion over REST (mlflow models serve)")
-    s.add_argument("--task", choices=["classifier", "generator"], default="classifier", help="which champion")
+    s = sub.add_parser("serve", help="serve a task's champion over REST (mlflow models serve)")
+    s.add_argument("--task", choices=TASKS, default="classifier", help="which champion")
     s.add_argument("--model-uri")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5001)
     s.set_defaults(func=cmd_serve)
 
-    m = sub.add_parser("summary", help="print the last registration, test metrics and a sample prediction")
+    m = sub.add_parser("summary", help="print the last registrations, test metrics and samples")
     m.set_defaults(func=cmd_summary)
 
-    t = sub.add_parser("train", help="run the train stage; resumes from models/checkpoint.pt when it matches")
-    t.add_argument("--task", choices=["classifier", "generator"], default="classifier")
+    t = sub.add_parser("train", help="run a task's train stage; resumes from its checkpoint when it matches")
+    t.add_argument("--task", choices=TASKS, default="classifier")
     mode = t.add_mutually_exclusive_group()
     mode.add_argument("--resume", action="store_true", help="resume a matching checkpoint (the default)")
     mode.add_argument("--fresh", action="store_true", help="ignore any checkpoint and train from scratch")
     t.set_defaults(func=cmd_train)
 
     st = sub.add_parser("stage", help="run one pipeline stage outside DVC")
-    from sentipipe.stages import STAGES
-
-    st.add_argument("name", choices=list(STAGES))
+    names = sorted({*DATA_STAGES, *(n for stages in TASK_STAGES.values() for n in stages)})
+    st.add_argument("name", choices=names)
+    st.add_argument("--task", choices=TASKS, help="whose stage (default: classifier; ingest and prepare have none)")
     st.set_defaults(func=cmd_stage)
     return parser
 

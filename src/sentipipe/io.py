@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sentipipe.errors import SentipipeError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
@@ -32,3 +40,41 @@ def write_json(path: str | Path, data: Any) -> Path:
 
 def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_csv(path: str | Path, rows: list[dict]) -> Path:
+    """Rows of one shape as CSV; no rows still writes the (empty) file a DVC output needs."""
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            if rows:
+                writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+                writer.writeheader()
+                writer.writerows(rows)
+            else:
+                fh.write("\n")
+
+    return atomic_write(path, write)
+
+
+def write_npy(path: str | Path, array: np.ndarray) -> Path:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a handle: np.save would append .npy to the temp name
+            np.save(fh, array, allow_pickle=False)
+
+    return atomic_write(path, write)
+
+
+def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def require(*paths: str | Path) -> None:
+    """A stage's inputs exist, or the user is told to run the earlier stages."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise SentipipeError(f"missing input(s) {missing}: run the earlier stages first (dvc repro)")

@@ -13,19 +13,25 @@ from __future__ import annotations
 from contextlib import contextmanager
 from pathlib import Path
 
+import mlflow
+from filelock import FileLock
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
 from sentipipe.config import RegisterParams
 from sentipipe.errors import SentipipeError
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
-def metric_value(metrics: dict, name: str) -> float:
+def metric_value(metrics: dict, name: str, source: str | Path = "the metrics") -> float:
+    """`<split>_<key>` of a task's metrics file (`source` names it in the error)."""
     split, _, key = name.partition("_")
     try:
         return float(metrics[split][key])
     except KeyError:
         available = [f"{s}_{k}" for s in ("val", "test") for k in metrics.get(s, {})]
-        raise SentipipeError(f"register.metric: {name!r} is not in reports/metrics.json; one of {available}") from None
+        raise SentipipeError(f"register.metric: {name!r} is not in {source}; one of {available}") from None
 
 
 def better(new: float, old: float, params: RegisterParams) -> bool:
@@ -67,8 +73,6 @@ def decide(new: float, current: float | None, params: RegisterParams, device: st
 @contextmanager
 def registry_lock(tracking_uri: str, name: str, timeout: float = 120.0):
     """Serialise decisions on a local store (SQLite or files); a server store relies on the re-check."""
-    from filelock import FileLock
-
     path = None
     if tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri.removeprefix("sqlite:///")).parent
@@ -81,9 +85,7 @@ def registry_lock(tracking_uri: str, name: str, timeout: float = 120.0):
         yield
 
 
-def _champion(client, name: str, metric: str):
-    from mlflow.exceptions import MlflowException
-
+def _champion(client: MlflowClient, name: str, metric: str):
     try:
         version = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
@@ -92,13 +94,19 @@ def _champion(client, name: str, metric: str):
     return version, (float(value) if value is not None else None)
 
 
-def register(model_uri: str, params: RegisterParams, run_id: str, metrics: dict, device: str, run_tags: dict) -> dict:
-    import mlflow
-    from mlflow import MlflowClient
-
+def register(
+    model_uri: str,
+    params: RegisterParams,
+    run_id: str,
+    metrics: dict,
+    metrics_path: str | Path,
+    device: str,
+    run_tags: dict,
+) -> dict:
+    """Register a new version and apply the policy; the decision and its reasons go onto the version."""
     client = MlflowClient()
     name = params.model_name
-    value = metric_value(metrics, params.metric)
+    value = metric_value(metrics, params.metric, metrics_path)
     key = params.metric.partition("_")[2]
     tags = {
         # repr keeps full precision: the policy compares against these tags later.
@@ -152,3 +160,8 @@ def register(model_uri: str, params: RegisterParams, run_id: str, metrics: dict,
         "git_commit": tags["git.commit"],
         "data": {k.removeprefix("data.md5."): v for k, v in tags.items() if k.startswith("data.md5.")},
     }
+
+
+def summary_line(stage: str, decision: dict) -> str:
+    moved = "moved" if decision["promoted"] else "kept"
+    return f"{stage}: {decision['name']} version {decision['version']}; champion {moved}: {decision['reason']}"

@@ -1,4 +1,4 @@
-"""MLflow runs, lineage tags and the registry policy.
+"""MLflow: the store, experiments, runs (opened by train, re-attached by later stages) and lineage tags.
 
 One store for every run: MLFLOW_TRACKING_URI when set, else params
 `tracking.uri`, else an SQLite database and artifact folder at the repository
@@ -16,7 +16,10 @@ import subprocess
 from collections.abc import Iterable
 from pathlib import Path
 
-from sentipipe.config import Params, TrackingParams
+import yaml
+
+from sentipipe.config import TrackingParams
+from sentipipe.io import read_json, require
 
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -39,7 +42,7 @@ def tracking_uri(params: TrackingParams, root: Path | None = None) -> str:
     return f"sqlite:///{(root or workspace_root()) / DB_NAME}"
 
 
-def configure(params: TrackingParams, root: Path | None = None) -> str:
+def configure(params: TrackingParams, experiment_name: str, root: Path | None = None) -> str:
     """Point MLflow at the store and make sure the experiment exists; return the experiment id."""
     import mlflow
 
@@ -48,16 +51,16 @@ def configure(params: TrackingParams, root: Path | None = None) -> str:
     # The registry follows the tracking URI unless MLFLOW_REGISTRY_URI says otherwise. Not set
     # here: mlflow.set_registry_uri() exports the variable, which would pin later calls.
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.get_experiment_by_name(params.experiment)
+    experiment = mlflow.get_experiment_by_name(experiment_name)
     if experiment is not None:
         return experiment.experiment_id
     artifact_location = None
     if uri == f"sqlite:///{root / DB_NAME}":
         artifact_location = (root / ARTIFACTS_DIR).as_uri()
     try:
-        return mlflow.create_experiment(params.experiment, artifact_location=artifact_location)
+        return mlflow.create_experiment(experiment_name, artifact_location=artifact_location)
     except Exception:  # created concurrently by another run: use theirs
-        experiment = mlflow.get_experiment_by_name(params.experiment)
+        experiment = mlflow.get_experiment_by_name(experiment_name)
         if experiment is None:
             raise
         return experiment.experiment_id
@@ -74,21 +77,23 @@ def run_exists(run_id: str) -> bool:
     return True
 
 
-def flatten(params: Params, sections: Iterable[str] | None = None) -> dict[str, str]:
-    """`section.key` -> value as text for the given sections (default: the classifier's), nested ones dotted."""
-    dumped = params.model_dump()
-    wanted = list(sections) if sections is not None else [s for s in dumped if s != "generator"]
+def attach_run(params: TrackingParams, experiment_name: str, report: Path):
+    """Reopen the MLflow run that a train stage recorded in its report (evaluate and register add to it)."""
+    import mlflow
+
+    require(report)
+    configure(params, experiment_name)
+    return mlflow.start_run(run_id=read_json(report)["run_id"])
+
+
+def flatten(values: dict, prefix: str = "") -> dict[str, str]:
+    """Nested params as `section.key` -> value as text (a label map stays one value)."""
     out: dict[str, str] = {}
-
-    def walk(prefix: str, values: dict) -> None:
-        for key, value in values.items():
-            if isinstance(value, dict) and key != "label_map":
-                walk(f"{prefix}{key}.", value)
-            else:
-                out[f"{prefix}{key}"] = str(value)
-
-    for section in wanted:
-        walk(f"{section}.", dumped[section])
+    for key, value in values.items():
+        if isinstance(value, dict) and key != "label_map":
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)
     return out
 
 
@@ -108,17 +113,25 @@ def _git(*args: str) -> str | None:
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def dvc_lock_hashes(inputs: Iterable[str | Path], lock: Path = Path("dvc.lock")) -> dict[str, str]:
-    """The hashes dvc.lock records for the outputs these inputs come from (a file or its folder)."""
-    import yaml
+def _recorded_outputs(locks: Iterable[Path]) -> dict[str, str]:
+    recorded = {}
+    for lock in locks:
+        try:
+            stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+        except (OSError, yaml.YAMLError):
+            continue
+        recorded.update({out["path"]: out.get("md5", "") for st in stages.values() for out in st.get("outs", [])})
+    return recorded
 
-    if not lock.is_file():
-        return {}
-    try:
-        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-    except yaml.YAMLError:
-        return {}
-    recorded = {out["path"]: out.get("md5", "") for stage in stages.values() for out in stage.get("outs", [])}
+
+def dvc_lock_hashes(inputs: Iterable[str | Path], locks: Iterable[Path] | None = None) -> dict[str, str]:
+    """The hashes the pipelines' dvc.lock files record for the outputs these inputs come from (file or folder).
+
+    Every pipeline's stages run from the repository root, so their lock files name paths from there.
+    """
+    if locks is None:
+        locks = [Path("dvc.lock"), *sorted(Path("pipeline").glob("*/dvc.lock"))]
+    recorded = _recorded_outputs(locks)
     found = {}
     for path in map(Path, inputs):
         for candidate in (path, *path.parents):

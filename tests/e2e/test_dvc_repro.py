@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.helpers import copy_repo, merge, venv_env
 
 pytestmark = pytest.mark.e2e
 
 TINY_PARAMS = {
     "data": {"max_rows": 400},
-    "embed": {"source": "minilm", "mode": "pieces", "dim": 384},
-    "train": {"epochs": 2, "hidden_size": 32, "batch_size": 32, "freeze_embeddings": False},
-    "register": {"model_name": "e2e-sentiment"},
+    "classifier": {
+        "embed": {"source": "minilm", "mode": "pieces", "dim": 384},
+        "train": {"epochs": 2, "hidden_size": 32, "batch_size": 32, "freeze_embeddings": False},
+        "register": {"model_name": "e2e-classifier"},
+    },
     "generator": {
         "train": {"epochs": 2, "embed_dim": 16, "hidden_size": 48, "batch_size": 8, "bptt": 32},
         "sample": {"max_length": 60},
@@ -27,36 +27,7 @@ TINY_PARAMS = {
         "register": {"model_name": "e2e-generator"},
     },
 }
-
-
-def merge(base: dict, override: dict) -> dict:
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            merge(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
-def copy_repo(dest: Path) -> None:
-    """The files git would check out (tracked and untracked-not-ignored), as a fresh repo."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for rel in filter(None, listed):
-        src = REPO / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    for cmd in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "copy"]):
-        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
+GENERATOR = "pipeline/generator/dvc.yaml"
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -72,30 +43,28 @@ def repro(tmp_path_factory):
     params = yaml.safe_load((repo / "params.yaml").read_text())
     merge(params, TINY_PARAMS)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env = {k: v for k, v in venv_env().items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "e2e"
     env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "e2e@example.invalid"
     first = run(["dvc", "repro"], repo, env)
-    return repo, env, first
+    generator = run(["dvc", "repro", GENERATOR], repo, env)
+    return repo, env, first, generator
 
 
 def test_repro_ends_with_a_champion_that_answers_raw_text(repro):
-    repo, env, _ = repro
+    repo, env, *_ = repro
     assert (repo / "mlflow.db").is_file(), "the default store is SQLite at the repository root"
     out = run(["sentipipe", "predict", "a wonderful, moving film", ""], repo, env).stdout.splitlines()
     assert len(out) == 2 and out[0].split("\t")[0] in {"positive", "negative"}
     assert "positive=" in out[0] and "negative=" in out[0]
     summary = run(["sentipipe", "summary"], repo, env).stdout
-    assert "registered model: e2e-sentiment version 1" in summary and "test accuracy" in summary
+    assert "registered classifier: e2e-classifier version 1" in summary and "test accuracy" in summary
     assert "registered generator: e2e-generator version 1" in summary and "bits per character" in summary
 
 
 def test_repro_also_registers_a_generator_that_samples_reproducibly(repro):
-    import json
-
-    repo, env, _ = repro
-    metrics = json.loads((repo / "reports/lm_metrics.json").read_text())
+    repo, env, *_ = repro
+    metrics = json.loads((repo / "reports/generator/metrics.json").read_text())
     assert metrics["val"]["bpc"] > 0 and metrics["baseline"]["kneser_ney_order"] in range(1, 5)
     args = ["sentipipe", "generate", "The movie", "Qzx\u00e9 \U0001f600", "--seed", "7", "--max-length", "40"]
     first = run(args, repo, env).stdout
@@ -104,31 +73,41 @@ def test_repro_also_registers_a_generator_that_samples_reproducibly(repro):
     assert lines[0].startswith("The movie") and "not in the vocabulary" in first
 
 
-def test_second_repro_is_a_no_op(repro):
-    repo, env, _ = repro
-    again = run(["dvc", "repro"], repo, env)
-    assert "Running stage" not in again.stdout
-    assert "up to date" in again.stdout
+def test_the_default_repro_is_the_classifiers_and_the_generator_is_opt_in(repro):
+    _, _, first, generator = repro
+    ran = {line.split("'")[1] for line in first.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {"ingest", "prepare", "tokenize", "embed", "train", "evaluate", "register"}
+    ran = {line.split("'")[1] for line in generator.stdout.splitlines() if line.startswith("Running stage")}
+    assert ran == {f"{GENERATOR}:{s}" for s in ("tokenize", "train", "evaluate", "register")}
+
+
+def test_second_repro_is_a_no_op_and_status_is_clean(repro):
+    repo, env, *_ = repro
+    for target in ([], [GENERATOR]):
+        again = run(["dvc", "repro", *target], repo, env)
+        assert "Running stage" not in again.stdout
+        assert "up to date" in again.stdout
+    assert json.loads(run(["dvc", "status", "--json"], repo, env).stdout) == {}
 
 
 def test_metrics_are_visible_to_dvc(repro):
-    repo, env, _ = repro
+    repo, env, *_ = repro
     shown = run(["dvc", "metrics", "show", "--json"], repo, env).stdout
     assert "accuracy" in shown and "best_val_accuracy" in shown
 
 
 def test_the_run_carries_lineage_from_git_and_dvc_lock(repro):
-    import json
-
     from mlflow import MlflowClient
 
-    repo, env, _ = repro
-    run_id = json.loads((repo / "reports/train.json").read_text())["run_id"]
+    repo, env, *_ = repro
+    run_id = json.loads((repo / "reports/classifier/train.json").read_text())["run_id"]
     tags = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}").get_run(run_id).data.tags
     head = run(["git", "rev-parse", "HEAD"], repo, env).stdout.strip()
     assert tags["git.commit"] == head
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]["tokenize"]["outs"]
-    assert tags["dvc.lock.data/tokens"] == next(o["md5"] for o in lock if o["path"] == "data/tokens")
+    assert tags["dvc.lock.data/classifier/tokens"] == next(
+        o["md5"] for o in lock if o["path"] == "data/classifier/tokens"
+    )
 
 
 def test_queued_experiments_land_in_the_workspace_store_with_their_names(repro):
@@ -136,8 +115,9 @@ def test_queued_experiments_land_in_the_workspace_store_with_their_names(repro):
 
     from mlflow import MlflowClient
 
-    repo, env, _ = repro
-    run(["dvc", "exp", "run", "--queue", "-S", "train.cell=gru", "-S", "train.bidirectional=true,false"], repo, env)
+    repo, env, *_ = repro
+    sweep = ["-S", "classifier.train.cell=gru", "-S", "classifier.train.bidirectional=true,false"]
+    run(["dvc", "exp", "run", "--queue", *sweep], repo, env)
     run(["dvc", "queue", "start", "-j", "2"], repo, env)
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
@@ -147,9 +127,52 @@ def test_queued_experiments_land_in_the_workspace_store_with_their_names(repro):
         time.sleep(3)
     assert status.count("Success") == 2, status
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("sentipipe")
+    experiment = client.get_experiment_by_name("sentipipe-classifier")
     runs = [r for r in client.search_runs([experiment.experiment_id]) if "dvc.exp_name" in r.data.tags]
     assert sorted(r.data.params["train.bidirectional"] for r in runs) == ["False", "True"]
     assert {r.data.params["train.cell"] for r in runs} == {"gru"} and all(r.info.status == "FINISHED" for r in runs)
     shown = run(["dvc", "exp", "show", "--json"], repo, env).stdout
     assert all(r.data.tags["dvc.exp_name"] in shown for r in runs)
+
+
+def _stale_after_editing(repo: Path, env: dict, module: str) -> tuple[set[str], set[str]]:
+    """Stages `dvc status` names, and stages `dvc repro --dry` would run (both pipelines), after one edit."""
+    path = repo / module
+    original = path.read_text()
+    lines = original.splitlines(keepends=True)
+    index = next(i for i, line in enumerate(lines) if line.startswith(("def ", "class ")))
+    lines.insert(index, "# an edit\n")
+    path.write_text("".join(lines))
+    try:
+        status = set(json.loads(run(["dvc", "status", "--json"], repo, env).stdout))
+        dry = run(["dvc", "repro", "--dry", "dvc.yaml", GENERATOR], repo, env).stdout
+    finally:
+        path.write_text(original)
+    would_run = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
+    return status, would_run
+
+
+CLASSIFIER_AFTER_PREPARE = {"prepare", "tokenize", "embed", "train", "evaluate", "register"}
+GENERATOR_STAGES = {f"{GENERATOR}:{s}" for s in ("tokenize", "train", "evaluate", "register")}
+
+
+@pytest.mark.parametrize(
+    "module, changed, downstream",
+    [
+        ("src/sentipipe/tasks/classifier/evaluate.py", {"evaluate"}, {"evaluate", "register"}),
+        ("src/sentipipe/tasks/classifier/network.py", *[{"train", "evaluate", "register"}] * 2),
+        # the corpus is shared: a new split reruns both tasks
+        ("src/sentipipe/data/split.py", {"prepare"}, CLASSIFIER_AFTER_PREPARE | GENERATOR_STAGES),
+        (
+            "src/sentipipe/tasks/generator/ngram.py",
+            {f"{GENERATOR}:evaluate"},
+            {f"{GENERATOR}:{s}" for s in ("evaluate", "register")},
+        ),
+        ("src/sentipipe/tasks/generator/units.py", GENERATOR_STAGES, GENERATOR_STAGES),
+    ],
+)
+def test_a_code_edit_reruns_its_stage_and_what_follows_and_nothing_else(repro, module, changed, downstream):
+    repo, env, *_ = repro
+    status, would_run = _stale_after_editing(repo, env, module)
+    assert status == changed, f"{module}: dvc status named {sorted(status)}"
+    assert would_run == downstream, f"{module}: dvc repro would run {sorted(would_run)}"

@@ -6,11 +6,16 @@ import mlflow
 import pandas as pd
 import pytest
 
-from sentipipe import stages
-from sentipipe.config import parse_params
+from sentipipe.config import DataConfig, load_data, parse
+from sentipipe.data.ingest import ingest, read_corpus
+from sentipipe.data.paths import INGEST_REPORT, PREPARE_REPORT, RAW
+from sentipipe.data.prepare import prepare
 from sentipipe.errors import DataError
 from sentipipe.io import read_json
-from tests.conftest import NEGATIVE, POSITIVE, TINY, run_tiny_pipeline
+from sentipipe.runner import run
+from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.tokenize import tokenize
+from tests.helpers import NEGATIVE, POSITIVE, classifier_params, run_tiny_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -23,9 +28,7 @@ NEUTRAL = [
 
 
 def file_params(path, **data):
-    raw = {k: dict(v) for k, v in TINY.items()}
-    raw["data"].update({"source": "file", "path": str(path), **data})
-    return parse_params(raw)
+    return classifier_params({"data": {"source": "file", "path": str(path), **data}})
 
 
 def three_class_frame(copies: int = 6) -> pd.DataFrame:
@@ -39,17 +42,17 @@ def three_class_frame(copies: int = 6) -> pd.DataFrame:
 
 def test_a_three_class_csv_trains_evaluates_registers_and_predicts(workdir, mlflow_store):
     three_class_frame().to_csv(workdir / "reviews.csv", index=False)
-    stages.ingest(file_params(workdir / "reviews.csv", text_column="review", label_column="sentiment"))
+    ingest(file_params(workdir / "reviews.csv", text_column="review", label_column="sentiment"))
     run_tiny_pipeline(
         {
             "data": {"source": "file", "path": "reviews.csv", "text_column": "review", "label_column": "sentiment"},
-            "train": {"epochs": 20},
+            "classifier": {"train": {"epochs": 20}},
         }
     )
-    metrics = read_json(stages.METRICS)
-    assert set(read_json(stages.VOCAB)["labels"]) == {"negative", "neutral", "positive"}
+    metrics = read_json(paths.METRICS)
+    assert set(read_json(paths.VOCAB)["labels"]) == {"negative", "neutral", "positive"}
     assert metrics["test"]["accuracy"] >= 0.8 and "recall_neutral" in metrics["test"]
-    model = mlflow.pyfunc.load_model("models:/tiny-sentiment@champion")
+    model = mlflow.pyfunc.load_model("models:/tiny-classifier@champion")
     out = model.predict(pd.DataFrame({"text": ["a brilliant, wonderful film", "the cast includes newcomers"]}))
     assert list(out.columns) == ["label", "prob_negative", "prob_neutral", "prob_positive"]
     assert out["label"].tolist() == ["positive", "neutral"]
@@ -74,16 +77,14 @@ def test_formats_labels_ratings_and_cleaning(workdir):
 
 
 def _ingest(path, **data):
-    from sentipipe.data.corpus import ingest
-
-    return ingest(file_params(path, **data).data)
+    return read_corpus(file_params(path, **data).data)
 
 
 def test_missing_file_fails_and_writes_nothing(workdir, capsys):
     (workdir / "params.yaml").write_text("data:\n  source: file\n  path: nowhere.csv\n")
-    assert stages.main("ingest") == 1
+    assert run(ingest, load_data) == 1
     assert "nowhere.csv: file not found" in capsys.readouterr().err
-    assert not stages.RAW.exists()
+    assert not RAW.exists()
 
 
 def test_absent_column_lists_the_columns_there(workdir):
@@ -91,47 +92,54 @@ def test_absent_column_lists_the_columns_there(workdir):
     with pytest.raises(
         DataError, match=r"column\(s\) \['text', 'label'\] not found; the file has columns \['body', 'stars'\]"
     ):
-        stages.ingest(file_params(workdir / "c.csv"))
-    assert not stages.RAW.exists()
+        ingest(file_params(workdir / "c.csv"))
+    assert not RAW.exists()
 
 
 def test_one_class_is_not_a_data_set(workdir):
     pd.DataFrame({"text": ["a", "b"], "label": ["pos", "positive"]}).to_csv(workdir / "c.csv", index=False)
     with pytest.raises(DataError, match="fewer than two classes remain"):
-        stages.ingest(file_params(workdir / "c.csv"))
+        ingest(file_params(workdir / "c.csv"))
 
 
 def test_undecodable_rows_over_the_tolerance_fail_with_the_row(workdir):
     rows = b"text,label\n" + b"fine text,pos\n" * 8 + b"caf\xe9 bad bytes,neg\n" + b"more,neg\n"
     (workdir / "c.csv").write_bytes(rows)
     with pytest.raises(DataError, match=r"1 of 10 rows hold bytes that are not UTF-8 \(first: row 9\)"):
-        stages.ingest(file_params(workdir / "c.csv"))
+        ingest(file_params(workdir / "c.csv"))
     table, report = _ingest(workdir / "c.csv", max_undecodable=0.2)
     assert report["dropped"]["undecodable"] == 1 and len(table) == 9
 
 
 def test_file_source_needs_a_path_and_one_label_source():
     with pytest.raises(Exception, match="data.path is required"):
-        parse_params({"data": {"source": "file"}})
+        parse({"data": {"source": "file"}}, DataConfig)
     with pytest.raises(Exception, match="exactly one of data.label_column and data.rating_column"):
-        parse_params({"data": {"source": "file", "path": "x.csv", "rating_column": "stars"}})
+        parse({"data": {"source": "file", "path": "x.csv", "rating_column": "stars"}}, DataConfig)
 
 
 def test_an_unreadable_file_names_the_file_and_the_format(workdir):
     (workdir / "c.parquet").write_bytes(b"this is not parquet")
     with pytest.raises(DataError, match=r"c.parquet: cannot be read as parquet"):
-        stages.ingest(file_params(workdir / "c.parquet"))
-    assert not stages.RAW.exists()
+        ingest(file_params(workdir / "c.parquet"))
+    assert not RAW.exists()
 
 
 def test_the_data_reports_count_tokens_and_truncation(workdir, mlflow_store):
     three_class_frame().to_csv(workdir / "reviews.csv", index=False)
     params = file_params(workdir / "reviews.csv", text_column="review", label_column="sentiment")
-    stages.ingest(params)
-    stages.prepare(params)
-    stages.tokenize(params.model_copy(update={"tokenize": params.tokenize.model_copy(update={"max_length": 5})}))
-    report = read_json(stages.TOKENS_REPORT)
+    ingest(params)
+    prepare(params)
+    tokenize(
+        classifier_params(
+            {
+                "data": {"source": "file", "path": "reviews.csv", "text_column": "review", "label_column": "sentiment"},
+                "classifier": {"tokenize": {"max_length": 5}},
+            }
+        )
+    )
+    report = read_json(paths.TOKENS_REPORT)
     train = report["splits"]["train"]
     assert train["truncated_to_max_length"] == train["sentences"] and train["length_p50_p90_p99_max"][-1] == 5
-    assert read_json(stages.DATA_REPORT)["splits"]["test"]["labels"].keys() == {"negative", "neutral", "positive"}
-    assert read_json(stages.INGEST_REPORT)["labels"] == {"negative": 48, "neutral": 48, "positive": 48}
+    assert read_json(PREPARE_REPORT)["splits"]["test"]["labels"].keys() == {"negative", "neutral", "positive"}
+    assert read_json(INGEST_REPORT)["labels"] == {"negative": 48, "neutral": 48, "positive": 48}

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-from sentipipe.config import DataParams, EmbedParams
+from sentipipe.config import DataParams
 from sentipipe.data import vader
-from sentipipe.data.corpus import ingest
-from sentipipe.embeddings import build_matrix
+from sentipipe.data.ingest import read_corpus
 from sentipipe.errors import DataError
+from sentipipe.tasks.classifier.embed import build_matrix
+from sentipipe.tasks.classifier.params import EmbedParams
 from sentipipe.text.tokenizer import TokenizerSettings, tokenize
 from sentipipe.text.vocab import PAD_ID, Vocab
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_default_corpus_comes_from_pip_verified_and_labelled():
-    table, report = ingest(DataParams(corpora=["movie", "tweets"], threshold=0.0))
+    table, report = read_corpus(DataParams(corpora=["movie", "tweets"], threshold=0.0))
     assert list(table.columns) == ["id", "text", "label", "source"]
     assert set(table["source"]) == {"movie", "tweets"}
     assert set(table["label"]) == {"positive", "negative"}

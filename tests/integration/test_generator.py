@@ -8,38 +8,36 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from sentipipe import stages
 from sentipipe.errors import SentipipeError
 from sentipipe.io import read_json
-from tests.conftest import run_tiny_pipeline
+from sentipipe.tasks.generator import paths
+from sentipipe.tasks.generator.evaluate import evaluate
+from sentipipe.tasks.generator.tokenize import tokenize
+from sentipipe.tasks.generator.train import train
+from sentipipe.training import checkpoints
+from tests.helpers import (
+    NEGATIVE,
+    POSITIVE,
+    generator_params,
+    run_tiny_generator,
+    tiny_raw,
+    torchrun,
+    write_params,
+)
 
 pytestmark = pytest.mark.integration
 
-LM_STAGES = ("prepare", "lm_tokenize", "lm_train", "lm_evaluate", "lm_register")
-TINY_LM = {
-    "generator": {
-        "experiment": "tiny-generator",
-        "train": {"epochs": 4, "embed_dim": 16, "hidden_size": 48, "batch_size": 4, "bptt": 24, "threads": 1},
-        "sample": {"max_length": 50},
-        "evaluate": {"ngram_max_order": 4, "prompts": ["a wonderful"]},
-        "register": {"model_name": "tiny-generator"},
-    }
-}
-
 
 def lm_params(**train):
-    from tests.conftest import tiny_params
-
-    overrides = {"generator": {**TINY_LM["generator"], "train": {**TINY_LM["generator"]["train"], **train}}}
-    return tiny_params(overrides)
+    return generator_params({"generator": {"train": train}})
 
 
 def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlflow_store):
     import mlflow.pyfunc
     import pandas as pd
 
-    run_tiny_pipeline(TINY_LM, only=LM_STAGES)
-    report = read_json(stages.LM_TRAIN_REPORT)
+    run_tiny_generator()
+    report = read_json(paths.TRAIN_REPORT)
     client = MlflowClient()
     run = client.get_run(report["run_id"])
     assert client.get_experiment(run.info.experiment_id).name == "tiny-generator"
@@ -47,17 +45,17 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
     bpc = [m.value for m in client.get_metric_history(run.info.run_id, "epoch_val_bpc")]
     assert len(bpc) == 4 and bpc[-1] < bpc[0], "the model must learn"
     assert len(client.get_metric_history(run.info.run_id, "epoch_val_perplexity")) == 4
-    assert run.data.params["generator.train.bptt"] == "24" and "train.cell" not in run.data.params
-    with open(stages.LM_HISTORY) as fh:
+    assert run.data.params["train.bptt"] == "24" and "train.pooling" not in run.data.params
+    with open(paths.HISTORY) as fh:
         assert [row["epoch"] for row in csv.DictReader(fh)] == ["1", "2", "3", "4"]
 
-    metrics = read_json(stages.LM_METRICS)
+    metrics = read_json(paths.METRICS)
     assert run.data.metrics["val_bpc"] == pytest.approx(metrics["val"]["bpc"])
     assert metrics["baseline"]["kneser_ney_val_bpc"] > 0
-    samples = read_json(stages.LM_SAMPLES)
+    samples = read_json(paths.SAMPLES)
     assert [s["temperature"] for s in samples] == [0.5, 1.0] and samples[0]["text"].startswith("a wonderful")
 
-    decision = read_json(stages.LM_REGISTRATION)
+    decision = read_json(paths.REGISTRATION)
     assert decision["name"] == "tiny-generator" and decision["promoted"]
     version = client.get_model_version_by_alias("tiny-generator", "champion")
     assert float(version.tags["val_bpc"]) == pytest.approx(metrics["val"]["bpc"])
@@ -78,12 +76,12 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
 
 def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, monkeypatch):
     params = lm_params(epochs=3)
-    run_tiny_pipeline(TINY_LM, only=("prepare", "lm_tokenize"))
-    stages.lm_train(params)
-    straight = read_json(stages.LM_TRAIN_REPORT)
-    weights = torch.load(stages.LM_MODEL, weights_only=True)["state_dict"]
+    run_tiny_generator(only=("prepare", "tokenize"))
+    train(params)
+    straight = read_json(paths.TRAIN_REPORT)
+    weights = torch.load(paths.MODEL, weights_only=True)["state_dict"]
 
-    save = stages._save_checkpoint
+    save = checkpoints.save
 
     class Killed(Exception):
         pass
@@ -93,68 +91,59 @@ def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, mo
         if state["epoch"] == 1 and not state["complete"]:
             raise Killed
 
-    monkeypatch.setattr(stages, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(checkpoints, "save", save_then_die)
     with pytest.raises(Killed):
-        stages.lm_train(params, fresh=True)
-    monkeypatch.setattr(stages, "_save_checkpoint", save)
-    stages.lm_train(params)
-    resumed = read_json(stages.LM_TRAIN_REPORT)
+        train(params, fresh=True)
+    monkeypatch.setattr(checkpoints, "save", save)
+    train(params)
+    resumed = read_json(paths.TRAIN_REPORT)
     for key in ("best_epoch", "best_val_loss", "best_val_bpc", "epochs_run"):
         assert resumed[key] == straight[key], key
-    again = torch.load(stages.LM_MODEL, weights_only=True)["state_dict"]
+    again = torch.load(paths.MODEL, weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], again[k]) for k in weights)
 
 
 def test_early_stopping_watches_validation_loss(tiny_workspace, mlflow_store):
     # a learning rate this large makes validation loss rise after the first epochs
     params = lm_params(epochs=8, patience=1, lr=0.5, schedule="constant", clip_norm=100.0)
-    run_tiny_pipeline(TINY_LM, only=("prepare", "lm_tokenize"))
-    report = stages.lm_train(params)
+    run_tiny_generator(only=("prepare", "tokenize"))
+    report = train(params)
     assert report["stopped_early"] and report["epochs_run"] < 8
     assert report["best_epoch"] == report["epochs_run"] - 1
 
 
 def test_a_text_file_of_ones_own_with_spacy_tokens(workdir, mlflow_store):
-    from tests.conftest import NEGATIVE, POSITIVE, tiny_params
-
     paragraphs = [f"{text}.\nIt was number {k}." for k in range(5) for text in POSITIVE + NEGATIVE]
     (workdir / "book.txt").write_text("\n\n".join(paragraphs) + "\n", encoding="utf-8")
-    params = tiny_params(
+    params = generator_params(
         {
             "generator": {
-                **TINY_LM["generator"],
                 "data": {"source": "file", "path": "book.txt", "val_size": 0.2, "test_size": 0.2},
                 "tokenize": {"unit": "token", "lowercase": True},
                 "evaluate": {"baseline": False, "prompts": ["a wonderful"]},
             }
         }
     )
-    stats = stages.lm_tokenize(params)
+    stats = tokenize(params)
     assert sum(stats[s]["documents"] for s in ("train", "val", "test")) == len(paragraphs)
-    vocab = read_json(stages.LM_VOCAB)["tokens"]
+    vocab = read_json(paths.VOCAB)["tokens"]
     assert "wonderful" in vocab and "w" not in vocab  # words, not characters
     assert stats["val"]["chars_per_unit"] > 2
-    stages.lm_train(params)
-    metrics = stages.lm_evaluate(params)
+    train(params)
+    metrics = evaluate(params)
     assert metrics["val"]["bpc"] < metrics["val"]["loss"]  # several characters per token
     assert "baseline" not in metrics
 
-    missing = tiny_params({"generator": {"data": {"source": "file", "path": "nope.txt"}}})
+    missing = generator_params({"generator": {"data": {"source": "file", "path": "nope.txt"}}})
     with pytest.raises(SentipipeError, match="nope.txt: file not found"):
-        stages.lm_tokenize(missing)
+        tokenize(missing)
 
 
 def test_torchrun_trains_the_generator_with_each_rank_on_its_own_lanes(tiny_workspace, mlflow_store):
-    import yaml
-
-    from tests.conftest import TINY, torchrun
-
-    run_tiny_pipeline(TINY_LM, only=("prepare", "lm_tokenize"))
-    raw = {k: dict(v) for k, v in TINY.items()}
-    raw["generator"] = TINY_LM["generator"]
-    (tiny_workspace / "params.yaml").write_text(yaml.safe_dump(raw))
-    proc = torchrun("lm_train.py", tiny_workspace)
-    report = read_json(stages.LM_TRAIN_REPORT)
+    run_tiny_generator(only=("prepare", "tokenize"))
+    write_params(tiny_workspace, tiny_raw())
+    proc = torchrun("pipeline/generator/train.py", tiny_workspace)
+    report = read_json(paths.TRAIN_REPORT)
     runs = MlflowClient(mlflow_store).search_runs([report["experiment_id"]])
     assert len(runs) == 1 and runs[0].data.tags["distributed.world_size"] == "2"
     bpc = [m.value for m in MlflowClient(mlflow_store).get_metric_history(runs[0].info.run_id, "epoch_val_bpc")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import run_tiny_pipeline as run_pipeline
+from tests.helpers import run_tiny_generator, run_tiny_pipeline, tiny_raw, write_params, write_raw_corpus
 from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
@@ -39,42 +39,30 @@ def serve(work: Path, *args: str):
         stop(proc)
 
 
-def trained(tmp_path_factory, name: str, overrides: dict | None, stages_run: tuple[str, ...]) -> Path:
-    from sentipipe import stages
-    from tests.conftest import tiny_corpus
-
+def trained(tmp_path_factory, name: str, run) -> Path:
+    """A workspace where `run` (a tiny pipeline) trained and registered a champion into its own store."""
     work = tmp_path_factory.mktemp(name)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
-        stages.RAW.parent.mkdir(parents=True)
-        tiny_corpus().to_parquet(stages.RAW, index=False)
-        run_pipeline(overrides, only=stages_run)
+        write_raw_corpus(work)
+        run()
     return work
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One real server for the module: trained, registered and started once."""
-    from tests.conftest import ALL_STAGES
-
-    work = trained(tmp_path_factory, "serve", None, ALL_STAGES)
-    (work / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
+    work = trained(tmp_path_factory, "serve", run_tiny_pipeline)
+    write_params(work, tiny_raw())
     yield from serve(work)
 
 
 @pytest.fixture(scope="module")
 def generator_server(tmp_path_factory):
     """The generator's champion, served by the same command with --task generator."""
-    from tests.integration.test_generator import TINY_LM
-
-    work = trained(
-        tmp_path_factory,
-        "serve-generator",
-        TINY_LM,
-        ("prepare", "lm_tokenize", "lm_train", "lm_evaluate", "lm_register"),
-    )
-    (work / "params.yaml").write_text("generator:\n  register:\n    model_name: tiny-generator\n")
+    work = trained(tmp_path_factory, "serve-generator", run_tiny_generator)
+    write_params(work, tiny_raw())
     yield from serve(work, "--task", "generator")
 
 

@@ -7,19 +7,22 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from sentipipe import stages
 from sentipipe.cli import main as cli_main
 from sentipipe.io import read_json
-from tests.conftest import run_tiny_pipeline as run_pipeline
+from sentipipe.runner import run
+from sentipipe.tasks.classifier import params as classifier_params
+from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.train import train
+from tests.helpers import run_tiny_pipeline as run_pipeline
 
 pytestmark = pytest.mark.integration
 
 
 def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, mlflow_store):
     run_pipeline()
-    train_report = read_json(stages.TRAIN_REPORT)
-    metrics = read_json(stages.METRICS)
-    registration = read_json(stages.REGISTRATION)
+    train_report = read_json(paths.TRAIN_REPORT)
+    metrics = read_json(paths.METRICS)
+    registration = read_json(paths.REGISTRATION)
     assert metrics["test"]["accuracy"] >= 0.9, metrics
     assert registration["promoted"] and registration["version"] == 1
 
@@ -35,7 +38,7 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert max(m.value for m in history) == pytest.approx(train_report["best_val_accuracy"])
     assert run.data.metrics["val_accuracy"] == pytest.approx(train_report["best_val_accuracy"])
 
-    model = mlflow.pyfunc.load_model("models:/tiny-sentiment@champion")
+    model = mlflow.pyfunc.load_model("models:/tiny-classifier@champion")
     texts = ["a brilliant and wonderful film", "a boring and awful film", ""]
     out = model.predict(pd.DataFrame({"text": texts}))
     assert out["label"].tolist()[:2] == ["positive", "negative"]
@@ -52,34 +55,34 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert [a.path for a in client.list_artifacts(run.info.run_id, "errors")] == ["errors/errors.csv"]
     assert 0 < metrics["baseline"]["tfidf_lr_test_accuracy"] <= 1
     assert metrics["test_by_source"]["tiny"]["rows"] == 20
-    for plot in (stages.ROC, stages.PR, stages.CALIBRATION, stages.CONFUSION):
+    for plot in (paths.ROC, paths.PR, paths.CALIBRATION, paths.CONFUSION):
         assert plot.read_text().count("\n") > 1
 
-    client_version = client.get_model_version("tiny-sentiment", "1")
+    client_version = client.get_model_version("tiny-classifier", "1")
     assert client_version.tags["device"] == "cpu"
     assert float(client_version.tags["val_accuracy"]) == pytest.approx(metrics["val"]["accuracy"])
 
 
 def test_champion_never_moves_to_a_worse_model(tiny_workspace, mlflow_store):
     run_pipeline()
-    first = read_json(stages.REGISTRATION)
-    run_pipeline({"train": {"epochs": 1, "lr": 1e-5}})  # barely trained: worse on validation
-    second = read_json(stages.REGISTRATION)
+    first = read_json(paths.REGISTRATION)
+    run_pipeline({"classifier": {"train": {"epochs": 1, "lr": 1e-5}}})  # barely trained: worse on validation
+    second = read_json(paths.REGISTRATION)
     assert second["version"] == 2 and not second["promoted"]
-    alias = MlflowClient(mlflow_store).get_model_version_by_alias("tiny-sentiment", "champion")
+    alias = MlflowClient(mlflow_store).get_model_version_by_alias("tiny-classifier", "champion")
     assert int(alias.version) == first["version"]
 
 
 def test_same_seed_and_data_give_identical_metrics_on_cpu(tiny_workspace):
-    run_pipeline({"train": {"epochs": 3}})
-    first = read_json(stages.METRICS)
-    run_pipeline({"train": {"epochs": 3}})
-    assert read_json(stages.METRICS) == first
+    run_pipeline({"classifier": {"train": {"epochs": 3}}})
+    first = read_json(paths.METRICS)
+    run_pipeline({"classifier": {"train": {"epochs": 3}}})
+    assert read_json(paths.METRICS) == first
 
 
 def test_cli_predict_prints_label_and_probabilities(tiny_workspace, capsys):
     run_pipeline()
-    (tiny_workspace / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
+    (tiny_workspace / "params.yaml").write_text("classifier:\n  register:\n    model_name: tiny-classifier\n")
     capsys.readouterr()  # drop the pipeline's own output
     assert cli_main(["predict", "a wonderful film", "an awful film"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -89,7 +92,7 @@ def test_cli_predict_prints_label_and_probabilities(tiny_workspace, capsys):
 
 def test_cli_predicts_a_file_in_chunks(tiny_workspace, capsys):
     run_pipeline()
-    (tiny_workspace / "params.yaml").write_text("register:\n  model_name: tiny-sentiment\n")
+    (tiny_workspace / "params.yaml").write_text("classifier:\n  register:\n    model_name: tiny-classifier\n")
     pd.DataFrame({"text": ["a wonderful film", "an awful film"] * 5}).to_parquet(tiny_workspace / "in.parquet")
     assert cli_main(["predict", "--input", "in.parquet", "--output", "out.csv", "--chunk-rows", "3"]) == 0
     out = pd.read_csv(tiny_workspace / "out.csv")
@@ -98,7 +101,7 @@ def test_cli_predicts_a_file_in_chunks(tiny_workspace, capsys):
 
 
 def test_cli_without_a_champion_is_a_clear_error(tiny_workspace, capsys):
-    (tiny_workspace / "params.yaml").write_text("register:\n  model_name: nobody-registered-this\n")
+    (tiny_workspace / "params.yaml").write_text("classifier:\n  register:\n    model_name: nobody-registered-this\n")
     assert cli_main(["predict", "hello"]) == 1
     err = capsys.readouterr().err
     assert "cannot load models:/nobody-registered-this@champion" in err and "Traceback" not in err
@@ -106,15 +109,16 @@ def test_cli_without_a_champion_is_a_clear_error(tiny_workspace, capsys):
 
 def test_a_stage_with_missing_inputs_says_what_to_run(workdir, capsys):
     (workdir / "params.yaml").write_text("{}\n")
-    assert stages.main("train") == 1
+    assert run(train, classifier_params.load) == 1
     assert "run the earlier stages first" in capsys.readouterr().err
 
 
 def test_a_stage_with_bad_params_fails_at_load_naming_the_key(workdir, capsys):
-    (workdir / "params.yaml").write_text("train:\n  cell: transformer\n  hidden_size: -1\n")
-    assert stages.main("train") == 1
+    (workdir / "params.yaml").write_text("classifier:\n  train:\n    cell: transformer\n    hidden_size: -1\n")
+    assert run(train, classifier_params.load) == 1
     err = capsys.readouterr().err
-    assert "train.cell: 'transformer' is not allowed" in err and "train.hidden_size: -1" in err
+    assert err.startswith("sentipipe classifier train: error:")
+    assert "classifier.train.cell: 'transformer' is not allowed" in err and "classifier.train.hidden_size: -1" in err
     assert "Traceback" not in err and not (workdir / "models").exists()
 
 
@@ -125,20 +129,20 @@ def _register_in_process(args):
     os.environ["MLFLOW_TRACKING_URI"] = uri
     import mlflow
 
-    from sentipipe.config import RegisterParams
     from sentipipe.registry import register
+    from sentipipe.tasks.classifier.params import ClassifierRegisterParams
 
     mlflow.set_tracking_uri(uri)
     barrier.wait()
     metrics = {"val": {"accuracy": value}, "test": {"accuracy": value}}
-    return register(model_uri, RegisterParams(model_name="raced"), "run", metrics, "cpu", {})
+    return register(model_uri, ClassifierRegisterParams(model_name="raced"), "run", metrics, "m.json", "cpu", {})
 
 
 def test_two_racing_registrations_never_both_become_champion(tiny_workspace, mlflow_store):
     import multiprocessing as mp
 
     run_pipeline()
-    model_uri = f"runs:/{read_json(stages.TRAIN_REPORT)['run_id']}/model"
+    model_uri = f"runs:/{read_json(paths.TRAIN_REPORT)['run_id']}/model"
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager:
         barrier = manager.Barrier(2)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.conftest import run_tiny_pipeline, tiny_corpus
+from tests.helpers import run_tiny_pipeline, write_raw_corpus
 from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
@@ -90,7 +90,7 @@ def server(database, tmp_path_factory):
 @pytest.fixture(scope="module")
 def pipeline_on_server(server, tmp_path_factory):
     """The tiny pipeline, prepare to register, with only MLFLOW_TRACKING_URI pointing at the server."""
-    from sentipipe import stages
+    from sentipipe.tasks.classifier.paths import REGISTRATION
 
     proc, url, artifacts, log = server
     work = tmp_path_factory.mktemp("work")
@@ -98,13 +98,12 @@ def pipeline_on_server(server, tmp_path_factory):
         mp.chdir(work)
         mp.setenv("MLFLOW_TRACKING_URI", url)
         mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
-        stages.RAW.parent.mkdir(parents=True)
-        tiny_corpus().to_parquet(stages.RAW, index=False)
+        write_raw_corpus(work)
         # The data stages do not talk to MLflow: they run while the server migrates its database.
         run_tiny_pipeline(only=("prepare", "tokenize", "embed"))
         wait_until_up(proc, f"{url}/health", "mlflow server", log, TIMEOUT)
         params = run_tiny_pipeline(only=("train", "evaluate", "register"))
-        registration = json.loads(stages.REGISTRATION.read_text())
+        registration = json.loads(REGISTRATION.read_text())
     assert not (work / "mlflow.db").exists() and not (work / "mlartifacts").exists()
     return {"url": url, "artifacts": artifacts, "params": params, "registration": registration}
 
@@ -114,15 +113,15 @@ def test_run_metrics_and_champion_are_on_the_server(pipeline_on_server):
 
     url, params = pipeline_on_server["url"], pipeline_on_server["params"]
     client = MlflowClient(tracking_uri=url, registry_uri=url)
-    experiment = client.get_experiment_by_name(params.tracking.experiment)
+    experiment = client.get_experiment_by_name(params.classifier.experiment)
     assert experiment is not None and experiment.artifact_location.startswith("mlflow-artifacts:")
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     assert {"val_accuracy", "test_accuracy", "val_log_loss", "best_val_loss"} <= set(run.data.metrics)
     assert run.data.metrics["test_accuracy"] >= 0.9
-    assert len(client.get_metric_history(run.info.run_id, "epoch_train_loss")) == params.train.epochs
+    assert len(client.get_metric_history(run.info.run_id, "epoch_train_loss")) == params.classifier.train.epochs
 
-    name = params.register.model_name
+    name = params.classifier.register.model_name
     champion = client.get_model_version_by_alias(name, "champion")
     assert champion.version == "1" and champion.run_id == run.info.run_id
     assert float(champion.tags["val_accuracy"]) == run.data.metrics["val_accuracy"]
@@ -136,7 +135,7 @@ def test_run_metrics_and_champion_are_on_the_server(pipeline_on_server):
 def test_the_store_is_postgresql(pipeline_on_server, database):
     import psycopg
 
-    name = pipeline_on_server["params"].register.model_name
+    name = pipeline_on_server["params"].classifier.register.model_name
     with psycopg.connect(database) as db:
         aliases = db.execute("SELECT alias, version FROM registered_model_aliases WHERE name = %s", (name,))
         assert aliases.fetchall() == [("champion", 1)]
@@ -149,7 +148,7 @@ def test_the_champion_loads_from_the_server_and_predicts(pipeline_on_server, mon
     import pandas as pd
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", pipeline_on_server["url"])
-    name = pipeline_on_server["params"].register.model_name
+    name = pipeline_on_server["params"].classifier.register.model_name
     model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     texts = pd.DataFrame({"text": ["a brilliant and wonderful film", "a boring, awful film"]})
     out = pd.DataFrame(model.predict(texts))

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import pytest
 import torch
-import yaml
 from mlflow import MlflowClient
 
-from sentipipe import stages
 from sentipipe.io import read_json
-from tests.conftest import TINY, run_tiny_pipeline, torchrun
+from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.train import train
+from sentipipe.training import checkpoints
+from tests.helpers import run_tiny_pipeline, tiny_raw, torchrun, write_params
 
 pytestmark = pytest.mark.integration
 
-DATA_STAGES = ("prepare", "tokenize", "embed")
+DATA_STAGES = ("prepare", "tokenize", "embed")  # what train reads
 
 
 class Killed(Exception):
     pass
 
 
-def history_without_time(path=stages.HISTORY) -> list[dict]:
+def history_without_time(path=paths.HISTORY) -> list[dict]:
     import csv
 
     with open(path) as fh:
@@ -28,51 +29,51 @@ def history_without_time(path=stages.HISTORY) -> list[dict]:
 
 
 def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tiny_workspace, mlflow_store, monkeypatch):
-    overrides = {"train": {"epochs": 5, "embed_dropout": 0.2}}
+    overrides = {"classifier": {"train": {"epochs": 5, "embed_dropout": 0.2}}}
     params = run_tiny_pipeline(overrides, only=DATA_STAGES)
-    stages.train(params)
-    straight = read_json(stages.TRAIN_REPORT)
+    train(params)
+    straight = read_json(paths.TRAIN_REPORT)
     straight_history = history_without_time()
-    straight_weights = torch.load(stages.MODEL, weights_only=True)["state_dict"]
+    straight_weights = torch.load(paths.MODEL, weights_only=True)["state_dict"]
 
-    save = stages._save_checkpoint
+    save = checkpoints.save
 
     def save_then_die(path, state):
         save(path, state)
         if state["epoch"] == 2 and not state["complete"]:
             raise Killed  # the process dies right after epoch 2's checkpoint
 
-    monkeypatch.setattr(stages, "_save_checkpoint", save_then_die)
+    monkeypatch.setattr(checkpoints, "save", save_then_die)
     with pytest.raises(Killed):
-        stages.train(params, fresh=True)
-    monkeypatch.setattr(stages, "_save_checkpoint", save)
-    assert torch.load(stages.CHECKPOINT, weights_only=False)["epoch"] == 2
+        train(params, fresh=True)
+    monkeypatch.setattr(checkpoints, "save", save)
+    assert torch.load(paths.CHECKPOINT, weights_only=False)["epoch"] == 2
 
-    stages.train(params)  # what `dvc repro` or `sentipipe train --resume` does next
-    resumed = read_json(stages.TRAIN_REPORT)
+    train(params)  # what `dvc repro` or `sentipipe train --resume` does next
+    resumed = read_json(paths.TRAIN_REPORT)
     for key in ("best_epoch", "best_val_accuracy", "best_val_loss", "epochs_run"):
         assert resumed[key] == straight[key], key
     assert history_without_time() == straight_history
-    weights = torch.load(stages.MODEL, weights_only=True)["state_dict"]
+    weights = torch.load(paths.MODEL, weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], straight_weights[k]) for k in straight_weights)
     steps = MlflowClient(mlflow_store).get_metric_history(resumed["run_id"], "epoch_val_loss")
     assert sorted(m.step for m in steps) == [1, 2, 3, 4, 5], "the resumed run continues the same MLflow run"
 
 
 def test_a_finished_checkpoint_is_not_resumed(tiny_workspace):
-    params = run_tiny_pipeline({"train": {"epochs": 2}}, only=(*DATA_STAGES, "train"))
-    first = read_json(stages.TRAIN_REPORT)
-    stages.train(params)
-    second = read_json(stages.TRAIN_REPORT)
+    params = run_tiny_pipeline({"classifier": {"train": {"epochs": 2}}}, only=(*DATA_STAGES, "train"))
+    first = read_json(paths.TRAIN_REPORT)
+    train(params)
+    second = read_json(paths.TRAIN_REPORT)
     assert second["run_id"] != first["run_id"] and second["epochs_run"] == 2
 
 
 def test_early_stopping_keeps_the_best_epoch_and_reports_it(tiny_workspace, mlflow_store):
     run_tiny_pipeline(
-        {"train": {"epochs": 40, "patience": 2, "monitor": "val_accuracy", "schedule": "plateau"}},
+        {"classifier": {"train": {"epochs": 40, "patience": 2, "monitor": "val_accuracy", "schedule": "plateau"}}},
         only=(*DATA_STAGES, "train", "evaluate"),
     )
-    report = read_json(stages.TRAIN_REPORT)
+    report = read_json(paths.TRAIN_REPORT)
     assert report["stopped_early"] and report["epochs_run"] < 40
     assert report["best_epoch"] == report["epochs_run"] - 2
     run = MlflowClient(mlflow_store).get_run(report["run_id"])
@@ -86,19 +87,18 @@ def test_early_stopping_keeps_the_best_epoch_and_reports_it(tiny_workspace, mlfl
     [("rnn_tanh", False, "last"), ("rnn_relu", True, "mean"), ("gru", True, "attention"), ("lstm", False, "max")],
 )
 def test_every_cell_learns_the_tiny_task(tiny_workspace, cell, bidirectional, pooling):
-    overrides = {"train": {"cell": cell, "bidirectional": bidirectional, "pooling": pooling, "num_layers": 2}}
-    overrides["train"]["class_weights"] = "balanced"
+    train_params = {"cell": cell, "bidirectional": bidirectional, "pooling": pooling, "num_layers": 2}
+    overrides = {"classifier": {"train": {**train_params, "class_weights": "balanced"}}}
     run_tiny_pipeline(overrides, only=(*DATA_STAGES, "train", "evaluate"))
-    assert read_json(stages.METRICS)["val"]["accuracy"] >= 0.85
+    assert read_json(paths.METRICS)["val"]["accuracy"] >= 0.85
 
 
 def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(tiny_workspace, mlflow_store):
     run_tiny_pipeline(only=DATA_STAGES)
-    raw = {k: dict(v) for k, v in TINY.items()}
-    raw["train"]["epochs"] = 20  # each rank takes half the batches: half the steps per epoch
-    (tiny_workspace / "params.yaml").write_text(yaml.safe_dump(raw))
-    proc = torchrun("train.py", tiny_workspace)
-    report = read_json(stages.TRAIN_REPORT)
+    # each rank takes half the batches: half the steps per epoch
+    write_params(tiny_workspace, tiny_raw({"classifier": {"train": {"epochs": 20}}}))
+    proc = torchrun("pipeline/classifier/train.py", tiny_workspace)
+    report = read_json(paths.TRAIN_REPORT)
     assert report["best_val_accuracy"] >= 0.85
     runs = MlflowClient(mlflow_store).search_runs([report["experiment_id"]])
     assert len(runs) == 1, "only rank 0 opens a run"
@@ -108,7 +108,8 @@ def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(tiny_workspac
 
 def test_params_reach_the_model(tiny_workspace):
     run_tiny_pipeline(
-        {"train": {"cell": "gru", "hidden_size": 12, "bidirectional": False}}, only=(*DATA_STAGES, "train")
+        {"classifier": {"train": {"cell": "gru", "hidden_size": 12, "bidirectional": False}}},
+        only=(*DATA_STAGES, "train"),
     )
-    spec = torch.load(stages.MODEL, weights_only=True)["spec"]
+    spec = torch.load(paths.MODEL, weights_only=True)["spec"]
     assert (spec["cell"], spec["hidden_size"], spec["bidirectional"]) == ("gru", 12, False)

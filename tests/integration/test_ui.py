@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_tiny_pipeline, tiny_corpus
+from tests.helpers import REPO, run_tiny_pipeline, write_raw_corpus
 from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
@@ -49,8 +49,6 @@ def ui(tmp_path_factory):
     """A trained, registered tiny model in a temp store, served by `make ui`."""
     from mlflow import MlflowClient
 
-    from sentipipe import stages
-
     work = tmp_path_factory.mktemp("ui")
     store = f"sqlite:///{work / 'mlflow.db'}"
     MlflowClient(store).search_experiments()  # creates the schema: the UI below then only reads
@@ -70,15 +68,14 @@ def ui(tmp_path_factory):
         with pytest.MonkeyPatch.context() as mp:
             mp.chdir(work)
             mp.setenv("MLFLOW_TRACKING_URI", store)
-            stages.RAW.parent.mkdir(parents=True)
-            tiny_corpus().to_parquet(stages.RAW, index=False)
+            write_raw_corpus(work)
             params = run_tiny_pipeline()
         client = MlflowClient(store)
-        experiment = client.get_experiment_by_name(params.tracking.experiment)
+        experiment = client.get_experiment_by_name(params.classifier.experiment)
         (run,) = client.search_runs([experiment.experiment_id])
 
         wait_until_up(proc, f"{url}/health", "`make ui`", log, TIMEOUT)
-        yield {"url": url, "experiment": experiment, "run": run, "model": params.register.model_name}
+        yield {"url": url, "experiment": experiment, "run": run, "model": params.classifier.register.model_name}
     finally:
         stop(proc)
 

@@ -58,8 +58,8 @@ def test_a_non_text_row_is_named(tmp_path):
 
 
 def test_unknown_formats_and_missing_files_are_clear(tmp_path):
-    with pytest.raises(DataError, match="input file not found"):
+    with pytest.raises(DataError, match="file not found"):
         predict_file(score, tmp_path / "nope.csv", tmp_path / "out.csv", progress=False)
     (tmp_path / "in.xlsx").write_text("x")
-    with pytest.raises(DataError, match="unknown format '.xlsx'"):
+    with pytest.raises(DataError, match="'.xlsx' is not a table; use one of"):
         predict_file(score, tmp_path / "in.xlsx", tmp_path / "out.csv", progress=False)

@@ -1,7 +1,7 @@
 import numpy as np
 
+from sentipipe.text.batching import bucketed_batches, collate, padding_fraction
 from sentipipe.text.encoding import EncodedSplit
-from sentipipe.training.batching import bucketed_batches, collate, padding_fraction
 
 
 def split_with_lengths(lengths) -> EncodedSplit:

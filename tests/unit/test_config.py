@@ -2,61 +2,86 @@ from pathlib import Path
 
 import pytest
 
-from sentipipe.config import Params, load_params, parse_params
+from sentipipe.config import DataConfig, load, parse
 from sentipipe.errors import ConfigError
+from sentipipe.tasks.classifier.params import ClassifierConfig
+from sentipipe.tasks.classifier.params import load as load_classifier
+from sentipipe.tasks.classifier.params import parse as parse_classifier
+from sentipipe.tasks.generator.params import GeneratorConfig
+from sentipipe.tasks.generator.params import load as load_generator
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_repository_params_file_is_valid():
-    params = load_params(REPO / "params.yaml")
-    assert params.train.cell in {"lstm", "gru", "rnn_tanh", "rnn_relu"}
-    assert params.register.model_name
+def test_repository_params_file_is_valid_for_every_reader():
+    params = load_classifier(REPO / "params.yaml")
+    assert params.classifier.train.cell in {"lstm", "gru", "rnn_tanh", "rnn_relu"}
+    assert params.classifier.register.model_name == "sentipipe-classifier"
+    assert load_generator(REPO / "params.yaml").generator.register.model_name == "sentipipe-generator"
+    assert load(REPO / "params.yaml", DataConfig).data == params.data
 
 
 def test_empty_params_fall_back_to_defaults():
-    assert parse_params({}) == Params()
+    assert parse_classifier({}) == ClassifierConfig()
 
 
 def test_unknown_cell_names_the_key_the_value_and_the_choices():
     with pytest.raises(ConfigError) as err:
-        parse_params({"train": {"cell": "transformer"}})
+        parse_classifier({"classifier": {"train": {"cell": "transformer"}}})
     message = str(err.value)
-    assert "train.cell" in message and "'transformer'" in message and "'gru'" in message
+    assert "classifier.train.cell" in message and "'transformer'" in message and "'gru'" in message
 
 
 def test_negative_size_names_the_key():
-    with pytest.raises(ConfigError, match=r"train\.hidden_size: -4 is not allowed"):
-        parse_params({"train": {"hidden_size": -4}})
+    with pytest.raises(ConfigError, match=r"classifier\.train\.hidden_size: -4 is not allowed"):
+        parse_classifier({"classifier": {"train": {"hidden_size": -4}}})
 
 
 def test_every_bad_key_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        parse_params({"tokenize": {"min_freq": 0}, "train": {"epochs": 0, "lr": -1}})
+        parse_classifier({"classifier": {"tokenize": {"min_freq": 0}, "train": {"epochs": 0, "lr": -1}}})
     message = str(err.value)
-    for key in ("tokenize.min_freq", "train.epochs", "train.lr"):
+    for key in ("classifier.tokenize.min_freq", "classifier.train.epochs", "classifier.train.lr"):
         assert key in message
 
 
-def test_misspelt_key_is_refused():
-    with pytest.raises(ConfigError, match=r"train\.epoch: unknown key"):
-        parse_params({"train": {"epoch": 3}})
+def test_misspelt_keys_are_refused_at_any_depth():
+    with pytest.raises(ConfigError, match=r"classifier\.train\.epoch: unknown key"):
+        parse_classifier({"classifier": {"train": {"epoch": 3}}})
+    with pytest.raises(ConfigError, match=r"clasifier: unknown key"):
+        parse_classifier({"clasifier": {}})
+
+
+def test_moved_keys_name_their_new_place():
+    with pytest.raises(ConfigError) as err:
+        parse_classifier({"train": {"cell": "gru"}, "register": {}, "tracking": {"experiment": "x"}})
+    message = str(err.value)
+    assert "train: moved to classifier.train" in message and "register: moved to classifier.register" in message
+    assert "tracking.experiment: moved to classifier.experiment" in message
+    assert "unknown key" not in message, "a moved key is said once, with its new place"
+
+
+def test_each_task_validates_its_own_sections_and_passes_over_the_others():
+    broken_generator = {"generator": {"train": {"bptt": 1}}}
+    assert parse_classifier(broken_generator) == ClassifierConfig(), "the classifier does not read the generator"
+    with pytest.raises(ConfigError, match=r"generator\.train\.bptt"):
+        parse(broken_generator, GeneratorConfig)
 
 
 def test_splits_must_leave_training_data():
     with pytest.raises(ConfigError, match="val_size \\+ data.test_size"):
-        parse_params({"data": {"val_size": 0.45, "test_size": 0.45}})
+        parse({"data": {"val_size": 0.45, "test_size": 0.45}}, DataConfig)
 
 
 def test_minilm_vectors_need_their_own_dimension():
-    with pytest.raises(ConfigError, match="embed.dim must be 384"):
-        parse_params({"embed": {"source": "minilm", "dim": 128}})
+    with pytest.raises(ConfigError, match="classifier.embed.dim must be 384"):
+        parse_classifier({"classifier": {"embed": {"source": "minilm", "dim": 128}}})
 
 
 def test_missing_and_malformed_files_are_user_errors(tmp_path):
     with pytest.raises(ConfigError, match="params file not found"):
-        load_params(tmp_path / "nope.yaml")
+        load_classifier(tmp_path / "nope.yaml")
     bad = tmp_path / "params.yaml"
-    bad.write_text("train: [1, 2\n")
+    bad.write_text("classifier: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
-        load_params(bad)
+        load_classifier(bad)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from sentipipe.evaluation import (
+from sentipipe.tasks.classifier.evaluation import (
     classification_metrics,
     confident_errors,
     curve_rows,

@@ -7,21 +7,25 @@ import pytest
 import torch
 
 from sentipipe.errors import ConfigError, SentipipeError
-from sentipipe.generation import (
+from sentipipe.tasks.generator.network import GeneratorNetwork, GeneratorSpec
+from sentipipe.tasks.generator.ngram import KneserNey, best_order
+from sentipipe.tasks.generator.objective import NextUnit, lanes, stream_scores, windows
+from sentipipe.tasks.generator.params import SampleParams
+from sentipipe.tasks.generator.params import parse as parse_generator
+from sentipipe.tasks.generator.pyfunc import generation_options
+from sentipipe.tasks.generator.sampler import Generator
+from sentipipe.tasks.generator.units import (
     EOS,
     EOS_ID,
-    Generator,
     UnitSettings,
     build_vocab,
+    cap_characters,
     encode_stream,
     from_units,
     split_documents,
     to_units,
 )
-from sentipipe.models.lm import LMSpec, RNNLanguageModel
-from sentipipe.ngram import KneserNey, best_order
 from sentipipe.text.vocab import PAD, PAD_ID, UNK, UNK_ID
-from sentipipe.training.objectives import LanguageModel, lanes, stream_scores, windows
 
 
 def test_char_units_round_trip_and_the_vocabulary_comes_from_train_only():
@@ -65,9 +69,9 @@ def test_lanes_shift_targets_by_one_and_windows_tile_the_lanes():
 
 def test_the_hidden_state_carries_between_windows_and_resets_each_epoch():
     torch.manual_seed(0)
-    model = RNNLanguageModel(LMSpec(vocab_size=10, embed_dim=4, hidden_size=8, num_layers=1, dropout=0.0))
+    model = GeneratorNetwork(GeneratorSpec(vocab_size=10, embed_dim=4, hidden_size=8, num_layers=1, dropout=0.0))
     stream = np.random.default_rng(0).integers(3, 10, size=200)
-    objective = LanguageModel(stream, stream, batch_size=4, bptt=10)
+    objective = NextUnit(stream, stream, batch_size=4, bptt=10)
     batches = objective.batches(None)
     objective.start_epoch()
     objective.step(model, batches[0], torch.device("cpu"))
@@ -86,7 +90,7 @@ def test_the_hidden_state_carries_between_windows_and_resets_each_epoch():
 
 
 def test_stream_scores_report_perplexity_and_bits_per_character_consistently():
-    model = RNNLanguageModel(LMSpec(vocab_size=12, embed_dim=4, hidden_size=8, num_layers=1, dropout=0.0))
+    model = GeneratorNetwork(GeneratorSpec(vocab_size=12, embed_dim=4, hidden_size=8, num_layers=1, dropout=0.0))
     stream = np.random.default_rng(1).integers(3, 12, size=300)
     scores = stream_scores(model, stream, 4, 16, torch.device("cpu"), chars_per_unit=2.0, exclude=(PAD_ID,))
     assert scores["perplexity"] == pytest.approx(np.exp(scores["loss"]))
@@ -115,7 +119,9 @@ def test_kneser_ney_learns_a_pattern_and_the_best_order_is_chosen_on_validation(
 def _generator(unit: str = "char") -> Generator:
     torch.manual_seed(0)
     vocab = build_vocab([list("the movie was great")], 1, 100)
-    model = RNNLanguageModel(LMSpec(vocab_size=len(vocab), embed_dim=8, hidden_size=16, num_layers=1, dropout=0.0))
+    model = GeneratorNetwork(
+        GeneratorSpec(vocab_size=len(vocab), embed_dim=8, hidden_size=16, num_layers=1, dropout=0.0)
+    )
     return Generator(model, vocab, UnitSettings(unit))
 
 
@@ -152,23 +158,28 @@ def test_the_generator_file_round_trips(tmp_path):
     assert again.generate("the", seed=3, max_length=30) == gen.generate("the", seed=3, max_length=30)
 
 
-def test_generation_options_are_checked():
-    from sentipipe.serving import SAMPLE_DEFAULTS, generation_options
-
-    assert generation_options({"temperature": 0.5}, SAMPLE_DEFAULTS)["temperature"] == 0.5
+def test_generation_options_are_checked_against_the_params_bounds():
+    defaults = SampleParams().model_dump()
+    assert generation_options({"temperature": 0.5}, defaults)["temperature"] == 0.5
     with pytest.raises(SentipipeError, match="unknown parameter 'temp'"):
-        generation_options({"temp": 1}, SAMPLE_DEFAULTS)
-    with pytest.raises(SentipipeError, match="max_length must be between"):
-        generation_options({"max_length": 0}, SAMPLE_DEFAULTS)
+        generation_options({"temp": 1}, defaults)
+    with pytest.raises(SentipipeError, match="max_length must be between 1 and 10000"):
+        generation_options({"max_length": 0}, defaults)
+    with pytest.raises(ConfigError, match="generator.sample.max_length"):
+        parse_generator({"generator": {"sample": {"max_length": 0}}})
+
+
+def test_the_corpus_cap_keeps_whole_documents_in_order():
+    docs = ["a" * 400, "b" * 400, "c" * 400]
+    assert cap_characters(docs, 1000) == docs[:2]
+    assert cap_characters(docs, 10) == docs[:1], "at least one document"
 
 
 def test_generator_params_are_validated_with_their_keys():
-    from sentipipe.config import parse_params
-
     with pytest.raises(ConfigError) as err:
-        parse_params({"generator": {"tokenize": {"unit": "word"}, "train": {"bptt": 1}, "data": {"source": "file"}}})
+        parse_generator({"generator": {"tokenize": {"unit": "word"}, "train": {"bptt": 1}, "data": {"source": "file"}}})
     text = str(err.value)
     assert "generator.tokenize.unit: 'word' is not allowed" in text
     assert "generator.train.bptt" in text
     with pytest.raises(ConfigError, match="generator.data.path is required"):
-        parse_params({"generator": {"data": {"source": "file"}}})
+        parse_generator({"generator": {"data": {"source": "file"}}})

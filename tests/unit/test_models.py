@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sentipipe.models.rnn import ModelSpec, build_model
+from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
@@ -9,7 +9,7 @@ from sentipipe.models.rnn import ModelSpec, build_model
 @pytest.mark.parametrize("pooling", ["last", "max", "mean", "attention"])
 def test_every_cell_and_pooling_ignores_padding(cell, bidirectional, pooling):
     torch.manual_seed(0)
-    spec = ModelSpec(
+    spec = ClassifierSpec(
         vocab_size=20,
         embed_dim=8,
         num_classes=3,
@@ -32,7 +32,7 @@ def test_every_cell_and_pooling_ignores_padding(cell, bidirectional, pooling):
 
 
 def test_pretrained_matrix_is_copied_and_can_be_frozen():
-    spec = ModelSpec(vocab_size=5, embed_dim=4, num_classes=2)
+    spec = ClassifierSpec(vocab_size=5, embed_dim=4, num_classes=2)
     matrix = torch.arange(20, dtype=torch.float32).reshape(5, 4)
     model = build_model(spec, matrix, freeze=True)
     assert torch.equal(model.embedding.weight, matrix)

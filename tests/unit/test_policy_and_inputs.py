@@ -2,14 +2,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sentipipe.config import RegisterParams
 from sentipipe.errors import SentipipeError
 from sentipipe.registry import decide, metric_value
-from sentipipe.serving import predictions_frame, texts_from_input
+from sentipipe.serving import texts_from_input
+from sentipipe.tasks.classifier.params import ClassifierRegisterParams
+from sentipipe.tasks.classifier.pyfunc import predictions_frame
 
 
-def policy(**kw) -> RegisterParams:
-    return RegisterParams(**kw)
+def policy(**kw) -> ClassifierRegisterParams:
+    return ClassifierRegisterParams(**kw)
 
 
 def test_first_model_becomes_champion():
@@ -37,8 +38,8 @@ def test_floor_and_gpu_requirement_block_promotion_with_reasons():
 
 
 def test_unknown_metric_lists_the_available_ones():
-    with pytest.raises(SentipipeError, match=r"'val_f2' is not in reports/metrics.json; one of \['val_accuracy'"):
-        metric_value({"val": {"accuracy": 0.5}}, "val_f2")
+    with pytest.raises(SentipipeError, match=r"'val_f2' is not in reports/x.json; one of \['val_accuracy'"):
+        metric_value({"val": {"accuracy": 0.5}}, "val_f2", "reports/x.json")
 
 
 def test_metric_names_resolve_into_the_metrics_report():

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from sentipipe.data.corpus import label_ratings
+from sentipipe.data.labels import label_ratings
 from sentipipe.data.vader import parse_ground_truth
 
 

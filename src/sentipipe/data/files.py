@@ -14,42 +14,13 @@ from pathlib import Path
 import pandas as pd
 
 from sentipipe.config import DataParams
-from sentipipe.data.corpus import rating_labels
+from sentipipe.data.formats import read_table
+from sentipipe.data.labels import map_labels, normalise_label, rating_labels
 from sentipipe.errors import DataError
 
 _TAG = re.compile(r"<[^>]{0,200}>")
 _SPACE = re.compile(r"\s+")
 REPLACEMENT = "\ufffd"
-
-# Label spellings understood without a label_map (compared case-folded and stripped).
-KNOWN_LABELS = {
-    "positive": {"positive", "pos", "+", "+1", "good", "1 star positive"},
-    "negative": {"negative", "neg", "-", "-1", "bad"},
-    "neutral": {"neutral", "neu", "0 neutral", "mixed"},
-}
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """Read the whole file as text columns; undecodable bytes become U+FFFD and are counted later."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".csv", ".tsv", ".txt"):
-            sep = "\t" if suffix == ".tsv" else ","
-            return pd.read_csv(
-                path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8", encoding_errors="replace"
-            )
-        if suffix in (".jsonl", ".json"):
-            raw = path.read_bytes().decode("utf-8", errors="replace")
-            from io import StringIO
-
-            return pd.read_json(StringIO(raw), lines=True, dtype=False)
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot be read as {suffix.lstrip('.')}: {str(exc).splitlines()[0]}") from None
-    raise DataError(f"{path}: unknown file type {suffix!r}; use .csv, .tsv, .jsonl or .parquet")
 
 
 def clean_text(text: str, strip_html: bool, unicode_form: str) -> str:
@@ -58,24 +29,6 @@ def clean_text(text: str, strip_html: bool, unicode_form: str) -> str:
     if unicode_form != "none":
         text = unicodedata.normalize(unicode_form, text)
     return _SPACE.sub(" ", text).strip()
-
-
-def normalise_label(value) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip().casefold() or None
-
-
-def map_labels(raw: pd.Series, label_map: dict[str, str]) -> pd.Series:
-    """Apply label_map (keys compared case-folded), else the known spellings, else keep the value."""
-    normalised = raw.map(normalise_label)
-    if label_map:
-        mapping = {normalise_label(k): v for k, v in label_map.items()}
-        return normalised.map(lambda v: mapping.get(v) if v is not None else None)
-    known = {spelling: name for name, spellings in KNOWN_LABELS.items() for spelling in spellings}
-    return normalised.map(lambda v: known.get(v, v) if v is not None else None)
 
 
 def ingest_file(params: DataParams) -> tuple[pd.DataFrame, dict]:

@@ -14,7 +14,6 @@ from sklearn.model_selection import train_test_split
 from sentipipe.config import DataParams
 from sentipipe.errors import DataError
 
-SPLITS = ("train", "val", "test")
 _SPACE = re.compile(r"\s+")
 
 

@@ -23,10 +23,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from sentipipe.config import LoopParams
 from sentipipe.errors import ConfigError
 from sentipipe.training.distributed import DistInfo, all_reduce_sum
+from sentipipe.training.objectives import Objective
 
 
 def resolve_device(name: str) -> torch.device:
@@ -100,8 +102,6 @@ class TrainResult:
 
 
 def _progress(total: int, epoch: int, enabled: bool):
-    from tqdm import tqdm
-
     # Quiet when output is not a terminal (DVC logs, CI): per-epoch lines say enough there.
     return tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not (enabled and sys.stderr.isatty()))
 
@@ -112,7 +112,7 @@ def _state_copy(model: nn.Module) -> dict:
 
 def fit(
     model: nn.Module,
-    objective,
+    objective: Objective,
     params: LoopParams,
     device: torch.device,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
@@ -122,7 +122,7 @@ def fit(
 ) -> TrainResult:
     """Train for params.epochs or until patience runs out; return the best epoch's weights.
 
-    `objective` is a training/objectives.py Objective. `model` may be wrapped in
+    `objective` says what the task trains on (training/objectives.py). `model` may be wrapped in
     DistributedDataParallel; checkpoints hold the bare module's weights.
     """
     dist = dist or DistInfo()

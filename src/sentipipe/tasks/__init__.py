@@ -1,0 +1,1 @@
+"""One folder per task: its stages, network, predictor, evaluation and served model."""

@@ -1,0 +1,1 @@
+"""The classifier: labelled texts in, a registered model that labels raw text out."""

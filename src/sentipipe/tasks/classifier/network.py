@@ -1,0 +1,84 @@
+"""The classifier's network: embeddings, a recurrent encoder over packed sequences, pooling, a linear head."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from sentipipe.models.cells import recurrent_layer
+
+
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """Everything needed to rebuild the network from a checkpoint."""
+
+    vocab_size: int
+    embed_dim: int
+    num_classes: int
+    cell: str = "lstm"
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = True
+    dropout: float = 0.3
+    embed_dropout: float = 0.3
+    pooling: str = "max"
+    padding_idx: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ClassifierNetwork(nn.Module):
+    def __init__(self, spec: ClassifierSpec):
+        super().__init__()
+        self.spec = spec
+        self.embedding = nn.Embedding(spec.vocab_size, spec.embed_dim, padding_idx=spec.padding_idx)
+        self.embed_dropout = nn.Dropout(spec.embed_dropout)
+        self.rnn = recurrent_layer(
+            spec.cell, spec.embed_dim, spec.hidden_size, spec.num_layers, spec.bidirectional, spec.dropout
+        )
+        out_dim = spec.hidden_size * (2 if spec.bidirectional else 1)
+        if spec.pooling == "attention":
+            # additive attention over time steps: score_t = v . tanh(W h_t)
+            self.attention = nn.Sequential(nn.Linear(out_dim, out_dim), nn.Tanh(), nn.Linear(out_dim, 1, bias=False))
+        self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(out_dim, spec.num_classes))
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """ids: (batch, time) padded; lengths: CPU int64 (batch,). Returns logits."""
+        x = self.embed_dropout(self.embedding(ids))
+        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, hidden = self.rnn(packed)
+        if self.spec.pooling == "last":
+            h = hidden[0] if isinstance(hidden, tuple) else hidden
+            d = 2 if self.spec.bidirectional else 1
+            pooled = torch.cat([h[-d + i] for i in range(d)], dim=-1)
+        else:
+            padded, _ = pad_packed_sequence(out, batch_first=True)
+            steps = torch.arange(padded.size(1), device=padded.device)
+            mask = (steps[None, :] < lengths.to(padded.device)[:, None]).unsqueeze(-1)
+            if self.spec.pooling == "max":
+                pooled = padded.masked_fill(~mask, float("-inf")).amax(dim=1)
+            elif self.spec.pooling == "attention":
+                scores = self.attention(padded).masked_fill(~mask, float("-inf"))
+                pooled = (torch.softmax(scores, dim=1) * padded).sum(1)
+            else:
+                pooled = (padded * mask).sum(1) / lengths.to(padded.device).clamp(min=1)[:, None]
+        return self.head(pooled)
+
+
+def build_model(
+    spec: ClassifierSpec, embeddings: torch.Tensor | None = None, freeze: bool = False
+) -> ClassifierNetwork:
+    model = ClassifierNetwork(spec)
+    if embeddings is not None:
+        if tuple(embeddings.shape) != (spec.vocab_size, spec.embed_dim):
+            raise ValueError(
+                f"embedding matrix {tuple(embeddings.shape)} does not match "
+                f"vocabulary x dim {(spec.vocab_size, spec.embed_dim)}"
+            )
+        model.embedding.weight.data.copy_(embeddings)
+    model.embedding.weight.requires_grad_(not freeze)
+    return model

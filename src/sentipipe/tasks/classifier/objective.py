@@ -1,0 +1,61 @@
+"""The classifier's training objective: one label per sequence, cross-entropy on the pooled output."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from sentipipe.text.batching import bucketed_batches, collate, iterate
+from sentipipe.text.encoding import EncodedSplit
+from sentipipe.training.distributed import DistInfo, shard
+
+
+def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    return torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+
+
+class Classification:
+    """Sequences in length-bucketed batches, one label each (see training/objectives.py for the seam)."""
+
+    def __init__(
+        self,
+        train: EncodedSplit,
+        val: EncodedSplit,
+        batch_size: int,
+        num_classes: int,
+        weights: str = "none",
+        device: torch.device | None = None,
+    ):
+        self.train, self.val, self.batch_size = train, val, batch_size
+        w = class_weights(train.labels, num_classes, weights)
+        self.weights = w.to(device) if (w is not None and device is not None) else w
+
+    def batches(self, rng: np.random.Generator | None) -> list[np.ndarray]:
+        return bucketed_batches(self.train.lengths, self.batch_size, rng is not None, rng)
+
+    def shard(self, batches: list, dist: DistInfo) -> list:
+        return shard(batches, dist)
+
+    def start_epoch(self) -> None:
+        pass
+
+    def step(self, model: nn.Module, batch: np.ndarray, device: torch.device):
+        ids, lengths, labels = collate(self.train, batch)
+        ids, labels = ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        logits = model(ids, lengths)
+        loss = nn.functional.cross_entropy(logits.float(), labels, weight=self.weights)
+        return loss, int((logits.argmax(-1) == labels).sum().item()), len(labels)
+
+    def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        loss_sum, correct = 0.0, 0
+        for ids, lengths, labels in iterate(self.val, self.batch_size * 4, shuffle=False):
+            labels = labels.to(device)
+            logits = model(ids.to(device), lengths)
+            loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum").item()
+            correct += (logits.argmax(-1) == labels).sum().item()
+        n = max(len(self.val), 1)
+        return {"loss": loss_sum / n, "accuracy": correct / n}

@@ -1,0 +1,28 @@
+"""Where the classifier's stages write, and so where later stages read."""
+
+from pathlib import Path
+
+DATA = Path("data/classifier")
+TOKENS_DIR = DATA / "tokens"
+VOCAB = TOKENS_DIR / "vocab.json"
+EMBEDDINGS = DATA / "embeddings.npy"
+MODELS = Path("models/classifier")
+MODEL = MODELS / "model.pt"
+CHECKPOINT = MODELS / "checkpoint.pt"
+REPORTS = Path("reports/classifier")
+TOKENS_REPORT = REPORTS / "tokens.json"
+EMBED_REPORT = REPORTS / "embeddings.json"
+TRAIN_REPORT = REPORTS / "train.json"
+METRICS = REPORTS / "metrics.json"
+ERRORS = REPORTS / "errors.csv"
+REGISTRATION = REPORTS / "registration.json"
+PLOTS = REPORTS / "plots"
+HISTORY = PLOTS / "history.csv"
+CONFUSION = PLOTS / "confusion.csv"
+ROC = PLOTS / "roc.csv"
+PR = PLOTS / "pr.csv"
+CALIBRATION = PLOTS / "calibration.csv"
+
+
+def tokens(split: str) -> Path:
+    return TOKENS_DIR / f"{split}.npz"

@@ -1,0 +1,1 @@
+"""The generator: texts in, a registered model that continues prompts out."""

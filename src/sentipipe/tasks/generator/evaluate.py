@@ -1,0 +1,71 @@
+"""Stage evaluate (generator): val and test bits per character, the n-gram reference, samples."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+
+from sentipipe import tracking
+from sentipipe.data.paths import SPLITS
+from sentipipe.io import require, write_json
+from sentipipe.tasks.generator.ngram import KneserNey, best_order
+from sentipipe.tasks.generator.objective import stream_scores
+from sentipipe.tasks.generator.params import GeneratorConfig
+from sentipipe.tasks.generator.paths import METRICS, MODEL, SAMPLES, TRAIN_REPORT, VOCAB, stream
+from sentipipe.tasks.generator.sampler import Generator
+from sentipipe.tasks.generator.units import EOS_ID, read_vocab
+from sentipipe.text.vocab import PAD_ID
+
+
+def evaluate(params: GeneratorConfig) -> dict:
+    g = params.generator
+    require(MODEL, VOCAB, *(stream(s) for s in SPLITS))
+    generator = Generator.load(MODEL)
+    _, _, stats = read_vocab(VOCAB)
+    loaded = {s: np.load(stream(s)).astype(np.int64) for s in SPLITS}
+    metrics: dict = {}
+    window = g.train.bptt * 4
+    for split in ("val", "test"):
+        cpu = stats[split]["chars_per_unit"]
+        scores = stream_scores(generator.model, loaded[split], 16, window, generator.device, cpu, (PAD_ID,))
+        metrics[split] = {k: round(v, 6) for k, v in scores.items()}
+    if g.evaluate.baseline:
+        ngram = KneserNey(len(generator.vocab), g.evaluate.ngram_max_order).fit(loaded["train"], EOS_ID)
+        order, by_order = best_order(ngram, loaded["val"])
+        val_cpu = stats["val"]["chars_per_unit"]
+        metrics["baseline"] = {
+            "kneser_ney_order": order,
+            **{
+                f"kneser_ney_{s}_bpc": round(ngram.bits_per_unit(loaded[s], order) / stats[s]["chars_per_unit"], 6)
+                for s in ("val", "test")
+            },
+            "kneser_ney_val_bpc_by_order": {str(m): round(v / val_cpu, 6) for m, v in by_order.items()},
+        }
+    s = g.sample
+    samples = []
+    for temperature in g.evaluate.temperatures:
+        for prompt in g.evaluate.prompts:
+            text, _ = generator.generate(prompt, s.max_length, temperature, s.top_k, s.seed)
+            samples.append({"prompt": prompt, "temperature": temperature, "seed": s.seed, "text": prompt + text})
+    write_json(METRICS, metrics)
+    write_json(SAMPLES, samples)
+    with tracking.attach_run(params.tracking, g.experiment, TRAIN_REPORT):
+        flat = {f"{split}_{k}": v for split in ("val", "test") for k, v in metrics[split].items()}
+        baseline = metrics.get("baseline", {})
+        flat.update({f"baseline_{k}": v for k, v in baseline.items() if not isinstance(v, dict)})
+        mlflow.log_metrics({k: float(v) for k, v in flat.items()})
+        mlflow.log_artifact(str(METRICS))
+        mlflow.log_artifact(str(SAMPLES))
+    print(
+        f"generator evaluate: val bpc {metrics['val']['bpc']:.4f} (perplexity {metrics['val']['perplexity']:.2f}), "
+        f"test bpc {metrics['test']['bpc']:.4f}"
+    )
+    if "baseline" in metrics:
+        b = metrics["baseline"]
+        print(
+            f"generator evaluate: Kneser-Ney {b['kneser_ney_order']}-gram on the same split: "
+            f"val bpc {b['kneser_ney_val_bpc']:.4f}, test bpc {b['kneser_ney_test_bpc']:.4f}"
+        )
+    for sample in samples:
+        print(f"generator evaluate: sample (temperature {sample['temperature']}): {sample['text']!r}")
+    return metrics

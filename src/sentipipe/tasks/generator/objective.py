@@ -1,0 +1,124 @@
+"""The generator's training objective: the next unit at every position, truncated backpropagation through time."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from sentipipe.training.distributed import DistInfo
+
+
+def lanes(stream: np.ndarray, count: int, offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a token stream into `count` contiguous lanes: inputs and the next unit of each (teacher forcing)."""
+    usable = (len(stream) - 1 - offset) // count
+    if usable < 1:
+        raise ValueError(f"a stream of {len(stream)} units cannot fill {count} lanes; lower batch_size")
+    x = stream[offset : offset + count * usable].reshape(count, usable)
+    y = stream[offset + 1 : offset + 1 + count * usable].reshape(count, usable)
+    return x, y
+
+
+def windows(x: np.ndarray, y: np.ndarray, bptt: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Fixed windows of `bptt` steps along the lanes; the hidden state flows from one to the next."""
+    return [(x[:, t : t + bptt], y[:, t : t + bptt]) for t in range(0, x.shape[1], bptt)]
+
+
+def detach(hidden):
+    if hidden is None:
+        return None
+    if isinstance(hidden, tuple):
+        return tuple(h.detach() for h in hidden)
+    return hidden.detach()
+
+
+class NextUnit:
+    """Next-unit prediction over one long stream with truncated backpropagation through time.
+
+    The training stream is laid out in `batch_size` lanes; each step feeds a
+    window of `bptt` units of every lane and carries the hidden state (detached)
+    into the next window. Every epoch starts the lanes at a random offset below
+    `bptt`, so window boundaries move. Under torchrun each rank takes its own
+    lanes, so every rank's hidden state still follows its text.
+
+    Validation runs the whole validation stream the same way and reports the
+    loss per unit (nats), perplexity and bits per character (`chars_per_unit`
+    converts units to characters: 1 for characters, the mean token length plus
+    its space for tokens).
+    """
+
+    def __init__(
+        self,
+        train: np.ndarray,
+        val: np.ndarray,
+        batch_size: int,
+        bptt: int,
+        chars_per_unit: float = 1.0,
+        exclude: tuple[int, ...] = (),
+    ):
+        self.train, self.val = train.astype(np.int64), val.astype(np.int64)
+        self.batch_size, self.bptt, self.chars_per_unit = batch_size, bptt, chars_per_unit
+        self.exclude = list(exclude)  # ids never to predict (padding): their logits are masked out
+        self.hidden = None
+
+    def batches(self, rng: np.random.Generator | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        offset = int(rng.integers(0, self.bptt)) if rng is not None else 0
+        return windows(*lanes(self.train, self.batch_size, offset), self.bptt)
+
+    def shard(self, batches: list, dist: DistInfo) -> list:
+        if not dist.enabled:
+            return batches
+        return [(x[dist.rank :: dist.world_size], y[dist.rank :: dist.world_size]) for x, y in batches]
+
+    def start_epoch(self) -> None:
+        self.hidden = None
+
+    def step(self, model: nn.Module, batch, device: torch.device):
+        x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True) for a in batch)
+        logits, hidden = masked_logits(model, x, self.hidden, self.exclude)
+        self.hidden = detach(hidden)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+        return loss, int((logits.argmax(-1) == y).sum().item()), y.numel()
+
+    def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
+        lane_count = min(self.batch_size, 16)
+        return stream_scores(model, self.val, lane_count, self.bptt * 4, device, self.chars_per_unit, self.exclude)
+
+
+def masked_logits(model: nn.Module, x: torch.Tensor, hidden, exclude: list[int]):
+    """The model's next-unit logits with the `exclude` ids (padding) made impossible."""
+    logits, hidden = model(x, hidden)
+    logits = logits.float()
+    if exclude:
+        logits[..., exclude] = float("-inf")
+    return logits, hidden
+
+
+@torch.no_grad()
+def stream_scores(
+    model: nn.Module,
+    stream: np.ndarray,
+    lane_count: int,
+    window: int,
+    device: torch.device,
+    chars_per_unit: float = 1.0,
+    exclude: list[int] | tuple[int, ...] = (),
+) -> dict[str, float]:
+    """Loss per unit, next-unit accuracy, perplexity and bits per character over a whole stream."""
+    x_all, y_all = lanes(stream.astype(np.int64), max(1, min(lane_count, (len(stream) - 1) // 2)))
+    hidden, nll, correct, count = None, 0.0, 0, 0
+    for x, y in windows(x_all, y_all, window):
+        x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (x, y))
+        logits, hidden = masked_logits(model, x, hidden, list(exclude))
+        nll += nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+        correct += (logits.argmax(-1) == y).sum().item()
+        count += y.numel()
+    loss = nll / max(count, 1)
+    return {
+        "loss": loss,
+        "accuracy": correct / max(count, 1),
+        "perplexity": math.exp(min(loss, 50.0)),
+        "bpc": loss / math.log(2) / chars_per_unit,
+    }

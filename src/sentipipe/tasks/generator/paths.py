@@ -1,0 +1,20 @@
+"""Where the generator's stages write, and so where later stages read."""
+
+from pathlib import Path
+
+DATA = Path("data/generator")
+VOCAB = DATA / "vocab.json"
+MODELS = Path("models/generator")
+MODEL = MODELS / "model.pt"
+CHECKPOINT = MODELS / "checkpoint.pt"
+REPORTS = Path("reports/generator")
+TOKENS_REPORT = REPORTS / "tokens.json"
+TRAIN_REPORT = REPORTS / "train.json"
+METRICS = REPORTS / "metrics.json"
+SAMPLES = REPORTS / "samples.json"
+REGISTRATION = REPORTS / "registration.json"
+HISTORY = REPORTS / "plots" / "history.csv"
+
+
+def stream(split: str) -> Path:
+    return DATA / f"{split}.npy"

@@ -1,0 +1,82 @@
+"""The generator as an MLflow pyfunc: prompts in; prompt, generated text and unknown-unit count out.
+
+Input: a `prompt` or `text` column, a list or one string (see sentipipe.serving).
+Params per request: max_length, temperature, top_k and seed, whose defaults are
+`generator.sample` at registration and whose bounds are the params' own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow.pyfunc
+import pandas as pd
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
+from mlflow.types.schema import AnyType
+
+from sentipipe.errors import SentipipeError
+from sentipipe.serving import TEXT_COLUMN, client_error, log_pyfunc, texts_from_input
+from sentipipe.tasks.generator.params import LIMITS, SampleParams
+from sentipipe.tasks.generator.sampler import Generator
+
+PROMPT_COLUMN = "prompt"
+OPTION_TYPES = {"max_length": "long", "temperature": "double", "top_k": "long", "seed": "long"}
+
+
+def generation_options(params: dict | None, defaults: dict) -> dict:
+    """Per-request options over the logged defaults, each checked (a bad one is a client error)."""
+    options = dict(defaults)
+    for key, value in (params or {}).items():
+        if key not in options:
+            raise SentipipeError(f"unknown parameter {key!r}; one of {sorted(options)}")
+        options[key] = value
+    for key, (low, high) in LIMITS.items():
+        if not low <= options[key] <= high:
+            raise SentipipeError(f"{key} must be between {low} and {high}, got {options[key]!r}")
+    return {
+        "max_length": int(options["max_length"]),
+        "temperature": float(options["temperature"]),
+        "top_k": int(options["top_k"]),
+        "seed": int(options["seed"]),
+    }
+
+
+class GeneratorModel(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        self.generator = Generator.load(context.artifacts["generator"], device="cpu")
+        logged = (context.model_config or {}).get("generation")
+        self.defaults = dict(logged) if logged else SampleParams().model_dump()
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        try:
+            prompts = texts_from_input(model_input, (PROMPT_COLUMN, TEXT_COLUMN))
+            options = generation_options(params, self.defaults)
+        except SentipipeError as exc:
+            raise client_error(exc) from None
+        return self.generator.generate_frame(prompts, **options)
+
+
+def log_model(generator_path: Path, sample: SampleParams, name: str = "model"):
+    """Log the generator as a models-from-code pyfunc; `sample` gives the default options."""
+    defaults = sample.model_dump()
+    signature = ModelSignature(
+        inputs=Schema([ColSpec(AnyType())]),
+        outputs=Schema(
+            [
+                ColSpec("string", "prompt"),
+                ColSpec("string", "generated"),
+                ColSpec("string", "text"),
+                ColSpec("long", "unknown_units"),
+            ]
+        ),
+        params=ParamSchema([ParamSpec(k, OPTION_TYPES[k], v) for k, v in defaults.items()]),
+    )
+    return log_pyfunc(
+        Path(__file__).with_name("model_code.py"),
+        {"generator": str(generator_path)},
+        name=name,
+        model_config={"generation": defaults},
+        signature=signature,
+        input_example=pd.DataFrame({PROMPT_COLUMN: ["The movie"]}),
+    )

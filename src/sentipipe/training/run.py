@@ -1,0 +1,169 @@
+"""One tracked training run, whatever the task: MLflow run, lineage, resumable checkpoints, outputs.
+
+A task's train stage builds its network and objective, describes its files in
+a `TrainJob`, and calls `run_training`; everything else is here, so both tasks
+log, checkpoint and resume the same way.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import mlflow.data
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from sentipipe import tracking
+from sentipipe.config import LoopParams, TrackingParams
+from sentipipe.io import write_csv, write_json
+from sentipipe.training import checkpoints
+from sentipipe.training.distributed import DistInfo, barrier, init_from_env, shutdown
+from sentipipe.training.loop import EpochMetrics, device_name, fit, resolve_device, seed_everything
+from sentipipe.training.objectives import Objective
+
+
+@dataclass
+class TrainJob:
+    """What differs between the tasks' train stages; `run_training` does the rest."""
+
+    loop: LoopParams
+    tracking: TrackingParams
+    experiment: str
+    logged_params: dict[str, str]
+    inputs: dict[str, Path]  # MLflow dataset context -> file, e.g. {"training": ..., "validation": ...}
+    lineage: list[Path]  # every input whose md5 goes into the tags
+    checkpoint: Path
+    report: Path
+    history: Path
+    save_model: Callable[[nn.Module], None]  # writes the best weights as the task's model file
+
+
+def device_and_dist(p: LoopParams) -> tuple[torch.device, DistInfo]:
+    """The device (found, not configured) and this process's place under torchrun; seeds and threads set."""
+    device = resolve_device(p.device)
+    dist = init_from_env(device.type)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    seed_everything(p.seed)
+    return device, dist
+
+
+def wrap(model: nn.Module, device: torch.device, dist: DistInfo) -> nn.Module:
+    if dist.enabled:
+        return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return model
+
+
+def log_datasets(paths: dict[str, Path], tags: dict[str, str]) -> None:
+    """The arrays trained on, as MLflow dataset inputs (an .npz's `labels` become the targets)."""
+    for context, path in paths.items():
+        if path.suffix == ".npz":
+            with np.load(path) as loaded:
+                arrays = dict(loaded)
+        else:
+            arrays = {"ids": np.load(path)}
+        targets = arrays.pop("labels", None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dataset = mlflow.data.from_numpy(
+                arrays,
+                targets=targets,
+                source=str(path.resolve()),
+                name=path.stem,
+                digest=tags[f"data.md5.{path.as_posix()}"][:8],
+            )
+        mlflow.log_input(dataset, context=context)
+
+
+def _print_epoch(m: EpochMetrics, epochs: int) -> None:
+    extra = "".join(f" {k.removeprefix('val_')} {v:.4f}" for k, v in m.extra.items())
+    print(
+        f"epoch {m.epoch}/{epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
+        f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f}{extra} | grad norm {m.grad_norm:.3f} | "
+        f"{m.seconds:.1f}s",
+        flush=True,
+    )
+
+
+def run_training(
+    job: TrainJob,
+    model: nn.Module,
+    objective: Objective,
+    device: torch.device,
+    dist: DistInfo,
+    fresh: bool,
+    extra_summary: dict | None = None,
+) -> dict:
+    """Fit in one MLflow run, resuming a matching checkpoint; rank 0 alone logs and writes."""
+    p = job.loop
+    tags = tracking.lineage_tags(job.lineage, device_name(device))
+    tags["distributed.world_size"] = str(dist.world_size)
+    data_tags = {k: v for k, v in tags.items() if k.startswith("data.md5.")}
+    expected = checkpoints.fingerprint(p.model_dump(), data_tags)
+    resume = checkpoints.load(job.checkpoint, expected, fresh)
+    history_rows: list[dict] = []
+
+    def on_epoch(m: EpochMetrics) -> None:
+        history_rows.append(m.row())
+        # Per-epoch curves get their own names: the unprefixed val_* metrics are
+        # the best epoch's (logged by evaluate), never the last epoch's.
+        scalars = {f"epoch_{k}": v for k, v in m.scalars().items()}
+        scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
+        mlflow.log_metrics(scalars, step=m.epoch)
+        _print_epoch(m, p.epochs)
+
+    latest: dict = dict(resume or {})
+
+    def checkpoint(state: dict) -> None:
+        latest.update(state, fingerprint=expected, run_id=run_id, complete=False)
+        checkpoints.save(job.checkpoint, latest)
+
+    if not dist.is_main:  # other ranks train their shard and write nothing
+        fit(model, objective, p, device, resume=resume, dist=dist)
+        barrier(dist)
+        shutdown(dist)
+        return {}
+
+    experiment_id = tracking.configure(job.tracking, job.experiment)
+    run_id = resume["run_id"] if resume else None
+    if run_id and not tracking.run_exists(run_id):
+        resume, run_id = None, None  # the store changed under the checkpoint: train afresh
+    with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id) as run:
+        run_id = run.info.run_id
+        if resume is None:
+            mlflow.set_tags(tags)
+            mlflow.log_params(job.logged_params)
+            log_datasets(job.inputs, tags)
+        else:
+            history_rows.extend(EpochMetrics(**h).row() for h in resume["history"])
+            print(f"train: resuming run {run_id} after epoch {resume['epoch']} from {job.checkpoint}", flush=True)
+        result = fit(model, objective, p, device, on_epoch, resume, checkpoint, dist)
+        bare = getattr(model, "module", model)
+        bare.load_state_dict(result.best_state)
+        job.save_model(bare)
+        summary = {
+            "best_epoch": result.best.epoch,
+            "best_val_accuracy": result.best.val_accuracy,
+            "best_val_loss": result.best.val_loss,
+            **{f"best_{k}": v for k, v in result.best.extra.items()},
+            "epochs_run": len(result.history),
+            "stopped_early": result.stopped_early,
+            **(extra_summary or {}),
+            "seconds_per_epoch": round(float(np.mean([h.seconds for h in result.history])), 2),
+        }
+        mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+        report = {"run_id": run_id, "experiment_id": run.info.experiment_id, "device": tags["device"], **summary}
+    checkpoints.save(job.checkpoint, {**latest, "complete": True})  # a forced rerun starts afresh, not from the end
+    write_csv(job.history, history_rows)
+    write_json(job.report, report)
+    barrier(dist)
+    shutdown(dist)
+    return report
