@@ -69,7 +69,7 @@ TINY = {
         "experiment": "tiny-generator",
         "train": {"epochs": 4, "embed_dim": 16, "hidden_size": 48, "batch_size": 4, "bptt": 24, "threads": 1},
         "sample": {"max_length": 50},
-        "evaluate": {"ngram_max_order": 4, "prompts": ["a wonderful"]},
+        "evaluate": {"prompts": ["a wonderful"]},
         "register": {"model_name": "tiny-generator"},
     },
 }
@@ -217,3 +217,39 @@ def import_closure(path: Path) -> set[Path]:
             seen.add(current)
             todo += imported_files(current) - seen
     return seen
+
+
+def _register_in_process(args):
+    """One of two processes registering the same model at the same moment (spawned, so a fresh interpreter)."""
+    uri, model_uri, value, barrier = args
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    import mlflow
+
+    from sentipipe.registry import register
+    from sentipipe.tasks.classifier.params import ClassifierRegisterParams
+
+    mlflow.set_tracking_uri(uri)
+    barrier.wait()
+    metrics = {"val": {"accuracy": value}, "test": {"accuracy": value}}
+    return register(model_uri, ClassifierRegisterParams(model_name="raced"), "run", metrics, "m.json", "cpu", {})
+
+
+def assert_one_champion_after_a_race(tracking_uri: str, model_uri: str) -> None:
+    """Two processes register an equally good model at once: one champion, one challenger, never two."""
+    import multiprocessing as mp
+
+    from mlflow import MlflowClient
+
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager:
+        barrier = manager.Barrier(2)
+        with ctx.Pool(2) as pool:
+            results = pool.map(_register_in_process, [(tracking_uri, model_uri, 0.8, barrier)] * 2)
+    assert sorted(r["version"] for r in results) == [1, 2]
+    assert sum(r["promoted"] for r in results) == 1, [(r["version"], r["reason"]) for r in results]
+    winner = next(r for r in results if r["promoted"])
+    loser = next(r for r in results if not r["promoted"])
+    assert "does not beat" in loser["reason"] and loser["decision"] == "challenger"
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    assert int(client.get_model_version_by_alias("raced", "champion").version) == winner["version"]
+    assert int(client.get_model_version_by_alias("raced", "challenger").version) == loser["version"]

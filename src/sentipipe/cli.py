@@ -112,7 +112,10 @@ def cmd_serve(args) -> None:
 
     uri = _tracking_uri(args)
     model_uri = _model_uri(args, args.task)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    # MLflow starts the server as `uvicorn ...` from PATH: this environment's bin goes first, so the
+    # entry point works without an activated venv (systemd, cron, a supervisor).
+    path = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")]))
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": path}
     cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
     cmd += ["--host", args.host, "--port", str(args.port)]
     print(f"serving {model_uri} from {uri} on http://{args.host}:{args.port}/invocations", flush=True)

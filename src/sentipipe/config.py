@@ -30,6 +30,7 @@ MOVED = {
     "evaluate": "classifier.evaluate",
     "register": "classifier.register",
     "tracking.experiment": "classifier.experiment (and generator.experiment)",
+    "generator.evaluate.ngram_max_order": "generator.evaluate.ngram_order_limit (orders are now searched)",
 }
 
 # `register` is a section name users see in params.yaml; pydantic warns that it
@@ -155,9 +156,11 @@ def _format_error(err: dict[str, Any]) -> str:
 def _moved_keys(raw: dict[str, Any]) -> list[str]:
     found = []
     for old, new in MOVED.items():
-        section, _, key = old.partition(".")
-        value = raw.get(section)
-        if (not key and section in raw) or (key and isinstance(value, dict) and key in value):
+        *path, key = old.split(".")
+        node: Any = raw
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node:
             found.append(f"{old}: moved to {new}; move it there")
     return found
 

@@ -3,13 +3,16 @@
 A new version becomes champion when it passes the floor, was trained on CUDA
 if `require_gpu` asks for that, and beats the current champion's metric by
 more than `min_improvement`. A version that passes the floor but not the
-other rules gets the alias `challenger`. Decisions are serialised with a lock
-file beside a local store, and re-checked after the alias moves, so two
-registrations racing cannot leave a worse model as champion.
+other rules gets the alias `challenger`. Decisions are serialised (a lock file
+beside a local store, a lease on a tracking server's registry), so two
+registrations racing cannot leave a worse model as champion, or two champions.
 """
 
 from __future__ import annotations
 
+import random
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -71,18 +74,61 @@ def decide(new: float, current: float | None, params: RegisterParams, device: st
 
 
 @contextmanager
-def registry_lock(tracking_uri: str, name: str, timeout: float = 120.0):
-    """Serialise decisions on a local store (SQLite or files); a server store relies on the re-check."""
+def registry_lock(client: MlflowClient, tracking_uri: str, name: str, timeout: float = 120.0):
+    """Serialise registration decisions: a file lock beside a local store, a lease on a server's registry."""
     path = None
     if tracking_uri.startswith("sqlite:///"):
         path = Path(tracking_uri.removeprefix("sqlite:///")).parent
     elif tracking_uri.startswith("file:") or "://" not in tracking_uri:
         path = Path(tracking_uri.removeprefix("file://").removeprefix("file:"))
-    if path is None or not path.is_dir():
-        yield
+    if path is not None and path.is_dir():
+        with FileLock(str(path / f".registry-{name}.lock"), timeout=timeout):
+            yield
         return
-    with FileLock(str(path / f".registry-{name}.lock"), timeout=timeout):
+    with _lease(client, name, timeout):
         yield
+
+
+LEASE_TAG = "sentipipe.registration_lease"
+LEASE_SECONDS = 60.0  # a holder that died frees the lease after this long
+SETTLE_SECONDS = 1.0  # far longer than one tag read and write over HTTP
+
+
+def _lease_holder(client: MlflowClient, name: str) -> str | None:
+    """Who holds the lease, if anyone does and it has not expired."""
+    value = client.get_registered_model(name).tags.get(LEASE_TAG, "")
+    holder, _, expiry = value.partition(" ")
+    try:
+        return holder if holder and float(expiry) > time.time() else None
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _lease(client: MlflowClient, name: str, timeout: float):
+    """Mutual exclusion through a tag on the registered model (Fischer's algorithm).
+
+    A tracking server offers no compare-and-set, so: read the lease; if free,
+    write our id, wait SETTLE_SECONDS, and hold it only if our id is still
+    there. Two writers who both saw it free wrote within one HTTP round trip of
+    each other, so after the wait both read the later write and one backs off.
+    """
+    me, deadline = uuid.uuid4().hex, time.monotonic() + timeout
+    rng = random.Random(me)
+    while True:
+        if _lease_holder(client, name) is None:
+            client.set_registered_model_tag(name, LEASE_TAG, f"{me} {time.time() + LEASE_SECONDS}")
+            time.sleep(SETTLE_SECONDS)
+            if _lease_holder(client, name) == me:
+                break
+        if time.monotonic() > deadline:
+            raise SentipipeError(f"registry: another registration of {name!r} held the lock for over {timeout} s")
+        time.sleep(0.2 + rng.random() * 0.3)
+    try:
+        yield
+    finally:
+        if _lease_holder(client, name) == me:
+            client.delete_registered_model_tag(name, LEASE_TAG)
 
 
 def _champion(client: MlflowClient, name: str, metric: str):
@@ -118,8 +164,8 @@ def register(
         "git.dirty": run_tags.get("git.dirty", "unknown"),
         **{k: v for k, v in run_tags.items() if k.startswith("data.md5.")},
     }
-    with registry_lock(mlflow.get_tracking_uri(), name):
-        version = mlflow.register_model(model_uri, name, tags=tags).version
+    version = mlflow.register_model(model_uri, name, tags=tags).version
+    with registry_lock(client, mlflow.get_tracking_uri(), name):
         current_version, current = _champion(client, name, params.metric)
         if current_version is not None and current is None:
             promote = False
@@ -130,15 +176,6 @@ def register(
             client.set_registered_model_alias(name, CHAMPION, version)
         elif passes_floor(value, params):
             client.set_registered_model_alias(name, CHALLENGER, version)
-        # Re-check: on a server store there is no lock, and a racing registration may
-        # have moved the alias meanwhile; the better of the two keeps it.
-        final_version, final_value = _champion(client, name, params.metric)
-        if promote and final_version is not None and int(final_version.version) != int(version):
-            if final_value is not None and not better(value, final_value, params):
-                promote = False
-                reasons.append(f"a racing registration made version {final_version.version} champion; it stays")
-            else:
-                client.set_registered_model_alias(name, CHAMPION, version)
         decision = "champion" if promote else (CHALLENGER if passes_floor(value, params) else "rejected")
         client.set_model_version_tag(name, version, "registration.decision", decision)
         client.set_model_version_tag(name, version, "registration.reasons", "; ".join(reasons))

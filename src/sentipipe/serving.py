@@ -1,15 +1,16 @@
 """What both tasks' served models share: reading inputs, client errors, logging a models-from-code pyfunc.
 
-A served model takes a DataFrame with a named text column, a list of strings or
-one string (over REST: `dataframe_split` / `dataframe_records` with the column,
-or `inputs` with a list of strings). A frame without the column, or a value
-that is not a string (a number, null), is refused with the column or row named;
-over REST that is an HTTP 400.
+A served model's signature names one string column (`text` for the classifier,
+`prompt` for the generator), so every input form of MLflow's scoring protocol
+works: `dataframe_split`, `dataframe_records`, `instances`, `inputs` (a list of
+strings, or records), CSV with that header; and in Python a DataFrame with the
+column or a list of strings. MLflow's schema check leaves values as they came,
+so `texts_from_input` checks each row itself: a null, a number, a list or a
+mapping where a text belongs is refused with its row named (HTTP 400).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.types import ColSpec, Schema
 
 import sentipipe
 from sentipipe.errors import SentipipeError
@@ -25,33 +27,33 @@ from sentipipe.errors import SentipipeError
 TEXT_COLUMN = "text"
 
 
-def texts_from_input(model_input: Any, columns: Sequence[str] = (TEXT_COLUMN,)) -> list[str]:
-    """The texts of any accepted input shape, checked row by row; `columns`: the names a frame may use."""
+def texts_from_input(model_input: Any, column: str = TEXT_COLUMN) -> list[str]:
+    """The texts of any accepted input shape, checked row by row."""
     if isinstance(model_input, pd.DataFrame):
-        found = [c for c in columns if c in model_input.columns]
-        if found:
-            values = model_input[found[0]].tolist()
-        elif list(model_input.columns) == [0]:  # a list or a string, framed by MLflow's schema enforcement
-            values = model_input[0].tolist()
-        else:
-            wanted = " or ".join(repr(c) for c in columns)
-            raise SentipipeError(f"input needs a {wanted} column; got columns {list(map(str, model_input.columns))}")
+        if column not in model_input.columns:
+            if model_input.empty:
+                return []
+            raise SentipipeError(f"input needs a {column!r} column; got columns {list(map(str, model_input.columns))}")
+        values = model_input[column].tolist()
     elif isinstance(model_input, pd.Series):
         values = model_input.tolist()
     elif isinstance(model_input, str):
         values = [model_input]
     elif isinstance(model_input, (list, tuple, np.ndarray)):
         values = list(model_input)
-    elif isinstance(model_input, dict) and any(c in model_input for c in columns):
-        values = list(np.atleast_1d(model_input[next(c for c in columns if c in model_input)]))
     else:
-        raise SentipipeError(f"expected text, a list of texts or a DataFrame; got {type(model_input).__name__}")
+        raise SentipipeError(f"expected a list of texts or a DataFrame; got {type(model_input).__name__}")
     for i, value in enumerate(values):
         if value is None or (isinstance(value, float) and np.isnan(value)):
-            raise SentipipeError(f"row {i}: text is missing (null)")
+            raise SentipipeError(f"row {i}: {column} is missing (null)")
         if not isinstance(value, str):
-            raise SentipipeError(f"row {i}: text must be a string, got {type(value).__name__} ({value!r:.40})")
+            raise SentipipeError(f"row {i}: {column} must be a string, got {type(value).__name__} ({value!r:.40})")
     return values
+
+
+def text_schema(column: str = TEXT_COLUMN) -> Schema:
+    """The input a served model takes: one string column."""
+    return Schema([ColSpec("string", column)])
 
 
 def client_error(exc: SentipipeError) -> MlflowException:

@@ -64,13 +64,14 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
     out = model.predict(pd.DataFrame({"prompt": ["a wonderful", "brilliant"]}), params={"seed": 4, "max_length": 30})
     assert list(out.columns) == ["prompt", "generated", "text", "unknown_units"]
     assert out["text"].tolist()[0].startswith("a wonderful") and all(len(g) <= 30 for g in out["generated"])
-    again = model.predict(["a wonderful", "brilliant"], params={"seed": 4, "max_length": 30})
+    again = model.predict(pd.DataFrame({"prompt": ["a wonderful", "brilliant"]}), params={"seed": 4, "max_length": 30})
     assert again["generated"].tolist() == out["generated"].tolist()
-    greedy = model.predict("a wonderful", params={"temperature": 0.0, "max_length": 30})
-    assert greedy["generated"][0] == model.predict("a wonderful", params={"top_k": 1, "max_length": 30})["generated"][0]
+    one = pd.DataFrame({"prompt": ["a wonderful"]})
+    greedy = model.predict(one, params={"temperature": 0.0, "max_length": 30})
+    assert greedy["generated"][0] == model.predict(one, params={"top_k": 1, "max_length": 30})["generated"][0]
     with pytest.raises(Exception, match="temperature must be between"):
-        model.predict(["x"], params={"temperature": -1.0})
-    with pytest.raises(Exception, match="'prompt' or 'text' column"):
+        model.predict(one, params={"temperature": -1.0})
+    with pytest.raises(Exception, match=r"missing inputs \['prompt'\]"):
         model.predict(pd.DataFrame({"body": ["x"]}))
 
 

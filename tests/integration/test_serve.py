@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -17,14 +18,18 @@ pytestmark = pytest.mark.integration
 
 
 def serve(work: Path, *args: str):
-    """`sentipipe serve` in `work` on a free port: yields its URL once /ping answers, stops it after."""
+    """The `sentipipe` entry point, run as a service manager would (no venv on PATH), serving on a free port.
+
+    Yields the URL once /ping answers; stops the server after.
+    """
     port = free_port()
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/bin:/bin"  # a bare PATH: no uvicorn, no venv
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
     log = work / "serve.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port), *args],
+            [str(Path(sys.executable).parent / "sentipipe"), "serve", "--port", str(port), *args],
             cwd=work,
             env=env,
             stdout=out,
@@ -51,11 +56,16 @@ def trained(tmp_path_factory, name: str, run) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One real server for the module: trained, registered and started once."""
+def classifier_work(tmp_path_factory) -> Path:
     work = trained(tmp_path_factory, "serve", run_tiny_pipeline)
     write_params(work, tiny_raw())
-    yield from serve(work)
+    return work
+
+
+@pytest.fixture(scope="module")
+def server(classifier_work):
+    """One real server for the module: trained, registered and started once."""
+    yield from serve(classifier_work)
 
 
 @pytest.fixture(scope="module")
@@ -81,12 +91,20 @@ def test_the_generator_is_served_with_per_request_options(generator_server):
     assert reply.status_code == 200
 
 
-def test_bad_generation_options_are_client_errors(generator_server):
+def test_bad_generation_options_and_prompts_are_client_errors(generator_server):
     body = {"inputs": ["a wonderful"], "params": {"temperature": -2.0}}
     reply = requests.post(f"{generator_server}/invocations", json=body, timeout=60)
     assert reply.status_code == 400 and "temperature must be between" in reply.json()["message"]
-    reply = requests.post(f"{generator_server}/invocations", json={"inputs": [None]}, timeout=60)
-    assert reply.status_code == 400 and "row 0: text is missing" in reply.json()["message"]
+    for prompts, message in (([None], "row 0: prompt is missing"), ([["a", "b"]], "row 0: prompt must be a string")):
+        reply = requests.post(f"{generator_server}/invocations", json={"inputs": prompts}, timeout=60)
+        assert reply.status_code == 400 and message in reply.json()["message"], reply.text
+
+
+def test_the_generator_takes_csv_and_empty_batches(generator_server):
+    reply = post(generator_server, "prompt\na wonderful\n", "text/csv")
+    assert reply.status_code == 200 and reply.json()["predictions"][0]["prompt"] == "a wonderful"
+    reply = post(generator_server, {"inputs": []})
+    assert reply.status_code == 200 and reply.json()["predictions"] == []
 
 
 def test_served_champion_labels_raw_text(server):
@@ -102,10 +120,39 @@ def test_served_champion_labels_raw_text(server):
     assert reply.status_code == 200 and reply.json()["predictions"][0]["label"] == "negative"
 
 
-def test_inputs_as_a_list_of_strings(server):
-    reply = requests.post(f"{server}/invocations", json={"inputs": ["a wonderful film", "an awful film"]}, timeout=30)
+def post(url: str, body, content_type: str = "application/json") -> requests.Response:
+    data = body if isinstance(body, str) else json.dumps(body)
+    return requests.post(f"{url}/invocations", data=data, headers={"Content-Type": content_type}, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": ["a wonderful film", "an awful film"]},
+        {"instances": ["a wonderful film", "an awful film"]},
+        {"inputs": {"text": ["a wonderful film", "an awful film"]}},
+        {"inputs": [{"text": "a wonderful film"}, {"text": "an awful film"}]},
+        {"dataframe_records": [{"text": "a wonderful film"}, {"text": "an awful film"}]},
+        {"dataframe_split": {"columns": ["text"], "data": [["a wonderful film"], ["an awful film"]]}},
+        "text\na wonderful film\nan awful film\n",
+    ],
+    ids=["inputs", "instances", "inputs-columns", "inputs-records", "records", "split", "csv"],
+)
+def test_every_input_form_of_the_scoring_protocol_labels_text(server, body):
+    reply = post(server, body, "text/csv" if isinstance(body, str) else "application/json")
     assert reply.status_code == 200, reply.text
     assert [p["label"] for p in reply.json()["predictions"]] == ["positive", "negative"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"inputs": []}, {"instances": []}, {"dataframe_split": {"columns": ["text"], "data": []}}, "text\n"],
+    ids=["inputs", "instances", "split", "csv"],
+)
+def test_an_empty_batch_gets_empty_predictions(server, body):
+    reply = post(server, body, "text/csv" if isinstance(body, str) else "application/json")
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["predictions"] == []
 
 
 @pytest.mark.parametrize(
@@ -113,12 +160,26 @@ def test_inputs_as_a_list_of_strings(server):
     [
         ({"inputs": [1.5, 2]}, "row 0: text must be a string, got float"),
         ({"inputs": ["fine", None]}, "row 1: text is missing (null)"),
+        ({"inputs": [["a", "b"]]}, "row 0: text must be a string, got list"),
+        ({"inputs": ["fine", True]}, "row 1: text must be a string, got bool"),
+        ({"inputs": [{"text": {"nested": 1}}]}, "row 0: text must be a string, got dict"),
         ({"dataframe_records": [{"text": 7}]}, "row 0: text must be a string, got int"),
+        ({"dataframe_records": [{"review": "good"}]}, "missing inputs ['text']"),
+        ("review\ngood\n", "missing inputs ['text']"),
     ],
 )
-def test_numbers_and_nulls_instead_of_text_are_refused_with_the_row(server, body, message):
-    reply = requests.post(f"{server}/invocations", json=body, timeout=30)
-    assert reply.status_code == 400 and message in reply.json()["message"]
+def test_anything_but_text_is_a_client_error_that_names_the_row_or_column(server, body, message):
+    reply = post(server, body, "text/csv" if isinstance(body, str) else "application/json")
+    assert reply.status_code == 400 and message in reply.json()["message"], reply.text
+
+
+def test_the_model_signature_says_what_the_model_takes(classifier_work, monkeypatch):
+    from mlflow.models import get_model_info
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{classifier_work / 'mlflow.db'}")
+    info = get_model_info("models:/tiny-classifier@champion")
+    assert info.signature.inputs.to_dict() == [{"type": "string", "name": "text", "required": True}]
+    assert [c["name"] for c in info.signature.outputs.to_dict()] == ["label", "prob_negative", "prob_positive"]
 
 
 def test_malformed_requests_are_client_errors_with_a_message(server):

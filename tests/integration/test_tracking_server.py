@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.helpers import run_tiny_pipeline, write_raw_corpus
+from tests.helpers import assert_one_champion_after_a_race, run_tiny_pipeline, write_raw_corpus
 from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
@@ -153,3 +153,9 @@ def test_the_champion_loads_from_the_server_and_predicts(pipeline_on_server, mon
     texts = pd.DataFrame({"text": ["a brilliant and wonderful film", "a boring, awful film"]})
     out = pd.DataFrame(model.predict(texts))
     assert list(out["label"]) == ["positive", "negative"]
+
+
+def test_racing_registrations_through_the_server_end_with_one_champion(pipeline_on_server):
+    """No file lock can reach a server store: the lease on the registered model serialises the decisions."""
+    url, registration = pipeline_on_server["url"], pipeline_on_server["registration"]
+    assert_one_champion_after_a_race(url, f"runs:/{registration['run_id']}/model")

@@ -85,3 +85,10 @@ def test_missing_and_malformed_files_are_user_errors(tmp_path):
     bad.write_text("classifier: [1, 2\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_classifier(bad)
+
+
+def test_a_moved_nested_key_names_its_new_place():
+    with pytest.raises(
+        ConfigError, match=r"generator\.evaluate\.ngram_max_order: moved to generator\.evaluate\.ngram_order_limit"
+    ):
+        parse({"generator": {"evaluate": {"ngram_max_order": 8}}}, GeneratorConfig)

@@ -8,7 +8,7 @@ import torch
 
 from sentipipe.errors import ConfigError, SentipipeError
 from sentipipe.tasks.generator.network import GeneratorNetwork, GeneratorSpec
-from sentipipe.tasks.generator.ngram import KneserNey, best_order
+from sentipipe.tasks.generator.ngram import KneserNey, discounts, search_order
 from sentipipe.tasks.generator.objective import NextUnit, lanes, stream_scores, windows
 from sentipipe.tasks.generator.params import SampleParams
 from sentipipe.tasks.generator.params import parse as parse_generator
@@ -108,12 +108,53 @@ def test_kneser_ney_is_a_distribution_at_every_order():
             assert total == pytest.approx(1.0, abs=1e-9), (context, order)
 
 
-def test_kneser_ney_learns_a_pattern_and_the_best_order_is_chosen_on_validation():
-    pattern = np.tile(np.array([3, 4, 5, 3, 6, 7]), 400)
-    model = KneserNey(8, max_order=5).fit(pattern, EOS_ID)
-    order, scores = best_order(model, pattern[:600])
+def test_the_order_search_grows_until_validation_stops_improving():
+    rng = np.random.default_rng(0)
+
+    def noisy(copies: int) -> np.ndarray:  # a pattern that three units of context determine, 5% noise
+        stream = np.tile(np.array([3, 4, 5, 3, 6, 7]), copies)
+        noise = rng.random(len(stream)) < 0.05
+        stream[noise] = rng.integers(3, 8, size=int(noise.sum()))
+        return stream
+
+    model, order, scores = search_order(noisy(400), noisy(100), 8, EOS_ID)
     assert scores[1] > 2.0  # unigram: about log2(5) bits
-    assert order >= 3 and scores[order] < 0.1  # three units of context determine the next one
+    assert order >= 3 and scores[order] < 0.6
+    assert max(scores) == order + 1 and scores[order + 1] >= scores[order], "it stopped where val stopped improving"
+    assert model.max_order == order + 1
+
+
+def test_modified_discounts_follow_chen_and_goodman():
+    # n1..n4 = 4, 2, 1, 1: Y = 4 / (4 + 2 * 2) = 0.5
+    assert discounts(np.array([1, 1, 1, 1, 2, 2, 3, 4])) == pytest.approx(
+        (1 - 2 * 0.5 * 2 / 4, 2 - 3 * 0.5 * 1 / 2, 3 - 4 * 0.5)
+    )
+    # without all four counts of counts (a tiny corpus), Y serves for all three; without Y, 0.5
+    assert discounts(np.array([1, 1, 2, 2])) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert discounts(np.array([2, 4])) == (0.5, 0.5, 0.5)
+
+
+def test_kneser_ney_probabilities_match_a_hand_computation():
+    """Stream a b a b a a (a=3, b=4), vocabulary of 5, order 2, padded with 2 (<eos>); worked out by hand.
+
+    Bigrams (2,a):1 (a,b):2 (b,a):2 (a,a):1: n1 = n2 = 2, n3 = 0, so every discount is Y = 2 / 6 = 1/3.
+    Continuation counts: a follows 2, b and a (3); b follows a (1); Y = 1, every discount 1.
+    Unigram: gamma = (1 * 1 + 1 * 1) / 4 = 1/2, so p(a) = (3 - 1) / 4 + 1/2 * 1/5 = 0.6, p(b) = 0 + 0.1 = 0.1.
+    After a (total 3, one bigram seen once, one twice): gamma = (1/3 + 1/3) / 3 = 2/9.
+    After b (total 2, one bigram seen twice): gamma = (1/3) / 2 = 1/6. After <eos> (total 1): gamma = 1/3.
+    """
+    a, b = 3, 4
+    stream = np.array([a, b, a, b, a, a])
+    model = KneserNey(5, max_order=2).fit(stream, EOS_ID)
+    p_a, p_b = 0.6, 0.1
+    after_a = {a: (1 - 1 / 3) / 3 + 2 / 9 * p_a, b: (2 - 1 / 3) / 3 + 2 / 9 * p_b}
+    after_b = {a: (2 - 1 / 3) / 2 + 1 / 6 * p_a}
+    after_eos = {a: (1 - 1 / 3) / 1 + 1 / 3 * p_a}
+    expected = [after_eos[a], after_a[b], after_b[a], after_a[b], after_b[a], after_a[a]]
+    assert model.probabilities(stream, 2) == pytest.approx(expected)
+    # order 1 alone: raw counts a 4, b 2 (n1 = 0: discounts 0.5), gamma = (0.5 + 0.5) / 6
+    raw = [(4 - 0.5) / 6 + 1 / 6 / 5, (2 - 0.5) / 6 + 1 / 6 / 5, 1 / 6 / 5]
+    assert model.probabilities(np.array([a, b, 0]), 1) == pytest.approx(raw)
 
 
 def _generator(unit: str = "char") -> Generator:

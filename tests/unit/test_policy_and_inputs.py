@@ -52,6 +52,8 @@ def test_inputs_accept_frames_series_lists_and_strings():
     assert texts_from_input(pd.Series(["a"])) == ["a"]
     assert texts_from_input(["a", "b"]) == ["a", "b"]
     assert texts_from_input("a") == ["a"]
+    assert texts_from_input(pd.DataFrame()) == [], "an empty batch has no columns to name"
+    assert texts_from_input(pd.DataFrame({"prompt": ["p"]}), "prompt") == ["p"]
 
 
 @pytest.mark.parametrize(
@@ -61,7 +63,10 @@ def test_inputs_accept_frames_series_lists_and_strings():
         (["ok", None], "row 1: text is missing \\(null\\)"),
         (["ok", float("nan")], "row 1: text is missing \\(null\\)"),
         (pd.DataFrame({"text": [1.5]}), "row 0: text must be a string, got float"),
-        (42, "expected text"),
+        (pd.DataFrame({"text": [["a", "b"]]}), "row 0: text must be a string, got list"),
+        (pd.DataFrame({"text": [{"a": 1}]}), "row 0: text must be a string, got dict"),
+        (pd.DataFrame({"text": ["ok", True]}), "row 1: text must be a string, got bool"),
+        (42, "expected a list of texts"),
     ],
 )
 def test_bad_inputs_get_a_clear_error(bad, message):

@@ -1,9 +1,9 @@
 """The classifier as an MLflow pyfunc: raw text in, a label and one probability per class out.
 
-Input: see sentipipe.serving (a `text` column, a list of strings or one
-string). An empty or whitespace-only text is valid and gets the prediction of
-an empty sentence (the model sees a single unknown token). Output: a DataFrame
-with `label` and `prob_<class>` for every class.
+Input: a `text` column, or a list of strings (see sentipipe.serving). An empty
+or whitespace-only text is valid and gets the prediction of an empty sentence
+(the model sees a single unknown token). Output: a DataFrame with `label` and
+`prob_<class>` for every class.
 """
 
 from __future__ import annotations
@@ -15,11 +15,9 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
-from mlflow.types import ColSpec, Schema
-from mlflow.types.schema import AnyType
 
 from sentipipe.errors import SentipipeError
-from sentipipe.serving import TEXT_COLUMN, client_error, log_pyfunc, texts_from_input
+from sentipipe.serving import TEXT_COLUMN, client_error, log_pyfunc, text_schema, texts_from_input
 from sentipipe.tasks.classifier.predictor import Predictor
 
 MAX_BATCH = 256
@@ -53,9 +51,6 @@ def log_model(predictor_path: Path, labels: Sequence[str], name: str = "model"):
         Path(__file__).with_name("model_code.py"),
         {"predictor": str(predictor_path)},
         name=name,
-        # One unnamed input column of any type: a named string column would refuse a
-        # plain list of strings, and MLflow's string enforcement silently turns numbers
-        # and nulls into text. predict() checks the values itself, row by row.
-        signature=ModelSignature(inputs=Schema([ColSpec(AnyType())]), outputs=infer_signature(example, fake).outputs),
+        signature=ModelSignature(inputs=text_schema(), outputs=infer_signature(example, fake).outputs),
         input_example=example,
     )

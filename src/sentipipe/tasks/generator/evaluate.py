@@ -8,7 +8,7 @@ import numpy as np
 from sentipipe import tracking
 from sentipipe.data.paths import SPLITS
 from sentipipe.io import require, write_json
-from sentipipe.tasks.generator.ngram import KneserNey, best_order
+from sentipipe.tasks.generator.ngram import search_order
 from sentipipe.tasks.generator.objective import stream_scores
 from sentipipe.tasks.generator.params import GeneratorConfig
 from sentipipe.tasks.generator.paths import METRICS, MODEL, SAMPLES, TRAIN_REPORT, VOCAB, stream
@@ -30,11 +30,12 @@ def evaluate(params: GeneratorConfig) -> dict:
         scores = stream_scores(generator.model, loaded[split], 16, window, generator.device, cpu, (PAD_ID,))
         metrics[split] = {k: round(v, 6) for k, v in scores.items()}
     if g.evaluate.baseline:
-        ngram = KneserNey(len(generator.vocab), g.evaluate.ngram_max_order).fit(loaded["train"], EOS_ID)
-        order, by_order = best_order(ngram, loaded["val"])
+        limit = g.evaluate.ngram_order_limit
+        ngram, order, by_order = search_order(loaded["train"], loaded["val"], len(generator.vocab), EOS_ID, limit)
         val_cpu = stats["val"]["chars_per_unit"]
         metrics["baseline"] = {
             "kneser_ney_order": order,
+            "kneser_ney_order_limit_reached": max(by_order) == limit and order == limit,
             **{
                 f"kneser_ney_{s}_bpc": round(ngram.bits_per_unit(loaded[s], order) / stats[s]["chars_per_unit"], 6)
                 for s in ("val", "test")
@@ -63,7 +64,8 @@ def evaluate(params: GeneratorConfig) -> dict:
     if "baseline" in metrics:
         b = metrics["baseline"]
         print(
-            f"generator evaluate: Kneser-Ney {b['kneser_ney_order']}-gram on the same split: "
+            f"generator evaluate: modified Kneser-Ney {b['kneser_ney_order']}-gram on the same split (orders grown "
+            f"until validation stopped improving): "
             f"val bpc {b['kneser_ney_val_bpc']:.4f}, test bpc {b['kneser_ney_test_bpc']:.4f}"
         )
     for sample in samples:

@@ -1,25 +1,63 @@
-"""An interpolated Kneser-Ney n-gram model over unit ids: the generator's reference.
+"""Interpolated modified Kneser-Ney n-grams over unit ids: the generator's reference.
 
-Counts are numpy arrays keyed by the n-gram's ids read as one base-V integer,
-so fitting a million characters and scoring a split take seconds. One fit at
-the largest order scores every order up to it (`bits_per_unit(stream, order)`),
-so the order can be chosen on validation data.
+Chen and Goodman (1998): three discounts per order (for n-grams seen once,
+twice, three times or more), estimated from that order's counts of counts;
+raw counts at the highest order, continuation counts (distinct left
+neighbours) below it, the uniform distribution at the bottom.
+
+An n-gram is keyed by a 64-bit hash of its ids, so any order fits in memory
+and time linear in the stream (a collision among millions of n-grams is about
+a one-in-a-million chance, and would merge two counts). The order is searched
+on validation data: orders grow until validation stops improving
+(`search_order`), so the best order is found, not assumed.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
 
 import numpy as np
 
+_PRIME = np.uint64(0x9E3779B97F4A7C15)
 
-def _codes(stream: np.ndarray, length: int, base: int) -> np.ndarray:
-    """The base-`base` code of the `length`-gram ending at each position from length-1 on."""
-    n = len(stream) - length + 1
-    code = np.zeros(max(n, 0), dtype=np.int64)
-    for j in range(length):
-        code = code * base + stream[j : j + n]
-    return code
+
+def _mix(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: the polynomial hash's bits spread, so near keys do not cluster."""
+    h = h ^ (h >> np.uint64(30))
+    h = h * np.uint64(0xBF58476D1CE4E5B9)
+    h = h ^ (h >> np.uint64(27))
+    h = h * np.uint64(0x94D049BB133111EB)
+    return h ^ (h >> np.uint64(31))
+
+
+def discounts(counts: np.ndarray) -> tuple[float, float, float]:
+    """D1, D2, D3+ from the counts of counts n1..n4 (Chen and Goodman, eq. 26).
+
+    With too few n-grams for all four (a tiny corpus), the one-discount estimate Y
+    serves for all three, and 0.5 where Y cannot be estimated either (no n-gram seen once).
+    """
+    n = [int((counts == k).sum()) for k in (1, 2, 3, 4)]
+    y = n[0] / (n[0] + 2 * n[1]) if n[0] else 0.5
+    if min(n) == 0:
+        return y, y, y
+    d1 = 1 - 2 * y * n[1] / n[0]
+    d2 = 2 - 3 * y * n[2] / n[1]
+    d3 = 3 - 4 * y * n[3] / n[2]
+    return max(d1, 0.0), max(d2, 0.0), max(d3, 0.0)
+
+
+@dataclass
+class _Level:
+    """One order's distinct n-grams: sorted keys, counts, and the key of each one's context."""
+
+    keys: np.ndarray
+    counts: np.ndarray
+    contexts: np.ndarray
+
+
+def _level(grams: np.ndarray, contexts: np.ndarray) -> _Level:
+    keys, first, counts = np.unique(grams, return_index=True, return_counts=True)
+    return _Level(keys, counts.astype(np.float64), contexts[first])
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -29,71 +67,112 @@ def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.nda
     return np.where(keys[pos] == queries, values[pos], 0).astype(np.float64)
 
 
-def _discount(counts: np.ndarray) -> float:
-    n1, n2 = int((counts == 1).sum()), int((counts == 2).sum())
-    return n1 / (n1 + 2 * n2) if n1 + n2 else 0.5
+def _next_hash(previous: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Order m+1's polynomial hash at each position from order m's at the position before."""
+    h = np.zeros(len(ids), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h[1:] = previous[:-1] * _PRIME
+        return h + ids
+
+
+def _shift(keys: np.ndarray, fill: np.uint64) -> np.ndarray:
+    """The key at the position before each position (the context of the unit there)."""
+    return np.concatenate([[fill], keys[:-1]])
 
 
 class KneserNey:
-    """Interpolated Kneser-Ney: raw counts at the top order, continuation counts below, uniform at the bottom."""
+    """Interpolated modified Kneser-Ney; orders grow one at a time, and any order fitted can be scored."""
 
-    def __init__(self, vocab_size: int, max_order: int = 6):
+    def __init__(self, vocab_size: int, max_order: int = 6, history: int | None = None):
         if max_order < 1:
             raise ValueError("max_order must be at least 1")
-        # keep base**order inside int64
-        self.max_order = min(max_order, max(1, int(62 * math.log(2) / math.log(max(vocab_size, 2)))))
-        self.vocab_size = vocab_size
+        self.vocab_size, self.target = vocab_size, max_order
+        self.history = max(history or max_order, max_order)  # start-of-stream padding: the longest context
 
     def fit(self, stream: np.ndarray, pad_id: int) -> KneserNey:
-        base, n = self.vocab_size, self.max_order
-        s = np.concatenate([np.full(n - 1, pad_id, dtype=np.int64), stream.astype(np.int64)])
-        # raw[m]: sorted keys and counts of every m-gram
-        self.raw = {}
-        for m in range(1, n + 1):
-            keys, counts = np.unique(_codes(s, m, base), return_counts=True)
-            self.raw[m] = (keys, counts)
-        # continuation[m] (m < n): distinct left neighbours of each m-gram, from the (m+1)-grams
-        self.cont = {}
-        for m in range(1, n):
-            keys_up = self.raw[m + 1][0]
-            keys, counts = np.unique(keys_up % (base**m), return_counts=True)
-            self.cont[m] = (keys, counts)
         self._pad = pad_id
+        s = np.concatenate([np.full(self.history, pad_id, dtype=np.int64), stream.astype(np.int64)])
+        self._ids = s.astype(np.uint64) + np.uint64(1)
+        self._hash = np.zeros(len(s), dtype=np.uint64)
+        self._keys = [_mix(self._hash)]  # the keys of the last two orders, newest last
+        # raw[m]: every m-gram's count; cont[m]: how many distinct units precede each m-gram
+        self.raw: dict[int, _Level] = {}
+        self.cont: dict[int, _Level] = {}
+        self.max_order = 0
+        while self.max_order < self.target:
+            self.grow()
         return self
 
-    def _level(self, m: int, top: int):
-        """Order m's n-gram keys and counts, context keys, totals and types, and discount, below order `top`."""
-        keys, counts = self.raw[m] if m == top else self.cont[m]
-        contexts = keys // self.vocab_size
-        ctx_keys, start = np.unique(contexts, return_index=True)
-        totals = np.add.reduceat(counts, start) if len(counts) else counts
-        types = np.diff(np.append(start, len(keys)))
-        return keys, counts, ctx_keys, totals, types, _discount(counts)
+    def grow(self) -> None:
+        """Fit one order more: its raw counts, and the continuation counts of the order below."""
+        m = self.max_order + 1
+        if m > self.history:
+            raise ValueError(f"order {m} needs more history than the {self.history} units fitted for")
+        self._hash = _next_hash(self._hash, self._ids)
+        keys = _mix(self._hash)
+        valid = slice(self.history, None)  # positions of the stream itself, not its padding
+        below = self._keys[-1]
+        self.raw[m] = _level(keys[valid], _shift(below, below[0])[valid])
+        if m > 1:
+            grams, first = np.unique(keys[valid], return_index=True)
+            lower = self._keys[-2]
+            self.cont[m - 1] = _level(below[valid][first], _shift(lower, lower[0])[valid][first])
+        self._keys = [below, keys]
+        self.max_order = m
+
+    def _context_stats(self, level: _Level):
+        """Per context: total count, and how many n-grams follow it once, twice, three times or more."""
+        order = np.argsort(level.contexts, kind="stable")
+        ctx, counts = level.contexts[order], level.counts[order]
+        ctx_keys, start = np.unique(ctx, return_index=True)
+        sums = [np.add.reduceat(x, start) if len(x) else x for x in (counts, (counts == 1) * 1.0)]
+        sums += [np.add.reduceat(x, start) if len(x) else x for x in ((counts == 2) * 1.0, (counts >= 3) * 1.0)]
+        return ctx_keys, *sums
 
     def probabilities(self, stream: np.ndarray, order: int | None = None) -> np.ndarray:
         """P(unit_i | the order-1 units before it) for every position i of the stream."""
         top = min(order or self.max_order, self.max_order)
-        base = self.vocab_size
-        s = np.concatenate([np.full(top - 1, self._pad, dtype=np.int64), stream.astype(np.int64)])
-        prob = np.full(len(stream), 1.0 / base)
+        s = np.concatenate([np.full(top, self._pad, dtype=np.int64), stream.astype(np.int64)])
+        ids = s.astype(np.uint64) + np.uint64(1)
+        valid = slice(top, None)
+        h = np.zeros(len(s), dtype=np.uint64)
+        below = _mix(h)
+        prob = np.full(len(stream), 1.0 / self.vocab_size)
         for m in range(1, top + 1):
-            keys, counts, ctx_keys, totals, types, d = self._level(m, top)
-            grams = _codes(s, m, base)[top - m :]
-            ctx = grams // base
-            c = _lookup(keys, counts, grams)
-            total = _lookup(ctx_keys, totals, ctx)
-            n_types = _lookup(ctx_keys, types, ctx)
+            h = _next_hash(h, ids)
+            keys = _mix(h)
+            level = self.raw[m] if m == top else self.cont[m]
+            d1, d2, d3 = discounts(level.counts)
+            ctx_keys, totals, ones, twos, more = self._context_stats(level)
+            contexts = _shift(below, below[0])[valid]
+            c = _lookup(level.keys, level.counts, keys[valid])
+            total = _lookup(ctx_keys, totals, contexts)
             seen = total > 0
             safe = np.where(seen, total, 1.0)
-            mixed = np.maximum(c - d, 0.0) / safe + d * n_types / safe * prob
-            prob = np.where(seen, mixed, prob)
+            d = np.select([c == 0, c == 1, c == 2], [0.0, d1, d2], d3)
+            followers = [_lookup(ctx_keys, x, contexts) for x in (ones, twos, more)]
+            gamma = (d1 * followers[0] + d2 * followers[1] + d3 * followers[2]) / safe
+            prob = np.where(seen, np.maximum(c - d, 0.0) / safe + gamma * prob, prob)
+            below = keys
         return prob
 
     def bits_per_unit(self, stream: np.ndarray, order: int | None = None) -> float:
         return float(-np.log2(self.probabilities(stream, order)).mean())
 
 
-def best_order(model: KneserNey, val: np.ndarray) -> tuple[int, dict[int, float]]:
-    """The order with the lowest validation bits per unit, and every order's figure."""
-    scores = {m: model.bits_per_unit(val, m) for m in range(1, model.max_order + 1)}
-    return min(scores, key=scores.get), scores
+def search_order(
+    train: np.ndarray, val: np.ndarray, vocab_size: int, pad_id: int, limit: int = 30
+) -> tuple[KneserNey, int, dict[int, float]]:
+    """Grow the order while validation bits per unit improve; return the fit, the best order and every score.
+
+    `limit` is a safety net on memory and time, not a guess at the best order: reaching it is reported.
+    """
+    model = KneserNey(vocab_size, 1, history=limit).fit(train, pad_id)
+    scores = {1: model.bits_per_unit(val, 1)}
+    while model.max_order < limit:
+        model.grow()
+        order = model.max_order
+        scores[order] = model.bits_per_unit(val, order)
+        if scores[order] >= scores[order - 1]:
+            break
+    return model, min(scores, key=scores.get), scores

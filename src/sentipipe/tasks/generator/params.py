@@ -73,8 +73,10 @@ class SampleParams(Section):
 
 
 class EvaluateParams(Section):
-    baseline: bool = Field(True, description="also fit a Kneser-Ney n-gram on the same split, as a reference")
-    ngram_max_order: int = Field(7, ge=1, le=12, description="orders 1..this are tried; the best on val is kept")
+    baseline: bool = Field(True, description="also fit a modified Kneser-Ney n-gram on the same split")
+    ngram_order_limit: int = Field(
+        30, ge=1, le=100, description="orders grow until validation stops improving; this is only a safety net"
+    )
     temperatures: list[float] = Field(default_factory=lambda: [0.5, 1.0], min_length=1)
     prompts: list[str] = Field(default_factory=lambda: ["The movie", "This film is"], min_length=1)
 

@@ -1,6 +1,6 @@
 """The generator as an MLflow pyfunc: prompts in; prompt, generated text and unknown-unit count out.
 
-Input: a `prompt` or `text` column, a list or one string (see sentipipe.serving).
+Input: a `prompt` column, or a list of strings (see sentipipe.serving).
 Params per request: max_length, temperature, top_k and seed, whose defaults are
 `generator.sample` at registration and whose bounds are the params' own.
 """
@@ -13,10 +13,9 @@ import mlflow.pyfunc
 import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
-from mlflow.types.schema import AnyType
 
 from sentipipe.errors import SentipipeError
-from sentipipe.serving import TEXT_COLUMN, client_error, log_pyfunc, texts_from_input
+from sentipipe.serving import client_error, log_pyfunc, text_schema, texts_from_input
 from sentipipe.tasks.generator.params import LIMITS, SampleParams
 from sentipipe.tasks.generator.sampler import Generator
 
@@ -50,7 +49,7 @@ class GeneratorModel(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         try:
-            prompts = texts_from_input(model_input, (PROMPT_COLUMN, TEXT_COLUMN))
+            prompts = texts_from_input(model_input, PROMPT_COLUMN)
             options = generation_options(params, self.defaults)
         except SentipipeError as exc:
             raise client_error(exc) from None
@@ -61,7 +60,7 @@ def log_model(generator_path: Path, sample: SampleParams, name: str = "model"):
     """Log the generator as a models-from-code pyfunc; `sample` gives the default options."""
     defaults = sample.model_dump()
     signature = ModelSignature(
-        inputs=Schema([ColSpec(AnyType())]),
+        inputs=text_schema(PROMPT_COLUMN),
         outputs=Schema(
             [
                 ColSpec("string", "prompt"),
