@@ -147,6 +147,8 @@ def test_torchrun_trains_the_generator_with_each_rank_on_its_own_lanes(tiny_work
     report = read_json(paths.TRAIN_REPORT)
     runs = MlflowClient(mlflow_store).search_runs([report["experiment_id"]])
     assert len(runs) == 1 and runs[0].data.tags["distributed.world_size"] == "2"
+    digests = report["rank_weight_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1], "every rank ends with the same weights (all-reduced)"
     bpc = [m.value for m in MlflowClient(mlflow_store).get_metric_history(runs[0].info.run_id, "epoch_val_bpc")]
     assert len(bpc) == 4 and bpc[-1] < bpc[0]
     assert proc.stdout.count("epoch 1/4") == 1, "only rank 0 reports"

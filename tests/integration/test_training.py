@@ -103,6 +103,9 @@ def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(tiny_workspac
     runs = MlflowClient(mlflow_store).search_runs([report["experiment_id"]])
     assert len(runs) == 1, "only rank 0 opens a run"
     assert runs[0].data.tags["distributed.world_size"] == "2"
+    digests = report["rank_weight_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1], "every rank ends with the same weights (all-reduced)"
+    assert runs[0].data.tags["distributed.weights_identical"] == "true"
     assert proc.stdout.count("epoch 1/20") == 1, "only rank 0 reports"
 
 

@@ -6,6 +6,7 @@ a plain `python pipeline/train.py` leaves them unset and nothing here changes.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -65,3 +66,22 @@ def barrier(info: DistInfo) -> None:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def weight_digest(model: torch.nn.Module) -> str:
+    """A digest of every weight, bit for bit: ranks that all-reduced every gradient end with the same one."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def gather_digests(model: torch.nn.Module, info: DistInfo) -> list[str]:
+    """Every rank's weight digest, in rank order (one entry without torchrun)."""
+    mine = weight_digest(model)
+    if not info.enabled:
+        return [mine]
+    everyone: list = [None] * info.world_size
+    dist.all_gather_object(everyone, mine)
+    return everyone

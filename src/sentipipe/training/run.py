@@ -23,7 +23,7 @@ from sentipipe import tracking
 from sentipipe.config import LoopParams, TrackingParams
 from sentipipe.io import write_csv, write_json
 from sentipipe.training import checkpoints
-from sentipipe.training.distributed import DistInfo, barrier, init_from_env, shutdown
+from sentipipe.training.distributed import DistInfo, barrier, gather_digests, init_from_env, shutdown
 from sentipipe.training.loop import EpochMetrics, device_name, fit, resolve_device, seed_everything
 from sentipipe.training.objectives import Objective
 
@@ -128,6 +128,7 @@ def run_training(
 
     if not dist.is_main:  # other ranks train their shard and write nothing
         fit(model, objective, p, device, resume=resume, dist=dist)
+        gather_digests(getattr(model, "module", model), dist)
         barrier(dist)
         shutdown(dist)
         return {}
@@ -147,6 +148,7 @@ def run_training(
             print(f"train: resuming run {run_id} after epoch {resume['epoch']} from {job.checkpoint}", flush=True)
         result = fit(model, objective, p, device, on_epoch, resume, checkpoint, dist)
         bare = getattr(model, "module", model)
+        digests = gather_digests(bare, dist)  # the last step's weights on every rank, before the best are loaded
         bare.load_state_dict(result.best_state)
         job.save_model(bare)
         summary = {
@@ -160,7 +162,10 @@ def run_training(
             "seconds_per_epoch": round(float(np.mean([h.seconds for h in result.history])), 2),
         }
         mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+        if dist.enabled:
+            mlflow.set_tag("distributed.weights_identical", str(len(set(digests)) == 1).lower())
         report = {"run_id": run_id, "experiment_id": run.info.experiment_id, "device": tags["device"], **summary}
+        report["rank_weight_digests"] = digests
     checkpoints.save(job.checkpoint, {**latest, "complete": True})  # a forced rerun starts afresh, not from the end
     write_csv(job.history, history_rows)
     write_json(job.report, report)
