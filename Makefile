@@ -27,11 +27,13 @@ generator: setup  ## the opt-in generator pipeline (pipeline/generator/dvc.yaml)
 
 # The integration tests drive chromium and a PostgreSQL server for real: .ci/services.sh installs
 # them from Debian packages when missing, starts PostgreSQL and prints the URI the tests use.
+# One torch thread per process: the suite's models are tiny, and on a busy two-core machine
+# threads that spin-wait on each other slow a test tenfold.
 test: setup  ## the whole test suite (installs/starts chromium and PostgreSQL first when missing)
-	uri="$$(bash .ci/services.sh)" && SENTIPIPE_TEST_POSTGRES_URI="$$uri" pytest
+	uri="$$(bash .ci/services.sh)" && SENTIPIPE_TEST_POSTGRES_URI="$$uri" OMP_NUM_THREADS=1 pytest
 
 test-fast: setup  ## unit tests only
-	pytest tests/unit
+	OMP_NUM_THREADS=1 pytest tests/unit
 
 lint: setup  ## ruff, hadolint on the Dockerfile, actionlint on the workflows
 	ruff check .

@@ -56,7 +56,9 @@ TINY = {
         "embed": {"source": "random", "dim": 16},
         "train": {
             "hidden_size": 16,
-            "epochs": 12,
+            "max_steps": 96,  # 12 passes over the tiny corpus's 58 training sentences
+            "eval_every": 8,
+            "patience": 0,
             "batch_size": 8,
             "lr": 0.01,
             "dropout": 0.0,
@@ -67,7 +69,16 @@ TINY = {
     },
     "generator": {
         "experiment": "tiny-generator",
-        "train": {"epochs": 4, "embed_dim": 16, "hidden_size": 48, "batch_size": 4, "bptt": 24, "threads": 1},
+        "train": {
+            "max_steps": 100,
+            "eval_every": 25,
+            "patience": 0,
+            "embed_dim": 16,
+            "hidden_size": 48,
+            "batch_size": 4,
+            "bptt": 24,
+            "threads": 1,
+        },
         "sample": {"max_length": 50},
         "evaluate": {"prompts": ["a wonderful"]},
         "register": {"model_name": "tiny-generator"},

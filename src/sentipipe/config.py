@@ -31,6 +31,8 @@ MOVED = {
     "register": "classifier.register",
     "tracking.experiment": "classifier.experiment (and generator.experiment)",
     "generator.evaluate.ngram_max_order": "generator.evaluate.ngram_order_limit (orders are now searched)",
+    "classifier.train.epochs": "classifier.train.max_steps (a budget of optimizer steps; eval_every, patience)",
+    "generator.train.epochs": "generator.train.max_steps (a budget of optimizer steps; eval_every, patience)",
 }
 
 # `register` is a section name users see in params.yaml; pydantic warns that it
@@ -76,18 +78,21 @@ class DataParams(Section):
 
 
 class LoopParams(Section):
-    """What the training loop reads, whatever the task: optimiser, schedule, stopping, device."""
+    """What the training loop reads, whatever the task: the step budget, optimiser, schedule, device."""
 
-    epochs: int = Field(6, ge=1)
+    max_steps: int = Field(3000, ge=1, description="the budget of optimizer steps")
+    eval_every: int = Field(200, ge=1, description="steps between evaluations on validation data")
+    patience: int = Field(5, ge=0, description="evaluations without improvement before stopping; 0: never")
+    max_minutes: float = Field(120.0, gt=0, description="a safety net on wall time, recorded when it fires")
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     clip_norm: float = Field(1.0, gt=0.0)
     schedule: Literal["cosine", "plateau", "constant"] = "cosine"
-    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of steps warming up (cosine)")
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of the step budget warming up (cosine)")
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
-    patience: int = Field(0, ge=0, description="epochs without improvement before stopping; 0: never")
-    amp: bool = Field(True, description="mixed precision on CUDA (bf16 where supported); ignored on CPU")
+    amp: bool = Field(True, description="mixed precision on CUDA (bf16 where cuDNN runs RNNs in it); not on CPU")
+    deterministic: bool = Field(False, description="deterministic kernels on CUDA (reproducible, slower)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     seed: int = 13
     threads: int = Field(0, ge=0, description="CPU threads for torch; 0 leaves torch's default")

@@ -17,11 +17,11 @@ TINY_PARAMS = {
     "data": {"max_rows": 400},
     "classifier": {
         "embed": {"source": "minilm", "mode": "pieces", "dim": 384},
-        "train": {"epochs": 2, "hidden_size": 32, "batch_size": 32, "freeze_embeddings": False},
+        "train": {"max_steps": 20, "eval_every": 10, "hidden_size": 32, "batch_size": 32, "freeze_embeddings": False},
         "register": {"model_name": "e2e-classifier"},
     },
     "generator": {
-        "train": {"epochs": 2, "embed_dim": 16, "hidden_size": 48, "batch_size": 8, "bptt": 32},
+        "train": {"max_steps": 60, "eval_every": 30, "embed_dim": 16, "hidden_size": 48, "batch_size": 8, "bptt": 32},
         "sample": {"max_length": 60},
         "evaluate": {"prompts": ["The movie"]},
         "register": {"model_name": "e2e-generator"},
@@ -193,11 +193,11 @@ def _set_params(repo: Path, **train) -> None:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def _checkpoint_epoch(path: Path) -> int:
+def _checkpoint_step(path: Path) -> int:
     import torch
 
     try:
-        return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"])
+        return int(torch.load(path, map_location="cpu", weights_only=False)["step"])
     except (OSError, RuntimeError, EOFError, KeyError):
         return 0
 
@@ -212,7 +212,7 @@ def test_a_repro_killed_with_sigkill_resumes_and_ends_like_an_uninterrupted_run(
     from mlflow import MlflowClient
 
     repo, env, *_ = repro
-    _set_params(repo, epochs=30)
+    _set_params(repo, max_steps=300, eval_every=10, patience=0)
     checkpoint, report = repo / "models/classifier/checkpoint.pt", repo / "reports/classifier/train.json"
     before = checkpoint.stat().st_mtime
     proc = subprocess.Popen(
@@ -225,33 +225,33 @@ def test_a_repro_killed_with_sigkill_resumes_and_ends_like_an_uninterrupted_run(
     )
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.stat().st_mtime > before and _checkpoint_epoch(checkpoint) >= 2:
+        if checkpoint.stat().st_mtime > before and _checkpoint_step(checkpoint) >= 20:
             os.killpg(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.05)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run must be killed mid-training"
-    killed_at = _checkpoint_epoch(checkpoint)
-    assert 2 <= killed_at < 30
+    killed_at = _checkpoint_step(checkpoint)
+    assert 20 <= killed_at < 300
     run_id = torch.load(checkpoint, map_location="cpu", weights_only=False)["run_id"]
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     assert client.get_run(run_id).info.status == "RUNNING", "SIGKILL leaves the run open"
 
     resumed = run(["dvc", "repro", "train"], repo, env)
-    assert f"resuming run {run_id} after epoch {killed_at}" in resumed.stdout
+    assert f"resuming run {run_id} after step {killed_at}" in resumed.stdout
     resumed_report = json.loads(report.read_text())
     resumed_weights = torch.load(repo / "models/classifier/model.pt", weights_only=True)["state_dict"]
-    history = client.get_metric_history(run_id, "epoch_val_loss")
+    history = client.get_metric_history(run_id, "curve_val_loss")
     assert resumed_report["run_id"] == run_id and client.get_run(run_id).info.status == "FINISHED"
-    assert sorted(m.step for m in history) == list(range(1, 31)), "one run holds every epoch once"
+    assert sorted(m.step for m in history) == list(range(10, 301, 10)), "one run holds every evaluation once"
 
     straight = run(["dvc", "repro", "-f", "train"], repo, env)  # the finished checkpoint is not resumed
     assert "resuming" not in straight.stdout
     straight_report = json.loads(report.read_text())
     assert straight_report["run_id"] != run_id
-    for key in ("best_epoch", "best_val_accuracy", "best_val_loss", "epochs_run"):
+    for key in ("best_step", "best_val_accuracy", "best_val_loss", "steps_run"):
         assert resumed_report[key] == straight_report[key], key
     straight_weights = torch.load(repo / "models/classifier/model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(resumed_weights[k], straight_weights[k]) for k in straight_weights)
-    _set_params(repo, epochs=TINY_PARAMS["classifier"]["train"]["epochs"])
+    _set_params(repo, patience=4, **{k: TINY_PARAMS["classifier"]["train"][k] for k in ("max_steps", "eval_every")})
     run(["dvc", "repro"], repo, env)

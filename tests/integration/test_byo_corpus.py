@@ -46,7 +46,7 @@ def test_a_three_class_csv_trains_evaluates_registers_and_predicts(workdir, mlfl
     run_tiny_pipeline(
         {
             "data": {"source": "file", "path": "reviews.csv", "text_column": "review", "label_column": "sentiment"},
-            "classifier": {"train": {"epochs": 20}},
+            "classifier": {"train": {"max_steps": 300, "eval_every": 15}},
         }
     )
     metrics = read_json(paths.METRICS)

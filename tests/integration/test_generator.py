@@ -41,13 +41,13 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
     client = MlflowClient()
     run = client.get_run(report["run_id"])
     assert client.get_experiment(run.info.experiment_id).name == "tiny-generator"
-    # per epoch: validation loss, perplexity and bits per character
-    bpc = [m.value for m in client.get_metric_history(run.info.run_id, "epoch_val_bpc")]
+    # per evaluation (every 25 of 100 steps): validation loss, perplexity and bits per character
+    bpc = [m.value for m in client.get_metric_history(run.info.run_id, "curve_val_bpc")]
     assert len(bpc) == 4 and bpc[-1] < bpc[0], "the model must learn"
-    assert len(client.get_metric_history(run.info.run_id, "epoch_val_perplexity")) == 4
+    assert len(client.get_metric_history(run.info.run_id, "curve_val_perplexity")) == 4
     assert run.data.params["train.bptt"] == "24" and "train.pooling" not in run.data.params
     with open(paths.HISTORY) as fh:
-        assert [row["epoch"] for row in csv.DictReader(fh)] == ["1", "2", "3", "4"]
+        assert [row["step"] for row in csv.DictReader(fh)] == ["25", "50", "75", "100"]
 
     metrics = read_json(paths.METRICS)
     assert run.data.metrics["val_bpc"] == pytest.approx(metrics["val"]["bpc"])
@@ -76,7 +76,7 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
 
 
 def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, monkeypatch):
-    params = lm_params(epochs=3)
+    params = lm_params(max_steps=60, eval_every=10)
     run_tiny_generator(only=("prepare", "tokenize"))
     train(params)
     straight = read_json(paths.TRAIN_REPORT)
@@ -89,7 +89,7 @@ def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, mo
 
     def save_then_die(path, state):
         save(path, state)
-        if state["epoch"] == 1 and not state["complete"]:
+        if state.get("step") == 30 and not state["complete"]:  # mid-epoch: the hidden state is in the checkpoint
             raise Killed
 
     monkeypatch.setattr(checkpoints, "save", save_then_die)
@@ -98,19 +98,19 @@ def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, mo
     monkeypatch.setattr(checkpoints, "save", save)
     train(params)
     resumed = read_json(paths.TRAIN_REPORT)
-    for key in ("best_epoch", "best_val_loss", "best_val_bpc", "epochs_run"):
+    for key in ("best_step", "best_val_loss", "best_val_bpc", "steps_run"):
         assert resumed[key] == straight[key], key
     again = torch.load(paths.MODEL, weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], again[k]) for k in weights)
 
 
 def test_early_stopping_watches_validation_loss(tiny_workspace, mlflow_store):
-    # a learning rate this large makes validation loss rise after the first epochs
-    params = lm_params(epochs=8, patience=1, lr=0.5, schedule="constant", clip_norm=100.0)
+    # a learning rate this large makes validation loss rise after the first evaluations
+    params = lm_params(max_steps=200, eval_every=25, patience=1, lr=0.5, schedule="constant", clip_norm=100.0)
     run_tiny_generator(only=("prepare", "tokenize"))
     report = train(params)
-    assert report["stopped_early"] and report["epochs_run"] < 8
-    assert report["best_epoch"] == report["epochs_run"] - 1
+    assert report["stop_reason"] == "patience" and report["steps_run"] < 200
+    assert report["best_step"] == report["steps_run"] - 25
 
 
 def test_a_text_file_of_ones_own_with_spacy_tokens(workdir, mlflow_store):
@@ -149,6 +149,6 @@ def test_torchrun_trains_the_generator_with_each_rank_on_its_own_lanes(tiny_work
     assert len(runs) == 1 and runs[0].data.tags["distributed.world_size"] == "2"
     digests = report["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1], "every rank ends with the same weights (all-reduced)"
-    bpc = [m.value for m in MlflowClient(mlflow_store).get_metric_history(runs[0].info.run_id, "epoch_val_bpc")]
+    bpc = [m.value for m in MlflowClient(mlflow_store).get_metric_history(runs[0].info.run_id, "curve_val_bpc")]
     assert len(bpc) == 4 and bpc[-1] < bpc[0]
-    assert proc.stdout.count("epoch 1/4") == 1, "only rank 0 reports"
+    assert proc.stdout.count("step 25/100") == 1, "only rank 0 reports"

@@ -33,9 +33,9 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert run.data.tags["device"] == "cpu"
     assert "git.commit" in run.data.tags and any(k.startswith("data.md5.") for k in run.data.tags)
     assert run.data.metrics["test_accuracy"] == pytest.approx(metrics["test"]["accuracy"])
-    history = client.get_metric_history(run.info.run_id, "epoch_val_accuracy")
-    assert [m.step for m in history] == list(range(1, 13))
-    assert run.data.metrics["best_epoch"] == train_report["best_epoch"]
+    history = client.get_metric_history(run.info.run_id, "curve_val_accuracy")
+    assert [m.step for m in history] == list(range(8, 97, 8)), "an evaluation every 8 steps, 96 steps in all"
+    assert run.data.metrics["best_step"] == train_report["best_step"]
     assert max(m.value for m in history) == pytest.approx(train_report["best_val_accuracy"])
     assert run.data.metrics["val_accuracy"] == pytest.approx(train_report["best_val_accuracy"])
 
@@ -66,7 +66,7 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
 def test_champion_never_moves_to_a_worse_model(tiny_workspace, mlflow_store):
     run_pipeline()
     first = read_json(paths.REGISTRATION)
-    run_pipeline({"classifier": {"train": {"epochs": 1, "lr": 1e-5}}})  # barely trained: worse on validation
+    run_pipeline({"classifier": {"train": {"max_steps": 8, "lr": 1e-5}}})  # barely trained: worse on validation
     second = read_json(paths.REGISTRATION)
     assert second["version"] == 2 and not second["promoted"]
     alias = MlflowClient(mlflow_store).get_model_version_by_alias("tiny-classifier", "champion")
@@ -74,9 +74,9 @@ def test_champion_never_moves_to_a_worse_model(tiny_workspace, mlflow_store):
 
 
 def test_same_seed_and_data_give_identical_metrics_on_cpu(tiny_workspace):
-    run_pipeline({"classifier": {"train": {"epochs": 3}}})
+    run_pipeline({"classifier": {"train": {"max_steps": 24}}})
     first = read_json(paths.METRICS)
-    run_pipeline({"classifier": {"train": {"epochs": 3}}})
+    run_pipeline({"classifier": {"train": {"max_steps": 24}}})
     assert read_json(paths.METRICS) == first
 
 

@@ -119,7 +119,8 @@ def test_run_metrics_and_champion_are_on_the_server(pipeline_on_server):
     assert run.info.status == "FINISHED"
     assert {"val_accuracy", "test_accuracy", "val_log_loss", "best_val_loss"} <= set(run.data.metrics)
     assert run.data.metrics["test_accuracy"] >= 0.9
-    assert len(client.get_metric_history(run.info.run_id, "epoch_train_loss")) == params.classifier.train.epochs
+    train = params.classifier.train
+    assert len(client.get_metric_history(run.info.run_id, "curve_train_loss")) == train.max_steps // train.eval_every
 
     name = params.classifier.register.model_name
     champion = client.get_model_version_by_alias(name, "champion")

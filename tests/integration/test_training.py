@@ -1,6 +1,8 @@
-"""Training behaviours on a tiny corpus: resume, early stopping, torchrun, every cell."""
+"""Training behaviours on a tiny corpus: the step budget, resume, early stopping, torchrun, every cell."""
 
 from __future__ import annotations
+
+import csv
 
 import pytest
 import torch
@@ -22,14 +24,15 @@ class Killed(Exception):
 
 
 def history_without_time(path=paths.HISTORY) -> list[dict]:
-    import csv
-
     with open(path) as fh:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
 
 
-def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tiny_workspace, mlflow_store, monkeypatch):
-    overrides = {"classifier": {"train": {"epochs": 5, "embed_dropout": 0.2}}}
+def test_a_run_killed_mid_epoch_resumes_and_ends_exactly_like_an_uninterrupted_one(
+    tiny_workspace, mlflow_store, monkeypatch
+):
+    # evaluations (and checkpoints) every 5 steps: most fall inside an epoch of 8 batches
+    overrides = {"classifier": {"train": {"max_steps": 40, "eval_every": 5, "embed_dropout": 0.2}}}
     params = run_tiny_pipeline(overrides, only=DATA_STAGES)
     train(params)
     straight = read_json(paths.TRAIN_REPORT)
@@ -40,46 +43,64 @@ def test_a_killed_run_resumes_and_ends_exactly_like_an_uninterrupted_one(tiny_wo
 
     def save_then_die(path, state):
         save(path, state)
-        if state["epoch"] == 2 and not state["complete"]:
-            raise Killed  # the process dies right after epoch 2's checkpoint
+        if state.get("step") == 15 and not state["complete"]:
+            raise Killed  # the process dies right after the checkpoint at step 15, mid-epoch
 
     monkeypatch.setattr(checkpoints, "save", save_then_die)
     with pytest.raises(Killed):
         train(params, fresh=True)
     monkeypatch.setattr(checkpoints, "save", save)
-    assert torch.load(paths.CHECKPOINT, weights_only=False)["epoch"] == 2
+    state = torch.load(paths.CHECKPOINT, weights_only=False)
+    assert state["step"] == 15 and 0 < state["position"] < 8, "the checkpoint sits inside an epoch"
 
     train(params)  # what `dvc repro` or `sentipipe train --resume` does next
     resumed = read_json(paths.TRAIN_REPORT)
-    for key in ("best_epoch", "best_val_accuracy", "best_val_loss", "epochs_run"):
+    for key in ("best_step", "best_val_accuracy", "best_val_loss", "steps_run", "stop_reason"):
         assert resumed[key] == straight[key], key
     assert history_without_time() == straight_history
     weights = torch.load(paths.MODEL, weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], straight_weights[k]) for k in straight_weights)
-    steps = MlflowClient(mlflow_store).get_metric_history(resumed["run_id"], "epoch_val_loss")
-    assert sorted(m.step for m in steps) == [1, 2, 3, 4, 5], "the resumed run continues the same MLflow run"
+    steps = MlflowClient(mlflow_store).get_metric_history(resumed["run_id"], "curve_val_loss")
+    assert sorted(m.step for m in steps) == list(range(5, 41, 5)), "the resumed run continues the same MLflow run"
 
 
 def test_a_finished_checkpoint_is_not_resumed(tiny_workspace):
-    params = run_tiny_pipeline({"classifier": {"train": {"epochs": 2}}}, only=(*DATA_STAGES, "train"))
+    params = run_tiny_pipeline({"classifier": {"train": {"max_steps": 16}}}, only=(*DATA_STAGES, "train"))
     first = read_json(paths.TRAIN_REPORT)
     train(params)
     second = read_json(paths.TRAIN_REPORT)
-    assert second["run_id"] != first["run_id"] and second["epochs_run"] == 2
+    assert second["run_id"] != first["run_id"] and second["steps_run"] == 16
 
 
-def test_early_stopping_keeps_the_best_epoch_and_reports_it(tiny_workspace, mlflow_store):
+def test_patience_counts_evaluations_and_the_best_evaluation_is_kept(tiny_workspace, mlflow_store):
+    budget = {"max_steps": 2000, "eval_every": 8, "patience": 2, "monitor": "val_accuracy", "schedule": "plateau"}
+    run_tiny_pipeline({"classifier": {"train": budget}}, only=(*DATA_STAGES, "train", "evaluate"))
+    report = read_json(paths.TRAIN_REPORT)
+    assert report["stop_reason"] == "patience" and report["steps_run"] < 2000
+    assert report["best_step"] == report["steps_run"] - 2 * 8, "two evaluations without improvement after the best"
+    assert report["budget"] == {"max_steps": 2000, "eval_every": 8, "patience": 2, "max_minutes": 120.0}
+    run = MlflowClient(mlflow_store).get_run(report["run_id"])
+    assert run.data.tags["train.stop_reason"] == "patience"
+    assert run.data.metrics["val_accuracy"] == pytest.approx(report["best_val_accuracy"])
+    assert "grad_norm.rnn.weight_hh_l0" in run.data.metrics and run.data.metrics["curve_grad_norm"] > 0
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["train", "val"]
+
+
+def test_the_step_budget_not_the_corpus_size_decides_how_long_training_runs(tiny_workspace):
+    run_tiny_pipeline({"classifier": {"train": {"max_steps": 30, "eval_every": 7}}}, only=(*DATA_STAGES, "train"))
+    report = read_json(paths.TRAIN_REPORT)
+    assert report["steps_run"] == 30 and report["stop_reason"] == "max_steps"
+    assert [int(r["step"]) for r in history_without_time()] == [7, 14, 21, 28, 30], "and a last evaluation"
+    assert 3 < report["epochs_run"] < 4, "30 steps of 8 batches an epoch"
+
+
+def test_a_wall_time_cap_is_a_recorded_safety_net(tiny_workspace):
     run_tiny_pipeline(
-        {"classifier": {"train": {"epochs": 40, "patience": 2, "monitor": "val_accuracy", "schedule": "plateau"}}},
-        only=(*DATA_STAGES, "train", "evaluate"),
+        {"classifier": {"train": {"max_steps": 5000, "eval_every": 8, "max_minutes": 0.0001}}},
+        only=(*DATA_STAGES, "train"),
     )
     report = read_json(paths.TRAIN_REPORT)
-    assert report["stopped_early"] and report["epochs_run"] < 40
-    assert report["best_epoch"] == report["epochs_run"] - 2
-    run = MlflowClient(mlflow_store).get_run(report["run_id"])
-    assert run.data.metrics["val_accuracy"] == pytest.approx(report["best_val_accuracy"])
-    assert "grad_norm.rnn.weight_hh_l0" in run.data.metrics and run.data.metrics["epoch_grad_norm"] > 0
-    assert [d.dataset.name for d in run.inputs.dataset_inputs] == ["train", "val"]
+    assert report["stop_reason"] == "max_minutes" and report["steps_run"] == 8
 
 
 @pytest.mark.parametrize(
@@ -95,8 +116,8 @@ def test_every_cell_learns_the_tiny_task(tiny_workspace, cell, bidirectional, po
 
 def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(tiny_workspace, mlflow_store):
     run_tiny_pipeline(only=DATA_STAGES)
-    # each rank takes half the batches: half the steps per epoch
-    write_params(tiny_workspace, tiny_raw({"classifier": {"train": {"epochs": 20}}}))
+    # each rank takes half the batches: twice the steps for as many passes
+    write_params(tiny_workspace, tiny_raw({"classifier": {"train": {"max_steps": 160, "eval_every": 16}}}))
     proc = torchrun("pipeline/classifier/train.py", tiny_workspace)
     report = read_json(paths.TRAIN_REPORT)
     assert report["best_val_accuracy"] >= 0.85
@@ -106,7 +127,7 @@ def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(tiny_workspac
     digests = report["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1], "every rank ends with the same weights (all-reduced)"
     assert runs[0].data.tags["distributed.weights_identical"] == "true"
-    assert proc.stdout.count("epoch 1/20") == 1, "only rank 0 reports"
+    assert proc.stdout.count("step 16/160") == 1, "only rank 0 reports"
 
 
 def test_params_reach_the_model(tiny_workspace):

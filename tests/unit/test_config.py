@@ -39,15 +39,15 @@ def test_negative_size_names_the_key():
 
 def test_every_bad_key_is_reported_at_once():
     with pytest.raises(ConfigError) as err:
-        parse_classifier({"classifier": {"tokenize": {"min_freq": 0}, "train": {"epochs": 0, "lr": -1}}})
+        parse_classifier({"classifier": {"tokenize": {"min_freq": 0}, "train": {"max_steps": 0, "lr": -1}}})
     message = str(err.value)
-    for key in ("classifier.tokenize.min_freq", "classifier.train.epochs", "classifier.train.lr"):
+    for key in ("classifier.tokenize.min_freq", "classifier.train.max_steps", "classifier.train.lr"):
         assert key in message
 
 
 def test_misspelt_keys_are_refused_at_any_depth():
-    with pytest.raises(ConfigError, match=r"classifier\.train\.epoch: unknown key"):
-        parse_classifier({"classifier": {"train": {"epoch": 3}}})
+    with pytest.raises(ConfigError, match=r"classifier\.train\.max_step: unknown key"):
+        parse_classifier({"classifier": {"train": {"max_step": 3}}})
     with pytest.raises(ConfigError, match=r"clasifier: unknown key"):
         parse_classifier({"clasifier": {}})
 
@@ -92,3 +92,8 @@ def test_a_moved_nested_key_names_its_new_place():
         ConfigError, match=r"generator\.evaluate\.ngram_max_order: moved to generator\.evaluate\.ngram_order_limit"
     ):
         parse({"generator": {"evaluate": {"ngram_max_order": 8}}}, GeneratorConfig)
+
+
+def test_epochs_became_a_step_budget_and_say_so():
+    with pytest.raises(ConfigError, match=r"classifier\.train\.epochs: moved to classifier\.train\.max_steps"):
+        parse_classifier({"classifier": {"train": {"epochs": 10}}})

@@ -85,3 +85,12 @@ def gather_digests(model: torch.nn.Module, info: DistInfo) -> list[str]:
     everyone: list = [None] * info.world_size
     dist.all_gather_object(everyone, mine)
     return everyone
+
+
+def all_reduce_max(value: float, device: torch.device, info: DistInfo) -> float:
+    """The largest value over the ranks (elapsed time: every rank stops at the same evaluation)."""
+    if not info.enabled:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor.item())

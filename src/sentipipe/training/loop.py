@@ -1,14 +1,20 @@
-"""The training loop: AdamW, a schedule, clipping, early stopping, resumable checkpoints.
+"""The training loop: a budget of optimizer steps, evaluation every N steps, early stopping, checkpoints.
 
-The loop knows nothing of the task. An objective (training/objectives.py)
-says what one epoch's batches are, what one step's loss is and how the model
-scores on validation data; the classifier and the language model each bring
-their own, and share everything here.
+The loop knows nothing of the task: an objective (training/objectives.py) says
+what one epoch's batches are, what one step's loss is and how the model scores
+on validation data. Training runs until validation stops improving for
+`patience` evaluations or `max_steps` is spent; the same defaults suit a small
+corpus (many passes) and a large one (part of one). `max_minutes` is a safety
+net only, recorded when it fires, so a run's result does not depend on the
+machine's speed.
 
-A checkpoint holds everything the next epoch depends on (weights, optimizer,
-schedule, both random generators, the history and the best epoch so far), so
-a run killed mid-training and resumed ends, on the CPU, with exactly the
-metrics of an uninterrupted one.
+No step reads a value back from the device: losses, correct counts and
+gradient norms add up on the device and are read once per evaluation, so a
+GPU never waits for the host. A checkpoint after every evaluation holds
+everything the rest of the run depends on (weights, optimizer, schedule,
+random states, the position in the epoch, the objective's own state), so a
+run killed and resumed ends, on the CPU, with exactly the weights of an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -26,33 +32,16 @@ from torch import nn
 from tqdm import tqdm
 
 from sentipipe.config import LoopParams
-from sentipipe.errors import ConfigError
-from sentipipe.training.distributed import DistInfo, all_reduce_sum
+from sentipipe.training.device import amp_dtype_for
+from sentipipe.training.distributed import DistInfo, all_reduce_max, all_reduce_sum
 from sentipipe.training.objectives import Objective
 
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` finds CUDA when present; asking for CUDA on a host without it is an error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device: 'cuda' was asked for but no CUDA device is available; use 'auto'")
-    return torch.device(name)
-
-
-def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+STOP_REASONS = ("patience", "max_steps", "max_minutes")
 
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
-
-
-def amp_dtype_for(device: torch.device, enabled: bool):
-    if not enabled or device.type != "cuda":
-        return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
 
 def warmup_cosine(total_steps: int, warmup_ratio: float) -> Callable[[int], float]:
@@ -68,25 +57,28 @@ def warmup_cosine(total_steps: int, warmup_ratio: float) -> Callable[[int], floa
 
 
 @dataclass
-class EpochMetrics:
-    epoch: int
+class EvalMetrics:
+    """One evaluation: the training figures since the last one, and validation now."""
+
+    step: int
+    epoch: float  # passes over the training data so far
     train_loss: float
     train_accuracy: float
     val_loss: float
     val_accuracy: float
     lr: float
     grad_norm: float
-    seconds: float
+    seconds: float  # since the last evaluation, validation included
     layer_grad_norms: dict[str, float] = field(default_factory=dict)
     extra: dict[str, float] = field(default_factory=dict)  # the task's own validation figures
 
     def scalars(self) -> dict[str, float]:
-        out = {k: v for k, v in asdict(self).items() if k not in ("epoch", "layer_grad_norms", "extra")}
+        out = {k: v for k, v in asdict(self).items() if k not in ("step", "layer_grad_norms", "extra")}
         return {**out, **self.extra}
 
     def row(self) -> dict[str, float]:
-        """One line of reports/plots/history.csv."""
-        return {"epoch": self.epoch, **self.scalars()}
+        """One line of the history CSV."""
+        return {"step": self.step, **self.scalars()}
 
     def score(self, monitor: str) -> float:
         """Higher is better, whatever is monitored."""
@@ -96,18 +88,43 @@ class EpochMetrics:
 @dataclass
 class TrainResult:
     best_state: dict
-    best: EpochMetrics
-    history: list[EpochMetrics]
-    stopped_early: bool
-
-
-def _progress(total: int, epoch: int, enabled: bool):
-    # Quiet when output is not a terminal (DVC logs, CI): per-epoch lines say enough there.
-    return tqdm(total=total, desc=f"epoch {epoch}", leave=False, disable=not (enabled and sys.stderr.isatty()))
+    best: EvalMetrics
+    history: list[EvalMetrics]
+    stop_reason: str
+    steps: int
 
 
 def _state_copy(model: nn.Module) -> dict:
     return copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+
+
+class _Meter:
+    """Sums kept on the device between evaluations; `read` is the one host read."""
+
+    def __init__(self, parameters: list[nn.Parameter], device: torch.device):
+        self.parameters, self.device = parameters, device
+        self.reset()
+
+    def reset(self) -> None:
+        # loss sum, correct, global gradient norm sum, then each parameter's squared gradient norm sum
+        self.sums = torch.zeros(3 + len(self.parameters), dtype=torch.float64, device=self.device)
+        self.seen = self.steps = 0
+
+    def add(self, loss: torch.Tensor, correct: torch.Tensor, count: int, norm: torch.Tensor) -> None:
+        grads = [p.grad if p.grad is not None else p.new_zeros(()) for p in self.parameters]
+        norms = torch.stack(torch._foreach_norm(grads)).double() if grads else self.sums.new_zeros(0)
+        totals = torch.stack([loss.detach().double() * count, correct.double(), norm.double()])
+        self.sums += torch.cat([totals, norms**2])
+        self.seen += count
+        self.steps += 1
+
+    def read(self, dist: DistInfo) -> tuple[float, float, float, list[float]]:
+        """Mean loss and accuracy over every rank's examples, mean global norm, RMS norm per parameter."""
+        sums = self.sums.tolist()
+        loss_sum, correct, seen = all_reduce_sum([sums[0], sums[1], float(self.seen)], self.device, dist)
+        steps = max(self.steps, 1)
+        layers = [math.sqrt(v / steps) for v in sums[3:]]
+        return loss_sum / max(seen, 1), correct / max(seen, 1), sums[2] / steps, layers
 
 
 def fit(
@@ -115,130 +132,149 @@ def fit(
     objective: Objective,
     params: LoopParams,
     device: torch.device,
-    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    on_eval: Callable[[EvalMetrics], None] | None = None,
     resume: dict | None = None,
     save_checkpoint: Callable[[dict], None] | None = None,
     dist: DistInfo | None = None,
 ) -> TrainResult:
-    """Train for params.epochs or until patience runs out; return the best epoch's weights.
+    """Train within the step budget; return the best evaluation's weights.
 
-    `objective` says what the task trains on (training/objectives.py). `model` may be wrapped in
-    DistributedDataParallel; checkpoints hold the bare module's weights.
+    `model` may be wrapped in DistributedDataParallel; checkpoints hold the bare module's weights.
     """
     dist = dist or DistInfo()
     bare = getattr(model, "module", model)
-    rng = np.random.default_rng(params.seed)
     trainable = [(n, p) for n, p in bare.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([p for _, p in trainable], lr=params.lr, weight_decay=params.weight_decay)
-    steps_per_epoch = max(1, len(objective.shard(objective.batches(None), dist)))
+    step_scheduler = eval_scheduler = None
     if params.schedule == "cosine":
-        factor = warmup_cosine(steps_per_epoch * params.epochs, params.warmup_ratio)
+        factor = warmup_cosine(params.max_steps, params.warmup_ratio)
         step_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-        epoch_scheduler = None
     elif params.schedule == "plateau":
-        step_scheduler = None
-        epoch_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
-    else:
-        step_scheduler = epoch_scheduler = None
+        eval_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
     amp_dtype = amp_dtype_for(device, params.amp)
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
+    rng = np.random.default_rng(params.seed)
+    meter = _Meter([p for _, p in trainable], device)
 
-    history: list[EpochMetrics] = []
-    best: EpochMetrics | None = None
+    history: list[EvalMetrics] = []
+    best: EvalMetrics | None = None
     best_state: dict = {}
-    stale, start_epoch = 0, 1
+    step, epoch, position, stale, elapsed = 0, 0, 0, 0, 0.0
+    epoch_rng = rng.bit_generator.state
     if resume is not None:
         bare.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        for sched, key in ((step_scheduler, "step_scheduler"), (epoch_scheduler, "epoch_scheduler")):
+        for sched, key in ((step_scheduler, "step_scheduler"), (eval_scheduler, "eval_scheduler")):
             if sched is not None:
                 sched.load_state_dict(resume[key])
         scaler.load_state_dict(resume["scaler"])
-        rng.bit_generator.state = resume["numpy_rng"]
         torch.set_rng_state(resume["torch_rng"])
         if device.type == "cuda" and resume.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(resume["cuda_rng"], device)
-        history = [EpochMetrics(**h) for h in resume["history"]]
-        best = EpochMetrics(**resume["best"])
-        best_state, stale, start_epoch = resume["best_state"], resume["stale"], resume["epoch"] + 1
+        objective.load_state_dict(resume["objective"])
+        history = [EvalMetrics(**h) for h in resume["history"]]
+        best = EvalMetrics(**resume["best"])
+        best_state, stale = resume["best_state"], resume["stale"]
+        step, epoch, position, elapsed = resume["step"], resume["epoch"], resume["position"], resume["elapsed"]
+        epoch_rng = resume["epoch_rng"]
+        if resume.get("stop_reason"):
+            return TrainResult(best_state, best, history, resume["stop_reason"], step)
 
-    stopped_early = bool(resume and resume.get("stopped_early"))
-    for epoch in range(start_epoch, params.epochs + 1):
-        if stopped_early:
-            break
-        start = time.perf_counter()
-        model.train()
-        totals = [0.0, 0.0, 0.0]  # loss sum, correct, seen
-        grad_sq: dict[str, float] = {n: 0.0 for n, _ in trainable}
-        global_norm_sum, steps = 0.0, 0
-        batches = objective.shard(objective.batches(rng), dist)
+    def epoch_batches() -> list:
+        """This epoch's batches: drawn from the generator's state at the epoch's start, so a resume redraws them."""
+        rng.bit_generator.state = epoch_rng
+        return objective.shard(objective.batches(rng), dist)
+
+    batches = epoch_batches()
+    steps_per_epoch = max(len(batches), 1)
+    started, since = time.monotonic() - elapsed, time.perf_counter()
+    stop_reason = ""
+    bar = tqdm(total=params.max_steps, initial=step, leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
+    model.train()
+    if position == 0:
         objective.start_epoch()
-        with _progress(len(batches), epoch, dist.is_main) as bar:
-            for batch in batches:
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                    loss, correct, count = objective.step(model, batch, device)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-                for name, p in trainable:
-                    if p.grad is not None:
-                        grad_sq[name] += float(p.grad.detach().norm()) ** 2
-                global_norm_sum += float(nn.utils.clip_grad_norm_([p for _, p in trainable], params.clip_norm))
-                scaler.step(optimizer)
-                scaler.update()
-                if step_scheduler is not None:
-                    step_scheduler.step()
-                totals[0] += loss.item() * count
-                totals[1] += correct
-                totals[2] += count
-                steps += 1
-                bar.update(1)
-        loss_sum, correct, seen = all_reduce_sum(totals, device, dist)
+    while not stop_reason:
+        if position >= len(batches):  # a new epoch: new order, new state
+            epoch, position = epoch + 1, 0
+            epoch_rng = rng.bit_generator.state
+            batches = epoch_batches()
+            objective.start_epoch()
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            loss, correct, count = objective.step(model, batches[position], device)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        norm = nn.utils.clip_grad_norm_([p for _, p in trainable], params.clip_norm)
+        scaler.step(optimizer)
+        scaler.update()
+        if step_scheduler is not None:
+            step_scheduler.step()
+        meter.add(loss, correct, count, norm)
+        step, position = step + 1, position + 1
+        bar.update(1)
+        if step % params.eval_every and step < params.max_steps:
+            continue
+        # ---- an evaluation: the one place values come back to the host
+        train_loss, train_accuracy, grad_norm, layers = meter.read(dist)
         model.eval()
         with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             val = objective.validate(model, device)
-        metrics = EpochMetrics(
-            epoch=epoch,
-            train_loss=loss_sum / max(seen, 1),
-            train_accuracy=correct / max(seen, 1),
+        model.train()
+        metrics = EvalMetrics(
+            step=step,
+            epoch=round(epoch + position / steps_per_epoch, 4),
+            train_loss=train_loss,
+            train_accuracy=train_accuracy,
             val_loss=val.pop("loss"),
             val_accuracy=val.pop("accuracy"),
             lr=optimizer.param_groups[0]["lr"],
-            grad_norm=global_norm_sum / max(steps, 1),
-            seconds=time.perf_counter() - start,
-            # root mean square over the epoch's steps, per parameter tensor: vanishing or
-            # exploding gradients show up layer by layer
-            layer_grad_norms={n: math.sqrt(v / max(steps, 1)) for n, v in grad_sq.items()},
+            grad_norm=grad_norm,
+            seconds=time.perf_counter() - since,
+            # root mean square over the steps, per parameter tensor: vanishing or exploding gradients, layer by layer
+            layer_grad_norms={n: v for (n, _), v in zip(trainable, layers)},
             extra={f"val_{k}": float(v) for k, v in val.items()},
         )
+        meter.reset()
         history.append(metrics)
-        if epoch_scheduler is not None:
-            epoch_scheduler.step(metrics.score(params.monitor))
+        if eval_scheduler is not None:
+            eval_scheduler.step(metrics.score(params.monitor))
         if best is None or metrics.score(params.monitor) > best.score(params.monitor):
             best, stale, best_state = metrics, 0, _state_copy(bare)
         else:
             stale += 1
-        stopped_early = bool(params.patience) and stale >= params.patience and epoch < params.epochs
-        if on_epoch:
-            on_epoch(metrics)
+        elapsed = all_reduce_max(time.monotonic() - started, device, dist)  # every rank stops together
+        if params.patience and stale >= params.patience:
+            stop_reason = "patience"
+        elif step >= params.max_steps:
+            stop_reason = "max_steps"
+        elif elapsed >= params.max_minutes * 60:
+            stop_reason = "max_minutes"
+        if on_eval:
+            on_eval(metrics)
         if save_checkpoint is not None:
             save_checkpoint(
                 {
+                    "step": step,
                     "epoch": epoch,
+                    "position": position,
+                    "epoch_rng": epoch_rng,
+                    "elapsed": elapsed,
                     "model": _state_copy(bare),
                     "optimizer": optimizer.state_dict(),
                     "step_scheduler": step_scheduler.state_dict() if step_scheduler else None,
-                    "epoch_scheduler": epoch_scheduler.state_dict() if epoch_scheduler else None,
+                    "eval_scheduler": eval_scheduler.state_dict() if eval_scheduler else None,
                     "scaler": scaler.state_dict(),
-                    "numpy_rng": rng.bit_generator.state,
                     "torch_rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                    "objective": objective.state_dict(),
                     "history": [asdict(h) for h in history],
                     "best": asdict(best),
                     "best_state": best_state,
                     "stale": stale,
-                    "stopped_early": stopped_early,
+                    "stop_reason": stop_reason,
                 }
             )
+        since = time.perf_counter()
+    bar.close()
     assert best is not None
-    return TrainResult(best_state, best, history, stopped_early)
+    return TrainResult(best_state, best, history, stop_reason, step)

@@ -23,8 +23,9 @@ from sentipipe import tracking
 from sentipipe.config import LoopParams, TrackingParams
 from sentipipe.io import write_csv, write_json
 from sentipipe.training import checkpoints
+from sentipipe.training.device import amp_dtype_for, device_name, resolve_device, set_deterministic
 from sentipipe.training.distributed import DistInfo, barrier, gather_digests, init_from_env, shutdown
-from sentipipe.training.loop import EpochMetrics, device_name, fit, resolve_device, seed_everything
+from sentipipe.training.loop import EvalMetrics, fit, seed_everything
 from sentipipe.training.objectives import Objective
 
 
@@ -52,6 +53,7 @@ def device_and_dist(p: LoopParams) -> tuple[torch.device, DistInfo]:
         device = torch.device("cuda", dist.local_rank)
     if p.threads:
         torch.set_num_threads(p.threads)
+    set_deterministic(p.deterministic)
     seed_everything(p.seed)
     return device, dist
 
@@ -83,10 +85,10 @@ def log_datasets(paths: dict[str, Path], tags: dict[str, str]) -> None:
         mlflow.log_input(dataset, context=context)
 
 
-def _print_epoch(m: EpochMetrics, epochs: int) -> None:
+def _print_eval(m: EvalMetrics, max_steps: int) -> None:
     extra = "".join(f" {k.removeprefix('val_')} {v:.4f}" for k, v in m.extra.items())
     print(
-        f"epoch {m.epoch}/{epochs}: train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
+        f"step {m.step}/{max_steps} (epoch {m.epoch:.1f}): train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
         f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f}{extra} | grad norm {m.grad_norm:.3f} | "
         f"{m.seconds:.1f}s",
         flush=True,
@@ -111,14 +113,14 @@ def run_training(
     resume = checkpoints.load(job.checkpoint, expected, fresh)
     history_rows: list[dict] = []
 
-    def on_epoch(m: EpochMetrics) -> None:
+    def on_eval(m: EvalMetrics) -> None:
         history_rows.append(m.row())
-        # Per-epoch curves get their own names: the unprefixed val_* metrics are
-        # the best epoch's (logged by evaluate), never the last epoch's.
-        scalars = {f"epoch_{k}": v for k, v in m.scalars().items()}
+        # The curves get their own names: the unprefixed val_* metrics are the best
+        # evaluation's (logged by evaluate), never the last one's.
+        scalars = {f"curve_{k}": v for k, v in m.scalars().items()}
         scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
-        mlflow.log_metrics(scalars, step=m.epoch)
-        _print_epoch(m, p.epochs)
+        mlflow.log_metrics(scalars, step=m.step)
+        _print_eval(m, p.max_steps)
 
     latest: dict = dict(resume or {})
 
@@ -140,32 +142,50 @@ def run_training(
     with mlflow.start_run(run_id=run_id, experiment_id=None if run_id else experiment_id) as run:
         run_id = run.info.run_id
         if resume is None:
-            mlflow.set_tags(tags)
+            mlflow.set_tags({**tags, "train.amp_dtype": str(amp_dtype_for(device, p.amp)).removeprefix("torch.")})
             mlflow.log_params(job.logged_params)
             log_datasets(job.inputs, tags)
         else:
-            history_rows.extend(EpochMetrics(**h).row() for h in resume["history"])
-            print(f"train: resuming run {run_id} after epoch {resume['epoch']} from {job.checkpoint}", flush=True)
-        result = fit(model, objective, p, device, on_epoch, resume, checkpoint, dist)
+            history_rows.extend(EvalMetrics(**h).row() for h in resume["history"])
+            print(f"train: resuming run {run_id} after step {resume['step']} from {job.checkpoint}", flush=True)
+        result = fit(model, objective, p, device, on_eval, resume, checkpoint, dist)
         bare = getattr(model, "module", model)
         digests = gather_digests(bare, dist)  # the last step's weights on every rank, before the best are loaded
         bare.load_state_dict(result.best_state)
         job.save_model(bare)
+        train_seconds = sum(h.seconds for h in result.history)
         summary = {
+            "best_step": result.best.step,
             "best_epoch": result.best.epoch,
             "best_val_accuracy": result.best.val_accuracy,
             "best_val_loss": result.best.val_loss,
             **{f"best_{k}": v for k, v in result.best.extra.items()},
-            "epochs_run": len(result.history),
-            "stopped_early": result.stopped_early,
+            "steps_run": result.steps,
+            "epochs_run": result.history[-1].epoch,
+            "evaluations": len(result.history),
             **(extra_summary or {}),
-            "seconds_per_epoch": round(float(np.mean([h.seconds for h in result.history])), 2),
+            "train_seconds": round(train_seconds, 1),
+            "seconds_per_100_steps": round(100 * train_seconds / max(result.steps, 1), 2),
         }
         mlflow.log_metrics({k: float(v) for k, v in summary.items()})
+        mlflow.set_tag("train.stop_reason", result.stop_reason)
         if dist.enabled:
             mlflow.set_tag("distributed.weights_identical", str(len(set(digests)) == 1).lower())
-        report = {"run_id": run_id, "experiment_id": run.info.experiment_id, "device": tags["device"], **summary}
+        budget = {k: getattr(p, k) for k in ("max_steps", "eval_every", "patience", "max_minutes")}
+        report = {
+            "run_id": run_id,
+            "experiment_id": run.info.experiment_id,
+            "device": tags["device"],
+            "stop_reason": result.stop_reason,
+            "budget": budget,
+            **summary,
+        }
         report["rank_weight_digests"] = digests
+    print(
+        f"train: stopped after {result.steps} steps ({result.stop_reason}); the best evaluation, kept, "
+        f"was at step {result.best.step} (epoch {result.best.epoch:.1f})",
+        flush=True,
+    )
     checkpoints.save(job.checkpoint, {**latest, "complete": True})  # a forced rerun starts afresh, not from the end
     write_csv(job.history, history_rows)
     write_json(job.report, report)

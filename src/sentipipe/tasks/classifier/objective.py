@@ -8,6 +8,7 @@ from torch import nn
 
 from sentipipe.text.batching import bucketed_batches, collate, iterate
 from sentipipe.text.encoding import EncodedSplit
+from sentipipe.training.device import to_device
 from sentipipe.training.distributed import DistInfo, shard
 
 
@@ -45,17 +46,24 @@ class Classification:
 
     def step(self, model: nn.Module, batch: np.ndarray, device: torch.device):
         ids, lengths, labels = collate(self.train, batch)
-        ids, labels = ids.to(device, non_blocking=True), labels.to(device, non_blocking=True)
+        ids, labels = to_device(device, ids, labels)  # lengths stay on the CPU, where packing wants them
         logits = model(ids, lengths)
         loss = nn.functional.cross_entropy(logits.float(), labels, weight=self.weights)
-        return loss, int((logits.argmax(-1) == labels).sum().item()), len(labels)
+        return loss, (logits.argmax(-1) == labels).sum(), len(labels)
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        loss_sum, correct = 0.0, 0
+        sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, correct: read once at the end
         for ids, lengths, labels in iterate(self.val, self.batch_size * 4, shuffle=False):
-            labels = labels.to(device)
-            logits = model(ids.to(device), lengths)
-            loss_sum += nn.functional.cross_entropy(logits.float(), labels, reduction="sum").item()
-            correct += (logits.argmax(-1) == labels).sum().item()
+            ids, labels = to_device(device, ids, labels)
+            logits = model(ids, lengths)
+            loss = nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
+            sums += torch.stack([loss.double(), (logits.argmax(-1) == labels).sum().double()])
+        loss_sum, correct = sums.tolist()
         n = max(len(self.val), 1)
         return {"loss": loss_sum / n, "accuracy": correct / n}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass

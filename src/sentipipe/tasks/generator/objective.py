@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sentipipe.training.device import to_device
 from sentipipe.training.distributed import DistInfo
 
 
@@ -32,6 +33,15 @@ def detach(hidden):
     if isinstance(hidden, tuple):
         return tuple(h.detach() for h in hidden)
     return hidden.detach()
+
+
+def moved(hidden, device: torch.device):
+    """A hidden state (a tensor, or an LSTM's pair) on `device`."""
+    if hidden is None:
+        return None
+    if isinstance(hidden, tuple):
+        return tuple(h.to(device) for h in hidden)
+    return hidden.to(device)
 
 
 class NextUnit:
@@ -76,15 +86,22 @@ class NextUnit:
         self.hidden = None
 
     def step(self, model: nn.Module, batch, device: torch.device):
-        x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True) for a in batch)
-        logits, hidden = masked_logits(model, x, self.hidden, self.exclude)
+        x, y = to_device(device, *(torch.from_numpy(np.ascontiguousarray(a)) for a in batch))
+        logits, hidden = masked_logits(model, x, moved(self.hidden, device), self.exclude)
         self.hidden = detach(hidden)
         loss = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
-        return loss, int((logits.argmax(-1) == y).sum().item()), y.numel()
+        return loss, (logits.argmax(-1) == y).sum(), y.numel()
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         lane_count = min(self.batch_size, 16)
         return stream_scores(model, self.val, lane_count, self.bptt * 4, device, self.chars_per_unit, self.exclude)
+
+    def state_dict(self) -> dict:
+        """The hidden state carried into the next window (a checkpoint mid-epoch resumes the lanes exactly)."""
+        return {"hidden": moved(self.hidden, torch.device("cpu"))}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.hidden = state.get("hidden")
 
 
 def masked_logits(model: nn.Module, x: torch.Tensor, hidden, exclude: list[int]):
@@ -108,13 +125,15 @@ def stream_scores(
 ) -> dict[str, float]:
     """Loss per unit, next-unit accuracy, perplexity and bits per character over a whole stream."""
     x_all, y_all = lanes(stream.astype(np.int64), max(1, min(lane_count, (len(stream) - 1) // 2)))
-    hidden, nll, correct, count = None, 0.0, 0, 0
+    hidden, count = None, 0
+    sums = torch.zeros(2, dtype=torch.float64, device=device)  # negative log-likelihood, correct: read at the end
     for x, y in windows(x_all, y_all, window):
-        x, y = (torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in (x, y))
+        x, y = to_device(device, *(torch.from_numpy(np.ascontiguousarray(a)) for a in (x, y)))
         logits, hidden = masked_logits(model, x, hidden, list(exclude))
-        nll += nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
-        correct += (logits.argmax(-1) == y).sum().item()
+        nll = nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum")
+        sums += torch.stack([nll.double(), (logits.argmax(-1) == y).sum().double()])
         count += y.numel()
+    nll, correct = sums.tolist()
     loss = nll / max(count, 1)
     return {
         "loss": loss,

@@ -52,7 +52,9 @@ class TrainParams(LoopParams):
     embed_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     bptt: int = Field(64, ge=2, description="window length of truncated backpropagation through time")
     monitor: Literal["val_accuracy", "val_loss"] = "val_loss"
-    epochs: int = Field(10, ge=1)
+    max_steps: int = Field(4800, ge=1, description="the budget of optimizer steps (windows of all lanes)")
+    eval_every: int = Field(400, ge=1)
+    patience: int = Field(3, ge=0)
     lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(0.0, ge=0.0)
     warmup_ratio: float = Field(0.02, ge=0.0, lt=1.0)

@@ -1,0 +1,78 @@
+"""The training loop's promises that need no corpus: no host reads per step, the autocast choice, devices."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
+from sentipipe.tasks.classifier.objective import Classification
+from sentipipe.tasks.classifier.params import TrainParams
+from sentipipe.text.encoding import EncodedSplit
+from sentipipe.training.device import CUDNN_BF16_RNN, choose_amp_dtype, to_device
+from sentipipe.training.loop import fit
+
+
+def _split(n: int, seed: int) -> EncodedSplit:
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(2, 9, size=n)
+    ids = rng.integers(2, 30, size=int(lengths.sum())).astype(np.int32)
+    return EncodedSplit(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), rng.integers(0, 2, size=n))
+
+
+def _reads_during_fit(monkeypatch, max_steps: int, eval_every: int) -> tuple[int, int]:
+    """How many times the project's code read a tensor's value into Python during one fit, and the evaluations.
+
+    Reads inside PyTorch itself are not counted: AdamW keeps its step counters on the CPU (not capturable)
+    and reads them there, which never waits for a GPU.
+    """
+    reads = {"n": 0}
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__", "numpy"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _original=original, **kwargs):
+            reads["n"] += f"{os.sep}sentipipe{os.sep}" in sys._getframe(1).f_code.co_filename
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    torch.manual_seed(0)
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
+    objective = Classification(_split(64, 0), _split(16, 1), batch_size=8, num_classes=2)
+    params = TrainParams(max_steps=max_steps, eval_every=eval_every, patience=0, threads=1)
+    result = fit(model, objective, params, torch.device("cpu"))
+    monkeypatch.undo()
+    return reads["n"], len(result.history)
+
+
+def test_no_training_step_reads_from_the_device(monkeypatch):
+    """Reads happen once per evaluation, however many steps run between two evaluations (a GPU never waits)."""
+    few, evaluations = _reads_during_fit(monkeypatch, max_steps=40, eval_every=20)
+    many, same_evaluations = _reads_during_fit(monkeypatch, max_steps=160, eval_every=80)
+    assert evaluations == same_evaluations == 2
+    assert few == many, f"{few} reads for 40 steps but {many} for 160: something reads every step"
+    assert many / evaluations <= 8, f"{many / evaluations} reads per evaluation"
+
+
+@pytest.mark.parametrize(
+    "device, enabled, bf16, cudnn, expected",
+    [
+        ("cpu", True, True, CUDNN_BF16_RNN, None),
+        ("cuda", False, True, CUDNN_BF16_RNN, None),
+        ("cuda", True, True, CUDNN_BF16_RNN, torch.bfloat16),
+        ("cuda", True, True, CUDNN_BF16_RNN - 1, torch.float16),  # cuDNN 9.12 has no bf16 RNN kernels
+        ("cuda", True, True, None, torch.float16),  # no cuDNN: the CUDA LSTM cell has no bf16 kernel
+        ("cuda", True, False, CUDNN_BF16_RNN, torch.float16),  # a GPU without bf16
+    ],
+)
+def test_the_autocast_dtype_is_one_the_runtime_can_run_recurrent_layers_in(device, enabled, bf16, cudnn, expected):
+    assert choose_amp_dtype(device, enabled, bf16, cudnn) == expected
+
+
+def test_batches_stay_where_they_are_on_the_cpu():
+    ids = torch.zeros(2, 3, dtype=torch.long)
+    (moved,) = to_device(torch.device("cpu"), ids)
+    assert moved is ids, "no copy, no pinning on the CPU"
