@@ -108,18 +108,24 @@ def cmd_generate(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    import subprocess  # noqa: PLC0415
+    import uvicorn  # noqa: PLC0415
+
+    from sentipipe import server  # noqa: PLC0415
 
     uri = _tracking_uri(args)
     model_uri = _model_uri(args, args.task)
-    # MLflow starts the server as `uvicorn ...` from PATH: this environment's bin goes first, so the
-    # entry point works without an activated venv (systemd, cron, a supervisor).
-    path = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), os.environ.get("PATH")]))
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": path}
-    cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
-    cmd += ["--host", args.host, "--port", str(args.port)]
+    os.environ.update({"MLFLOW_TRACKING_URI": uri, server.MODEL_URI_ENV: model_uri})
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # each worker: the HTTP loop and torch threads
     print(f"serving {model_uri} from {uri} on http://{args.host}:{args.port}/invocations", flush=True)
-    sys.exit(subprocess.call(cmd, env=env))
+    uvicorn.run(
+        "sentipipe.server:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="info" if args.verbose else "warning",
+        access_log=args.verbose,
+    )
 
 
 def cmd_summary(args) -> None:
@@ -185,6 +191,7 @@ def cmd_stage(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sentipipe", description=__doc__.splitlines()[0])
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("--verbose", action="store_true", help="show the libraries' logs and progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("predict", help="label texts, or a CSV/TSV/JSONL/Parquet file, with the champion classifier")
@@ -205,11 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, help="the same seed gives the same text")
     g.set_defaults(func=cmd_generate)
 
-    s = sub.add_parser("serve", help="serve a task's champion over REST (mlflow models serve)")
+    s = sub.add_parser("serve", help="serve a task's champion over REST (MLflow's scoring protocol)")
     s.add_argument("--task", choices=TASKS, default="classifier", help="which champion")
     s.add_argument("--model-uri")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5001)
+    s.add_argument("--workers", type=int, default=1, help="server processes, each with the model loaded")
+    s.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     s.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("summary", help="print the last registrations, test metrics and samples")
@@ -230,8 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet() -> None:
+    """What the user asked for, and nothing else: MLflow's progress bars, INFO logs and warnings go."""
+    import logging  # noqa: PLC0415
+    import warnings  # noqa: PLC0415
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")  # read when mlflow is imported (and by server workers)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="mlflow")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        _quiet()
     try:
         args.func(args)
     except SentipipeError as exc:

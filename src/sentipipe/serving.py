@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import mlflow.pyfunc
 import numpy as np
@@ -27,8 +27,26 @@ from sentipipe.errors import SentipipeError
 TEXT_COLUMN = "text"
 
 
+class Served(Protocol):
+    """What the server needs of a task's python model: its input column and rows in, rows out."""
+
+    column: str
+
+    def predict_rows(self, texts: list[str], params: dict) -> list[dict]: ...
+
+
+def check_texts(values: list, column: str = TEXT_COLUMN) -> list[str]:
+    """Each row holds a text: a null, a number, a list or a mapping is refused with its row named."""
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            raise SentipipeError(f"row {i}: {column} is missing (null)")
+        if not isinstance(value, str):
+            raise SentipipeError(f"row {i}: {column} must be a string, got {type(value).__name__} ({value!r:.40})")
+    return values
+
+
 def texts_from_input(model_input: Any, column: str = TEXT_COLUMN) -> list[str]:
-    """The texts of any accepted input shape, checked row by row."""
+    """The texts of any accepted input shape (a frame with the column, a list, one string), checked row by row."""
     if isinstance(model_input, pd.DataFrame):
         if column not in model_input.columns:
             if model_input.empty:
@@ -43,12 +61,7 @@ def texts_from_input(model_input: Any, column: str = TEXT_COLUMN) -> list[str]:
         values = list(model_input)
     else:
         raise SentipipeError(f"expected a list of texts or a DataFrame; got {type(model_input).__name__}")
-    for i, value in enumerate(values):
-        if value is None or (isinstance(value, float) and np.isnan(value)):
-            raise SentipipeError(f"row {i}: {column} is missing (null)")
-        if not isinstance(value, str):
-            raise SentipipeError(f"row {i}: {column} must be a string, got {type(value).__name__} ({value!r:.40})")
-    return values
+    return check_texts(values, column)
 
 
 def text_schema(column: str = TEXT_COLUMN) -> Schema:

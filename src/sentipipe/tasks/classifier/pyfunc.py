@@ -30,9 +30,22 @@ def predictions_frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
+def prediction_rows(probs: np.ndarray, labels: Sequence[str]) -> list[dict]:
+    """The same as predictions_frame, as plain rows (what the server answers, without pandas)."""
+    names = [f"prob_{name}" for name in labels]
+    return [{"label": labels[int(row.argmax())], **dict(zip(names, map(float, row), strict=True))} for row in probs]
+
+
 class ClassifierModel(mlflow.pyfunc.PythonModel):
+    column = TEXT_COLUMN
+
     def load_context(self, context) -> None:
         self.predictor = Predictor.load(context.artifacts["predictor"], device="cpu")
+
+    def predict_rows(self, texts: list[str], params: dict) -> list[dict]:
+        if params:
+            raise SentipipeError(f"the classifier takes no params; got {sorted(params)}")
+        return prediction_rows(self.predictor.predict_proba(texts, batch_size=MAX_BATCH), self.predictor.labels)
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         try:

@@ -42,10 +42,15 @@ def generation_options(params: dict | None, defaults: dict) -> dict:
 
 
 class GeneratorModel(mlflow.pyfunc.PythonModel):
+    column = PROMPT_COLUMN
+
     def load_context(self, context) -> None:
         self.generator = Generator.load(context.artifacts["generator"], device="cpu")
         logged = (context.model_config or {}).get("generation")
         self.defaults = dict(logged) if logged else SampleParams().model_dump()
+
+    def predict_rows(self, prompts: list[str], params: dict) -> list[dict]:
+        return self.generator.generate_rows(prompts, **generation_options(params, self.defaults))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         try:

@@ -15,6 +15,7 @@ from sentipipe.tasks.generator.units import EOS_ID, NO_SPACE_BEFORE, UnitSetting
 from sentipipe.text.vocab import PAD_ID, UNK_ID, Vocab
 
 FORMAT_VERSION = 1
+OUTPUT_COLUMNS = ["prompt", "generated", "text", "unknown_units"]
 
 
 class Generator:
@@ -81,9 +82,13 @@ class Generator:
             text = " " + text
         return text, unknown
 
-    def generate_frame(self, prompts: Sequence[str], **options) -> pd.DataFrame:
+    def generate_rows(self, prompts: Sequence[str], **options) -> list[dict]:
+        """One row per prompt: the prompt, what was generated, both together, the prompt's unknown units."""
         rows = []
         for prompt in prompts:
             text, unknown = self.generate(prompt, **options)
             rows.append({"prompt": prompt, "generated": text, "text": prompt + text, "unknown_units": unknown})
-        return pd.DataFrame(rows, columns=["prompt", "generated", "text", "unknown_units"])
+        return rows
+
+    def generate_frame(self, prompts: Sequence[str], **options) -> pd.DataFrame:
+        return pd.DataFrame(self.generate_rows(prompts, **options), columns=OUTPUT_COLUMNS)
