@@ -43,3 +43,16 @@ def tiny_workspace(workdir, mlflow_store):
     """A workspace whose ingest output is the tiny corpus; MLflow in a temp SQLite store."""
     write_raw_corpus(workdir)
     return workdir
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory):
+    """Downloads (the default corpus, registered models) go to this session's cache, not the user's."""
+    cache = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("SENTIPIPE_CACHE")
+    os.environ["SENTIPIPE_CACHE"] = str(cache)
+    yield cache
+    if previous is None:
+        os.environ.pop("SENTIPIPE_CACHE", None)
+    else:
+        os.environ["SENTIPIPE_CACHE"] = previous

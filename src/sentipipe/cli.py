@@ -41,39 +41,31 @@ def _tracking_uri(args) -> str:
     return tracking.tracking_uri(config.load(args.params, config.TrackingConfig).tracking)
 
 
-def _configure(args) -> None:
-    import mlflow  # noqa: PLC0415
+def _served(args, task: str):
+    """The task's served model, from the local cache of registered versions (downloaded on first use)."""
+    from sentipipe import model_cache  # noqa: PLC0415
 
-    mlflow.set_tracking_uri(_tracking_uri(args))
-
-
-def _load(uri: str):
-    import mlflow.pyfunc  # noqa: PLC0415
-    from mlflow.exceptions import MlflowException  # noqa: PLC0415
-
-    try:
-        return mlflow.pyfunc.load_model(uri)
-    except MlflowException as exc:
-        raise SentipipeError(
-            f"cannot load {uri}: {exc.message.splitlines()[0]} (has `dvc repro` registered one?)"
-        ) from None
+    folder = model_cache.local_model(_tracking_uri(args), _model_uri(args, task))
+    if task == "generator":
+        from sentipipe.tasks.generator.served import ServedGenerator as model_class  # noqa: PLC0415
+    else:
+        from sentipipe.tasks.classifier.served import ServedClassifier as model_class  # noqa: PLC0415
+    return model_cache.load_python_model(folder, model_class)
 
 
 def cmd_predict(args) -> None:
-    import pandas as pd  # noqa: PLC0415
-
     if bool(args.input) != bool(args.output):
         raise SentipipeError("--input and --output go together")
     if not args.input and not args.texts:
         raise SentipipeError("give texts to label, or --input FILE --output FILE")
-    uri = _model_uri(args, "classifier")
-    _configure(args)
-    model = _load(uri)
+    model = _served(args, "classifier")
     if args.input:
+        import pandas as pd  # noqa: PLC0415
+
         from sentipipe.batch import predict_file  # noqa: PLC0415
 
         rows = predict_file(
-            lambda texts: model.predict(pd.DataFrame({"text": texts})),
+            lambda texts: pd.DataFrame(model.predict_rows(texts, {})),
             Path(args.input),
             Path(args.output),
             text_column=args.text_column,
@@ -81,27 +73,15 @@ def cmd_predict(args) -> None:
         )
         print(f"wrote {rows} predictions to {args.output}")
         return
-    out = model.predict(pd.DataFrame({"text": args.texts}))
-    for text, (_, row) in zip(args.texts, out.iterrows(), strict=False):
-        probs = "  ".join(f"{c.removeprefix('prob_')}={row[c]:.3f}" for c in out.columns if c.startswith("prob_"))
+    for text, row in zip(args.texts, model.predict_rows(args.texts, {}), strict=True):
+        probs = "  ".join(f"{k.removeprefix('prob_')}={v:.3f}" for k, v in row.items() if k.startswith("prob_"))
         print(f"{row['label']}\t{probs}\t{text}")
 
 
 def cmd_generate(args) -> None:
-    import pandas as pd  # noqa: PLC0415
-
-    params = _task_params("generator", args.params)
-    uri = _model_uri(args, "generator")
-    _configure(args)
-    model = _load(uri)
-    defaults = params.generator.sample
-    options = {
-        key: getattr(args, key) if getattr(args, key) is not None else getattr(defaults, key)
-        for key in ("max_length", "temperature", "top_k", "seed")
-    }
-    prompts = args.prompts or [""]
-    out = model.predict(pd.DataFrame({"prompt": prompts}), params=options)
-    for _, row in out.iterrows():
+    model = _served(args, "generator")
+    options = {key: getattr(args, key) for key in ("max_length", "temperature", "top_k", "seed")}
+    for row in model.predict_rows(args.prompts or [""], {k: v for k, v in options.items() if v is not None}):
         print(row["text"])
         if row["unknown_units"]:
             print(f"  ({row['unknown_units']} unit(s) of the prompt are not in the vocabulary; read as <unk>)")

@@ -78,3 +78,10 @@ def require(*paths: str | Path) -> None:
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise SentipipeError(f"missing input(s) {missing}: run the earlier stages first (dvc repro)")
+
+
+def cache_dir() -> Path:
+    """Where downloads are kept between runs and between copies of the repository ($SENTIPIPE_CACHE)."""
+    if os.environ.get("SENTIPIPE_CACHE"):
+        return Path(os.environ["SENTIPIPE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentipipe"

@@ -12,6 +12,7 @@ from sentipipe.io import read_json
 from sentipipe.runner import run
 from sentipipe.tasks.classifier import params as classifier_params
 from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.served import ServedClassifier
 from sentipipe.tasks.classifier.train import train
 from tests.helpers import assert_one_champion_after_a_race
 from tests.helpers import run_tiny_pipeline as run_pipeline
@@ -98,6 +99,21 @@ def test_cli_predicts_a_file_in_chunks(tiny_workspace, capsys):
     out = pd.read_csv(tiny_workspace / "out.csv")
     assert out["label"].tolist() == ["positive", "negative"] * 5
     assert "wrote 10 predictions" in capsys.readouterr().out
+
+
+def test_predict_follows_the_champion_alias_while_versions_stay_cached(tiny_workspace, mlflow_store):
+    from sentipipe import model_cache
+
+    run_pipeline()
+    first = model_cache.local_model(mlflow_store, "models:/tiny-classifier@champion")
+    assert first.name == "1" and (first / "MLmodel").is_file()
+    run_pipeline({"classifier": {"train": {"max_steps": 8}}})  # version 2, not promoted
+    assert model_cache.local_model(mlflow_store, "models:/tiny-classifier@champion") == first
+    MlflowClient(mlflow_store).set_registered_model_alias("tiny-classifier", "champion", "2")
+    second = model_cache.local_model(mlflow_store, "models:/tiny-classifier@champion")
+    assert second.name == "2", "the alias is asked of the store every time"
+    served = model_cache.load_python_model(second, ServedClassifier)
+    assert [r["label"] in ("positive", "negative") for r in served.predict_rows(["a wonderful film"], {})] == [True]
 
 
 def test_cli_without_a_champion_is_a_clear_error(tiny_workspace, capsys):

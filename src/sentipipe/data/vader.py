@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import subprocess
 import sys
 import tarfile
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from sentipipe.errors import DataError
+from sentipipe.io import cache_dir
 
 VADER_VERSION = "3.3.2"
 SDIST_NAME = f"vaderSentiment-{VADER_VERSION}.tar.gz"
@@ -30,13 +30,6 @@ CORPUS_FILES = {
     "nyt": "hutto_ICWSM_2014/nytEditorialSnippets_GroundTruth.txt",
     "tweets": "hutto_ICWSM_2014/tweets_GroundTruth.txt",
 }
-
-
-def cache_dir() -> Path:
-    """Where downloaded archives are kept between runs (and between repo copies)."""
-    if os.environ.get("SENTIPIPE_CACHE"):
-        return Path(os.environ["SENTIPIPE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sentipipe"
 
 
 def _sha256(data: bytes) -> str:

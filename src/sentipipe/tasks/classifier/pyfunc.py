@@ -17,10 +17,8 @@ import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
 
 from sentipipe.errors import SentipipeError
-from sentipipe.serving import TEXT_COLUMN, client_error, log_pyfunc, text_schema, texts_from_input
-from sentipipe.tasks.classifier.predictor import Predictor
-
-MAX_BATCH = 256
+from sentipipe.serving import client_error, log_pyfunc, text_schema, texts_from_input
+from sentipipe.tasks.classifier.served import MAX_BATCH, TEXT_COLUMN, ServedClassifier
 
 
 def predictions_frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
@@ -30,23 +28,7 @@ def predictions_frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
     return frame
 
 
-def prediction_rows(probs: np.ndarray, labels: Sequence[str]) -> list[dict]:
-    """The same as predictions_frame, as plain rows (what the server answers, without pandas)."""
-    names = [f"prob_{name}" for name in labels]
-    return [{"label": labels[int(row.argmax())], **dict(zip(names, map(float, row), strict=True))} for row in probs]
-
-
-class ClassifierModel(mlflow.pyfunc.PythonModel):
-    column = TEXT_COLUMN
-
-    def load_context(self, context) -> None:
-        self.predictor = Predictor.load(context.artifacts["predictor"], device="cpu")
-
-    def predict_rows(self, texts: list[str], params: dict) -> list[dict]:
-        if params:
-            raise SentipipeError(f"the classifier takes no params; got {sorted(params)}")
-        return prediction_rows(self.predictor.predict_proba(texts, batch_size=MAX_BATCH), self.predictor.labels)
-
+class ClassifierModel(ServedClassifier, mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         try:
             texts = texts_from_input(model_input)

@@ -16,42 +16,13 @@ from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema
 
 from sentipipe.errors import SentipipeError
 from sentipipe.serving import client_error, log_pyfunc, text_schema, texts_from_input
-from sentipipe.tasks.generator.params import LIMITS, SampleParams
-from sentipipe.tasks.generator.sampler import Generator
+from sentipipe.tasks.generator.params import SampleParams
+from sentipipe.tasks.generator.served import PROMPT_COLUMN, ServedGenerator, generation_options
 
-PROMPT_COLUMN = "prompt"
 OPTION_TYPES = {"max_length": "long", "temperature": "double", "top_k": "long", "seed": "long"}
 
 
-def generation_options(params: dict | None, defaults: dict) -> dict:
-    """Per-request options over the logged defaults, each checked (a bad one is a client error)."""
-    options = dict(defaults)
-    for key, value in (params or {}).items():
-        if key not in options:
-            raise SentipipeError(f"unknown parameter {key!r}; one of {sorted(options)}")
-        options[key] = value
-    for key, (low, high) in LIMITS.items():
-        if not low <= options[key] <= high:
-            raise SentipipeError(f"{key} must be between {low} and {high}, got {options[key]!r}")
-    return {
-        "max_length": int(options["max_length"]),
-        "temperature": float(options["temperature"]),
-        "top_k": int(options["top_k"]),
-        "seed": int(options["seed"]),
-    }
-
-
-class GeneratorModel(mlflow.pyfunc.PythonModel):
-    column = PROMPT_COLUMN
-
-    def load_context(self, context) -> None:
-        self.generator = Generator.load(context.artifacts["generator"], device="cpu")
-        logged = (context.model_config or {}).get("generation")
-        self.defaults = dict(logged) if logged else SampleParams().model_dump()
-
-    def predict_rows(self, prompts: list[str], params: dict) -> list[dict]:
-        return self.generator.generate_rows(prompts, **generation_options(params, self.defaults))
-
+class GeneratorModel(ServedGenerator, mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         try:
             prompts = texts_from_input(model_input, PROMPT_COLUMN)

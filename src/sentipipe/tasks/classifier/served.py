@@ -1,0 +1,35 @@
+"""The classifier as served: raw texts in, a label and one probability per class out, one row per text.
+
+Free of MLflow, so the command line can load a cached model without MLflow's
+start-up; the MLflow pyfunc (pyfunc.py) is this class with MLflow's predict().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sentipipe.errors import SentipipeError
+from sentipipe.tasks.classifier.predictor import Predictor
+
+TEXT_COLUMN = "text"
+MAX_BATCH = 256
+
+
+def prediction_rows(probs: np.ndarray, labels: Sequence[str]) -> list[dict]:
+    """`label` and `prob_<class>` for every class, one row per text."""
+    names = [f"prob_{name}" for name in labels]
+    return [{"label": labels[int(row.argmax())], **dict(zip(names, map(float, row), strict=True))} for row in probs]
+
+
+class ServedClassifier:
+    column = TEXT_COLUMN
+
+    def load_context(self, context) -> None:
+        self.predictor = Predictor.load(context.artifacts["predictor"], device="cpu")
+
+    def predict_rows(self, texts: list[str], params: dict) -> list[dict]:
+        if params:
+            raise SentipipeError(f"the classifier takes no params; got {sorted(params)}")
+        return prediction_rows(self.predictor.predict_proba(texts, batch_size=MAX_BATCH), self.predictor.labels)
