@@ -63,12 +63,12 @@ def main() -> int:
     t = g.train
     label = f"{t.cell} {t.num_layers}x{t.hidden_size}, bptt {t.bptt}, {train_report['epochs_run']} epochs"
     b = metrics["baseline"]
-    ngram_bpc = {"val": b["kneser_ney_val_bpc"], "test": b["kneser_ney_test_bpc"]}
+    ngram_bpc = {"val": b["val"]["bpc"], "test": b["test"]["bpc"]}
     print(f"\nunits: {g.tokenize.unit}; train {sizes['train']}, val {sizes['val']}, test {sizes['test']}")
-    by_order = b["kneser_ney_val_bpc_by_order"]
+    by_order = b["val_bpc_by_order"]
     print("n-gram val bits per character by order: " + ", ".join(f"{m}: {v:.3f}" for m, v in by_order.items()))
     print(f"{'model':<44}{'val bpc':>9}{'test bpc':>10}{'val vs n-gram':>15}")
-    name = f"modified Kneser-Ney {b['kneser_ney_order']}-gram"
+    name = b["name"]
     print(f"{name:<44}{ngram_bpc['val']:>9.4f}{ngram_bpc['test']:>10.4f}{1.0:>15.3f}")
     ratio = metrics["val"]["bpc"] / ngram_bpc["val"]
     print(f"{label:<44}{metrics['val']['bpc']:>9.4f}{metrics['test']['bpc']:>10.4f}{ratio:>15.3f}")

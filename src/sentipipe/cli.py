@@ -138,7 +138,7 @@ def cmd_summary(args) -> None:
         line = f"test bits per character {metrics['test']['bpc']:.4f}, perplexity {metrics['test']['perplexity']:.2f}"
         if "baseline" in metrics:
             b = metrics["baseline"]
-            line += f" (Kneser-Ney {b['kneser_ney_order']}-gram: {b['kneser_ney_test_bpc']:.4f})"
+            line += f" ({b['name']}: {b['test']['bpc']:.4f})"
         print(line)
         args.prompts, args.model_uri = ["The movie"], f"models:/{reg['name']}/{reg['version']}"
         args.max_length = args.temperature = args.top_k = args.seed = None

@@ -107,6 +107,7 @@ class RegisterParams(Section):
     min_improvement: float = Field(0.0, ge=0.0)
     floor: float | None = Field(None, description="the metric must reach this (at least, or at most when minimizing)")
     require_gpu: bool = Field(False, description="only CUDA-trained models may become champion")
+    beat_baseline: bool = Field(True, description="a champion's metric must beat the task's reference baseline")
 
 
 class TrackingParams(Section):

@@ -14,6 +14,7 @@ import random
 import time
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -43,15 +44,53 @@ def better(new: float, old: float, params: RegisterParams) -> bool:
     return new < old - params.min_improvement
 
 
+def below(value: float, reference: float, params: RegisterParams) -> bool:
+    """Strictly worse than the reference, in the metric's direction."""
+    return value < reference if params.direction == "maximize" else value > reference
+
+
 def passes_floor(value: float, params: RegisterParams) -> bool:
     if params.floor is None:
         return True
     return value >= params.floor if params.direction == "maximize" else value <= params.floor
 
 
-def decide(new: float, current: float | None, params: RegisterParams, device: str = "cpu") -> tuple[bool, list[str]]:
+@dataclass(frozen=True)
+class Evidence:
+    """What the evaluate stage measured beside the metric, for the gates that use it."""
+
+    baseline: float | None = None  # the reference baseline's value of the same metric, same split
+    baseline_name: str = "the baseline"
+    behaviour: float | None = None  # the behavioural suite's overall pass rate
+
+
+def evidence(metrics: dict, name: str) -> Evidence:
+    split, _, key = name.partition("_")
+    reference = metrics.get("baseline", {})
+    value = reference.get(split, {}).get(key)
+    return Evidence(
+        baseline=float(value) if value is not None else None,
+        baseline_name=reference.get("name", "the baseline"),
+        behaviour=metrics.get("behaviour", {}).get("overall"),
+    )
+
+
+def decide(
+    new: float, current: float | None, params: RegisterParams, device: str = "cpu", seen: Evidence | None = None
+) -> tuple[bool, list[str]]:
     """Pure policy: (promote?, reasons)."""
+    seen = seen or Evidence()
     reasons, promote = [], True
+    if params.beat_baseline and seen.baseline is not None and below(new, seen.baseline, params):
+        promote = False
+        reasons.append(
+            f"{params.metric} {new:.4f} is worse than {seen.baseline_name}'s {seen.baseline:.4f} on the same split "
+            "(register.beat_baseline)"
+        )
+    floor = getattr(params, "behaviour_floor", None)
+    if floor is not None and seen.behaviour is not None and seen.behaviour < floor:
+        promote = False
+        reasons.append(f"behavioural pass rate {seen.behaviour:.3f} is below register.behaviour_floor {floor}")
     if not passes_floor(new, params):
         promote = False
         reasons.append(f"{params.metric} {new:.4f} misses the floor {params.floor}")
@@ -153,6 +192,7 @@ def register(
     client = MlflowClient()
     name = params.model_name
     value = metric_value(metrics, params.metric, metrics_path)
+    seen = evidence(metrics, params.metric)
     key = params.metric.partition("_")[2]
     tags = {
         # repr keeps full precision: the policy compares against these tags later.
@@ -163,6 +203,8 @@ def register(
         "git.commit": run_tags.get("git.commit", "unknown"),
         "git.dirty": run_tags.get("git.dirty", "unknown"),
         **{k: v for k, v in run_tags.items() if k.startswith("data.md5.")},
+        **({f"baseline.{params.metric}": repr(seen.baseline)} if seen.baseline is not None else {}),
+        **({"behaviour.overall": repr(seen.behaviour)} if seen.behaviour is not None else {}),
     }
     version = mlflow.register_model(model_uri, name, tags=tags).version
     with registry_lock(client, mlflow.get_tracking_uri(), name):
@@ -171,7 +213,7 @@ def register(
             promote = False
             reasons = [f"the champion (version {current_version.version}) has no {params.metric} tag; kept"]
         else:
-            promote, reasons = decide(value, current, params, device)
+            promote, reasons = decide(value, current, params, device, seen)
         if promote:
             client.set_registered_model_alias(name, CHAMPION, version)
         elif passes_floor(value, params):
@@ -189,6 +231,9 @@ def register(
         "device": device,
         "previous_champion": int(current_version.version) if current_version else None,
         "previous_value": current,
+        "baseline_value": seen.baseline,
+        "below_baseline": seen.baseline is not None and below(value, seen.baseline, params),
+        "behaviour_overall": seen.behaviour,
         "promoted": promote,
         "decision": decision,
         "champion_version": champion_version,
@@ -201,4 +246,12 @@ def register(
 
 def summary_line(stage: str, decision: dict) -> str:
     moved = "moved" if decision["promoted"] else "kept"
-    return f"{stage}: {decision['name']} version {decision['version']}; champion {moved}: {decision['reason']}"
+    line = f"{stage}: {decision['name']} version {decision['version']}; champion {moved}: {decision['reason']}"
+    if decision.get("below_baseline"):
+        line += (
+            f"\n{stage}: WARNING: this model is worse than the reference baseline on {decision['metric']} "
+            f"({decision['value']:.4f} against {decision['baseline_value']:.4f}); it is registered as "
+            f"{decision['decision']}, not champion. Serve the baseline's kind of model for this corpus, or "
+            "improve the model (see README: defaults that hold on any corpus)."
+        )
+    return line

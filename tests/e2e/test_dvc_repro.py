@@ -65,7 +65,7 @@ def test_repro_ends_with_a_champion_that_answers_raw_text(repro):
 def test_repro_also_registers_a_generator_that_samples_reproducibly(repro):
     repo, env, *_ = repro
     metrics = json.loads((repo / "reports/generator/metrics.json").read_text())
-    assert metrics["val"]["bpc"] > 0 and metrics["baseline"]["kneser_ney_order"] in range(1, 5)
+    assert metrics["val"]["bpc"] > 0 and metrics["baseline"]["order"] >= 1
     args = ["sentipipe", "generate", "The movie", "Qzx\u00e9 \U0001f600", "--seed", "7", "--max-length", "40"]
     first = run(args, repo, env).stdout
     assert first == run(args, repo, env).stdout, "the same seed must give the same text"

@@ -54,7 +54,15 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert artifacts == {f"plots/{n}.png" for n in ("confusion", "roc", "pr", "calibration")}
     assert [a.path for a in client.list_artifacts(run.info.run_id, "errors")] == ["errors/errors.csv"]
-    assert 0 < metrics["baseline"]["tfidf_lr_test_accuracy"] <= 1
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"confident_errors.html", "metrics.json", "behaviour"} <= top
+    assert "no test errors" in paths.EXPLANATIONS.read_text(), "the tiny task has none to explain"
+    baseline = metrics["baseline"]
+    assert baseline["C"] in (0.25, 0.5, 1, 2, 4, 8, 16, 32) and 0 < baseline["test"]["accuracy"] <= 1
+    assert set(baseline["val_accuracy_by_C"]) == {"0.25", "0.5", "1.0", "2.0", "4.0", "8.0", "16.0", "32.0"}
+    assert 0 <= metrics["versus_baseline"]["test_mcnemar"]["p_value"] <= 1
+    assert metrics["calibration"]["temperature"] > 0 and "before" in metrics["calibration"]["val"]
+    assert set(metrics["behaviour"]) >= {"negation_of_positive", "contrast", "typo", "overall"}
     assert metrics["test_by_source"]["tiny"]["rows"] == 20
     for plot in (paths.ROC, paths.PR, paths.CALIBRATION, paths.CONFUSION):
         assert plot.read_text().count("\n") > 1
@@ -62,6 +70,36 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     client_version = client.get_model_version("tiny-classifier", "1")
     assert client_version.tags["device"] == "cpu"
     assert float(client_version.tags["val_accuracy"]) == pytest.approx(metrics["val"]["accuracy"])
+
+
+def test_the_served_model_explains_each_token_by_occlusion(tiny_workspace):
+    from sentipipe.tasks.classifier.explain import explain, html_page
+    from sentipipe.tasks.classifier.predictor import Predictor
+
+    run_pipeline(only=("prepare", "tokenize", "embed", "train", "evaluate"))
+    served = Predictor.load(paths.SERVED)
+    # int8 dynamic quantization scales activations per batch: a row's probability moves in the third
+    # decimal with its batch-mates. The occlusion arithmetic is checked exactly in fp32.
+    served = served.serving(served.temperature, False, served.subwords)
+    (e,) = explain(served, ["a wonderful and moving film"])
+    assert e["label"] == "positive" and e["tokens"] == ["a", "wonderful", "and", "moving", "film"]
+    toward = e["contributions"]["positive"]
+    assert len(toward) == 5 and toward == [-x for x in e["contributions"]["negative"]]
+    top = e["tokens"][max(range(5), key=toward.__getitem__)]
+    assert top in ("wonderful", "moving"), f"the strongest push towards positive came from {top!r}"
+    without = served.predict_proba(["a and moving film"])[0, served.labels.index("positive")]
+    assert toward[1] == pytest.approx(e["probability"] - without, abs=1e-4), "occlusion: the drop without the token"
+    assert "wonderful</span>" in html_page("t", [{"explanation": e, "label": "positive"}])
+
+
+def test_a_model_worse_than_its_own_baseline_is_registered_but_never_champion(tiny_workspace, mlflow_store, capsys):
+    run_pipeline({"classifier": {"train": {"max_steps": 2, "lr": 1e-5}}})  # barely trained
+    registration = read_json(paths.REGISTRATION)
+    assert registration["below_baseline"] and not registration["promoted"]
+    assert registration["decision"] == "challenger" and "register.beat_baseline" in registration["reason"]
+    version = MlflowClient(mlflow_store).get_model_version("tiny-classifier", "1")
+    assert version.aliases == ["challenger"] and "worse than TF-IDF" in version.tags["registration.reasons"]
+    assert "WARNING: this model is worse than the reference baseline" in capsys.readouterr().out
 
 
 def test_champion_never_moves_to_a_worse_model(tiny_workspace, mlflow_store):

@@ -7,6 +7,7 @@ from sentipipe.tasks.classifier.evaluation import (
     curve_rows,
     expected_calibration_error,
     grouped_metrics,
+    reliability_rows,
 )
 
 CLASSES = ["negative", "positive"]
@@ -54,4 +55,6 @@ def test_groups_and_curves():
     assert groups["x"]["accuracy"] == 1.0 and groups["y"]["rows"] == 3
     curves = curve_rows(labels, probs, CLASSES)
     assert curves["roc"][0]["fpr"] == 0.0 and curves["roc"][-1]["tpr"] == 1.0
-    assert sum(r["count"] for r in curves["calibration"]) == 6
+    rows = reliability_rows(labels, probs, probs)
+    assert sum(r["uncalibrated_count"] for r in rows) == 6 and [r["confidence"] for r in rows][:2] == [0.05, 0.15]
+    assert rows[7]["calibrated"] == 0.5, "two predictions near 0.8: one right, one wrong"

@@ -78,3 +78,31 @@ def test_predictions_have_a_label_and_one_probability_per_class():
     frame = predictions_frame(np.array([[0.2, 0.8], [0.9, 0.1]]), ["negative", "positive"])
     assert frame.columns.tolist() == ["label", "prob_negative", "prob_positive"]
     assert frame["label"].tolist() == ["positive", "negative"]
+
+
+def test_a_model_below_its_own_baseline_is_not_champion_but_is_kept():
+    from sentipipe.registry import Evidence
+
+    promote, reasons = decide(0.75, None, policy(), seen=Evidence(baseline=0.93, baseline_name="TF-IDF LR"))
+    assert not promote and "is worse than TF-IDF LR's 0.9300" in reasons[0] and "register.beat_baseline" in reasons[0]
+    assert decide(0.93, None, policy(), seen=Evidence(baseline=0.93))[0], "equal to the baseline is not below it"
+    assert decide(0.75, None, policy(beat_baseline=False), seen=Evidence(baseline=0.93))[0]
+    minimize = policy(metric="val_log_loss", direction="minimize")
+    assert not decide(0.50, None, minimize, seen=Evidence(baseline=0.40))[0], "a higher loss is below"
+
+
+def test_the_behaviour_floor_blocks_promotion_with_its_reason():
+    from sentipipe.registry import Evidence
+
+    promote, reasons = decide(0.9, None, policy(behaviour_floor=0.9), seen=Evidence(behaviour=0.85))
+    assert not promote and "behavioural pass rate 0.850 is below register.behaviour_floor 0.9" in reasons[0]
+    assert decide(0.9, None, policy(behaviour_floor=0.9), seen=Evidence(behaviour=0.95))[0]
+
+
+def test_the_evidence_comes_from_the_metrics_file():
+    from sentipipe.registry import evidence
+
+    metrics = {"baseline": {"name": "B", "val": {"accuracy": 0.8}}, "behaviour": {"overall": 0.7}}
+    seen = evidence(metrics, "val_accuracy")
+    assert (seen.baseline, seen.baseline_name, seen.behaviour) == (0.8, "B", 0.7)
+    assert evidence({}, "val_accuracy").baseline is None

@@ -17,6 +17,7 @@ class TokenizerSettings:
     max_length: int = 256
     language: str = "en"
     special_tokens: bool = False  # URLs, numbers and @mentions become <url>, <num>, <user>
+    truncation: str = "head"  # head | tail | head+tail: which part of a longer text is kept
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,6 +40,21 @@ def _surface(token, settings: TokenizerSettings) -> str:
     return token.text.lower() if settings.lowercase else token.text
 
 
+def truncate(tokens: list, length: int, policy: str) -> list:
+    """The first `length` tokens, the last ones, or a quarter from the start and the rest from the end.
+
+    Reviews often state their verdict at the end: `head+tail` keeps the opening and the conclusion.
+    """
+    if len(tokens) <= length:
+        return tokens
+    if policy == "tail":
+        return tokens[-length:]
+    if policy == "head+tail":
+        head = length // 4
+        return tokens[:head] + tokens[len(tokens) - (length - head) :]
+    return tokens[:length]
+
+
 def tokenize_with_offsets(
     texts: Iterable[str], settings: TokenizerSettings, batch_size: int = 1000, n_process: int = 1
 ) -> Iterator[list[tuple[str, int, int]]]:
@@ -50,7 +66,7 @@ def tokenize_with_offsets(
         docs = nlp.tokenizer.pipe(texts, batch_size=batch_size)
     for doc in docs:
         tokens = [(_surface(t, settings), t.idx, t.idx + len(t.text)) for t in doc if not t.is_space]
-        yield tokens[: settings.max_length]
+        yield truncate(tokens, settings.max_length, settings.truncation)
 
 
 def tokenize(

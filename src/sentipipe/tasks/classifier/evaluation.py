@@ -12,9 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.sparse import hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
@@ -64,6 +61,7 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, classes: Seque
         metrics["pr_auc"] = float(average_precision_score(_one_hot(labels, k), probs, average="macro"))
     metrics["log_loss"] = float(log_loss(labels, np.clip(probs, 1e-7, 1.0), labels=list(range(k))))
     metrics["ece"] = expected_calibration_error(labels, probs)
+    metrics["brier"] = float(((probs - np.eye(k)[labels]) ** 2).sum(axis=1).mean())
     precision, recall, _, _ = precision_recall_fscore_support(labels, predicted, labels=list(range(k)), zero_division=0)
     for i, name in enumerate(classes):
         metrics[f"precision_{name}"] = float(precision[i])
@@ -115,20 +113,22 @@ def curve_rows(labels: np.ndarray, probs: np.ndarray, classes: Sequence[str]) ->
             {"class": classes[c], "recall": float(r), "precision": float(p)}
             for r, p in zip(frame.recall, frame.precision)
         ]
-    confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
-    edges = np.linspace(0.0, 1.0, 11)
-    reliability = []
+    return {"roc": roc, "pr": pr}
+
+
+def reliability_rows(labels: np.ndarray, before: np.ndarray, after: np.ndarray, bins: int = 10) -> list[dict]:
+    """Accuracy per confidence bin, before and after calibration: the reliability diagram's two curves."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    rows = []
     for lo, hi in zip(edges[:-1], edges[1:]):
-        mask = (confidence > lo) & (confidence <= hi)
-        if mask.any():
-            reliability.append(
-                {
-                    "confidence": round(float(confidence[mask].mean()), 4),
-                    "accuracy": round(float(correct[mask].mean()), 4),
-                    "count": int(mask.sum()),
-                }
-            )
-    return {"roc": roc, "pr": pr, "calibration": reliability}
+        row = {"confidence": round(float((lo + hi) / 2), 3), "perfect": round(float((lo + hi) / 2), 3)}
+        for name, probs in (("uncalibrated", before), ("calibrated", after)):
+            confidence, correct = probs.max(axis=1), probs.argmax(axis=1) == labels
+            mask = (confidence > lo) & (confidence <= hi)
+            row[name] = round(float(correct[mask].mean()), 4) if mask.any() else None
+            row[f"{name}_count"] = int(mask.sum())
+        rows.append(row)
+    return rows
 
 
 def confident_errors(
@@ -146,13 +146,3 @@ def confident_errors(
             "confidence": probs[order, predicted[order]].round(4),
         }
     )
-
-
-def tfidf_baseline(train_texts, train_labels, test_texts, test_labels) -> float:
-    """A linear TF-IDF (word 1-2 grams + character 2-5 grams) logistic regression: the reference to beat."""
-    word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
-    char = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True)
-    x_train = hstack([word.fit_transform(train_texts), char.fit_transform(train_texts)]).tocsr()
-    x_test = hstack([word.transform(test_texts), char.transform(test_texts)]).tocsr()
-    clf = LogisticRegression(C=4.0, max_iter=2000).fit(x_train, train_labels)
-    return float((clf.predict(x_test) == np.asarray(test_labels)).mean())

@@ -12,7 +12,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 
-def save_figures(curves: dict[str, list[dict]], confusion: np.ndarray, classes: Sequence[str], folder) -> list:
+def save_figures(
+    curves: dict[str, list[dict]], reliability: list[dict], confusion: np.ndarray, classes: Sequence[str], folder
+) -> list:
     """PNG versions of the curves for the MLflow run (DVC renders its own from the CSVs)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -46,9 +48,12 @@ def save_figures(curves: dict[str, list[dict]], confusion: np.ndarray, classes: 
         finish(fig, name)
     fig = Figure(figsize=(4, 4))
     ax = fig.subplots()
-    ax.plot([0, 1], [0, 1], ls="--", color="grey")
-    ax.plot([r["confidence"] for r in curves["calibration"]], [r["accuracy"] for r in curves["calibration"]], "o-")
-    ax.set_xlabel("confidence")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
+    for name in ("uncalibrated", "calibrated"):
+        points = [(r["confidence"], r[name]) for r in reliability if r[name] is not None]
+        ax.plot([c for c, _ in points], [a for _, a in points], "o-", label=name)
+    ax.set_xlabel("confidence (bin)")
     ax.set_ylabel("accuracy")
+    ax.legend()
     finish(fig, "calibration")
     return paths

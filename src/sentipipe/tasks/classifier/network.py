@@ -46,9 +46,17 @@ class ClassifierNetwork(nn.Module):
             self.attention = nn.Sequential(nn.Linear(out_dim, out_dim), nn.Tanh(), nn.Linear(out_dim, 1, bias=False))
         self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(out_dim, spec.num_classes))
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """ids: (batch, time) padded; lengths: CPU int64 (batch,). Returns logits."""
-        x = self.embed_dropout(self.embedding(ids))
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """ids: (batch, time) padded; lengths: CPU int64 (batch,). Returns logits.
+
+        `extra` (rows, embed_dim): vectors for words the vocabulary lacks, which `ids` address
+        from vocab_size on (the predictor builds them from the words' character n-grams).
+        """
+        if extra is None:
+            x = self.embedding(ids)
+        else:
+            x = nn.functional.embedding(ids, torch.cat([self.embedding.weight, extra.to(self.embedding.weight)]))
+        x = self.embed_dropout(x)
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, hidden = self.rnn(packed)
         if self.spec.pooling == "last":

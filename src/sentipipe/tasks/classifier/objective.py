@@ -30,13 +30,14 @@ class Classification:
         num_classes: int,
         weights: str = "none",
         device: torch.device | None = None,
+        max_tokens: int | None = None,
     ):
-        self.train, self.val, self.batch_size = train, val, batch_size
+        self.train, self.val, self.batch_size, self.max_tokens = train, val, batch_size, max_tokens
         w = class_weights(train.labels, num_classes, weights)
         self.weights = w.to(device) if (w is not None and device is not None) else w
 
     def batches(self, rng: np.random.Generator | None) -> list[np.ndarray]:
-        return bucketed_batches(self.train.lengths, self.batch_size, rng is not None, rng)
+        return bucketed_batches(self.train.lengths, self.batch_size, rng is not None, rng, self.max_tokens)
 
     def shard(self, batches: list, dist: DistInfo) -> list:
         return shard(batches, dist)
@@ -53,7 +54,8 @@ class Classification:
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, correct: read once at the end
-        for ids, lengths, labels in iterate(self.val, self.batch_size * 4, shuffle=False):
+        tokens = self.max_tokens * 4 if self.max_tokens else None
+        for ids, lengths, labels in iterate(self.val, self.batch_size * 4, shuffle=False, max_tokens=tokens):
             ids, labels = to_device(device, ids, labels)
             logits = model(ids, lengths)
             loss = nn.functional.cross_entropy(logits.float(), labels, reduction="sum")

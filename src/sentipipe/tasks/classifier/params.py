@@ -15,10 +15,23 @@ class TokenizeParams(Section):
     lowercase: bool = True
     min_freq: int = Field(1, ge=1)
     max_size: int = Field(50_000, ge=10)
-    max_length: int = Field(256, ge=1)
+    max_length: int | Literal["auto"] = Field(
+        "auto", description="tokens kept per text; auto: length_percentile of the training texts, capped"
+    )
+    length_percentile: float = Field(99.0, gt=0, le=100)
+    length_cap: int = Field(512, ge=1, description="the most tokens `auto` may choose")
+    truncation: Literal["head", "tail", "head+tail"] = Field(
+        "head+tail", description="which part of a longer text is kept (head+tail: a quarter from the start)"
+    )
     special_tokens: bool = Field(False, description="URLs, numbers, @mentions -> <url>, <num>, <user>")
     batch_size: int = Field(1000, ge=1)
     n_process: int = Field(1, ge=1, description="spaCy worker processes")
+
+    @model_validator(mode="after")
+    def _length(self) -> TokenizeParams:
+        if isinstance(self.max_length, int) and self.max_length < 1:
+            raise ValueError("classifier.tokenize.max_length must be at least 1, or auto")
+        return self
 
 
 class EmbedParams(Section):
@@ -54,14 +67,34 @@ class TrainParams(LoopParams):
     pooling: Literal["last", "max", "mean", "attention"] = "max"
     freeze_embeddings: bool = False
     class_weights: Literal["none", "balanced"] = "none"
+    batch_tokens: int | None = Field(
+        4096, ge=1, description="padded tokens per batch at most: long documents come fewer to a batch; null: no cap"
+    )
 
 
 class EvaluateParams(Section):
+    """Scoring, and the serving choices made on validation data (shipped with the registered model)."""
+
     batch_size: int = Field(256, ge=1)
-    baseline: bool = Field(True, description="also score TF-IDF logistic regression on the same split")
+    baseline: bool = Field(True, description="TF-IDF word+char logistic regression, C tuned on val, same splits")
+    quantize: Literal["auto", "on", "off"] = Field(
+        "auto", description="int8 recurrent and linear layers; auto: on when val accuracy moves by <= tolerance"
+    )
+    quantize_tolerance: float = Field(
+        0.003, ge=0.0, le=1.0, description="val accuracy change allowed (0.003: 0.3 points)"
+    )
+    calibrate: bool = Field(True, description="temperature scaling fitted on validation logits")
+    unseen_words: Literal["subwords", "unk"] = Field(
+        "subwords", description="a word not in the vocabulary: its spelling's nearest words' vectors, or <unk>"
+    )
+    behaviour: bool = Field(True, description="run the behavioural suite (binary positive/negative labels only)")
+    explain_errors: int = Field(20, ge=0, description="most confident test errors explained on an HTML page")
 
 
 class ClassifierRegisterParams(RegisterParams):
+    behaviour_floor: float | None = Field(
+        None, ge=0.0, le=1.0, description="the behavioural suite's overall pass rate a champion must reach"
+    )
     model_name: str = Field("sentipipe-classifier", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
     metric: str = Field(
         "val_accuracy",

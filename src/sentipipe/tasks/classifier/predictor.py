@@ -1,26 +1,42 @@
-"""The whole predictor in one file: network, vocabulary, tokenizer settings, labels.
+"""The whole predictor in one file: network, vocabulary, tokenizer settings, labels, and how it is served.
 
 Everything that turns raw text into probabilities travels together, so a
 checkpoint, the evaluation stage and the served MLflow model cannot disagree.
+The serving choices the evaluate stage makes on validation data go in the same
+file: the temperature that calibrates the probabilities, int8 dynamic
+quantization of the recurrent and linear layers, and vectors for words the
+vocabulary lacks, from their character n-grams.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from sentipipe.io import write_bytes
 from sentipipe.tasks.classifier.network import ClassifierNetwork, ClassifierSpec
 from sentipipe.text.batching import iterate
-from sentipipe.text.encoding import EncodedSplit, encode
+from sentipipe.text.encoding import EncodedSplit
+from sentipipe.text.subwords import SubwordIndex
 from sentipipe.text.tokenizer import TokenizerSettings, tokenize
-from sentipipe.text.vocab import Vocab
+from sentipipe.text.vocab import UNK_ID, Vocab
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MAX_TOKENS = 32_768  # padded tokens per forward pass when scoring
+_SEEN_UNKNOWN = 10_000  # unseen words whose vectors are kept between calls
+
+
+def quantize(model: ClassifierNetwork) -> nn.Module:
+    """int8 dynamic quantization of the LSTM/GRU and linear layers (weights int8, activations quantized on the fly)."""
+    with warnings.catch_warnings():  # PyTorch announces a successor API (torchao); this one is what 2.13 ships
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
 
 
 class Predictor:
@@ -31,21 +47,33 @@ class Predictor:
         labels: list[str],
         tokenizer: TokenizerSettings,
         device: torch.device | str = "cpu",
+        temperature: float = 1.0,
+        quantized: bool = False,
+        subwords: bool = False,
     ):
-        self.model = model.to(device).eval()
-        self.vocab = vocab
-        self.labels = list(labels)
-        self.tokenizer = tokenizer
+        self.network = model.to(device).eval()  # fp32, as trained: what is saved
+        self.model = quantize(self.network) if quantized else self.network
+        self.vocab, self.labels, self.tokenizer = vocab, list(labels), tokenizer
         self.device = torch.device(device)
+        self.temperature, self.quantized, self.subwords = float(temperature), quantized, subwords
+        self._index: SubwordIndex | None = None
+        self._unseen: dict[str, np.ndarray | None] = {}
+
+    def serving(self, temperature: float, quantized: bool, subwords: bool) -> Predictor:
+        """The same network and vocabulary, served another way (the weights are shared, not copied)."""
+        return Predictor(
+            self.network, self.vocab, self.labels, self.tokenizer, self.device, temperature, quantized, subwords
+        )
 
     def save(self, path: str | Path) -> None:
         bundle = {
             "format_version": FORMAT_VERSION,
-            "spec": self.model.spec.to_dict(),
-            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "spec": self.network.spec.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in self.network.state_dict().items()},
             "vocab": self.vocab.tokens,
             "labels": self.labels,
             "tokenizer": self.tokenizer.to_dict(),
+            "serving": {"temperature": self.temperature, "quantized": self.quantized, "subwords": self.subwords},
         }
         # Serialise to memory first: torch.save names the archive after the file,
         # and the temp file's random name would make identical models differ.
@@ -57,27 +85,73 @@ class Predictor:
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> Predictor:
         # map_location lets a model trained on CUDA load on a CPU-only host.
         bundle = torch.load(path, map_location="cpu", weights_only=True)
-        if bundle.get("format_version") != FORMAT_VERSION:
+        if bundle.get("format_version") not in (1, FORMAT_VERSION):
             raise ValueError(f"{path}: unsupported model format {bundle.get('format_version')!r}")
         model = ClassifierNetwork(ClassifierSpec(**bundle["spec"]))
         model.load_state_dict(bundle["state_dict"])
-        return cls(model, Vocab(bundle["vocab"]), bundle["labels"], TokenizerSettings(**bundle["tokenizer"]), device)
+        serving = bundle.get("serving", {})
+        tokenizer = TokenizerSettings(**bundle["tokenizer"])
+        return cls(model, Vocab(bundle["vocab"]), bundle["labels"], tokenizer, device, **serving)
+
+    # ---------------------------------------------------------------- text to ids
+
+    def _unseen_vector(self, word: str) -> np.ndarray | None:
+        if word not in self._unseen:
+            if self._index is None:
+                self._index = SubwordIndex(self.vocab.tokens)
+                self._matrix = self.network.embedding.weight.detach().cpu().numpy()
+            if len(self._unseen) >= _SEEN_UNKNOWN:
+                self._unseen.clear()
+            self._unseen[word] = self._index.vector(word, self._matrix)
+        return self._unseen[word]
+
+    def encode(self, token_lists: list[list[str]]) -> tuple[EncodedSplit, torch.Tensor | None]:
+        """Ids for the tokens; with subwords on, a word the vocabulary lacks gets an extra row of its own."""
+        extra_rows: list[np.ndarray] = []
+        extra_ids: dict[str, int] = {}
+        seqs = []
+        for tokens in token_lists:
+            ids = self.vocab.encode(tokens) if tokens else np.array([UNK_ID], dtype=np.int32)
+            if self.subwords:
+                for position in np.flatnonzero(ids == UNK_ID):
+                    word = tokens[position] if tokens else ""
+                    if word not in extra_ids:
+                        vector = self._unseen_vector(word)
+                        extra_ids[word] = len(self.vocab) + len(extra_rows) if vector is not None else UNK_ID
+                        if vector is not None:
+                            extra_rows.append(vector)
+                    ids[position] = extra_ids[word]
+            seqs.append(ids)
+        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        flat = np.concatenate(seqs).astype(np.int32) if seqs else np.zeros(0, dtype=np.int32)
+        extra = torch.from_numpy(np.stack(extra_rows)) if extra_rows else None
+        return EncodedSplit(flat, offsets, np.zeros(len(seqs), dtype=np.int64)), extra
+
+    def tokens(self, texts: Sequence[str]) -> list[list[str]]:
+        return list(tokenize(texts, self.tokenizer))
+
+    # ---------------------------------------------------------------- scores
 
     @torch.no_grad()
-    def predict_encoded(self, split: EncodedSplit, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (n, classes) in the split's order."""
-        self.model.eval()
-        probs = np.zeros((len(split), len(self.labels)), dtype=np.float32)
+    def logits_encoded(self, split: EncodedSplit, extra: torch.Tensor | None, batch_size: int = 256) -> np.ndarray:
+        """Raw logits (n, classes) in the split's order, before the temperature."""
+        out = np.zeros((len(split), len(self.labels)), dtype=np.float32)
         order = np.argsort(split.lengths, kind="stable")
         start = 0
-        for ids, lengths, _ in iterate(split, batch_size, shuffle=False):
-            logits = self.model(ids.to(self.device), lengths)
-            index = order[start : start + len(lengths)]
-            probs[index] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        for ids, lengths, _ in iterate(split, batch_size, shuffle=False, max_tokens=MAX_TOKENS):
+            logits = self.model(ids.to(self.device), lengths, extra)
+            out[order[start : start + len(lengths)]] = logits.float().cpu().numpy()
             start += len(lengths)
-        return probs
+        return out
+
+    def logits(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        return self.logits_encoded(*self.encode(self.tokens(texts)), batch_size=batch_size)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        scaled = torch.from_numpy(logits) / self.temperature
+        return torch.softmax(scaled, dim=-1).numpy()
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        token_lists = list(tokenize(texts, self.tokenizer))
-        split = encode(token_lists, np.zeros(len(token_lists), dtype=np.int64), self.vocab)
-        return self.predict_encoded(split, batch_size)
+        """Calibrated class probabilities (n, classes), as served."""
+        return self.probabilities(self.logits(texts, batch_size))

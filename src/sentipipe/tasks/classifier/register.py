@@ -1,4 +1,4 @@
-"""Stage register: log the whole predictor as a pyfunc and register it under the promotion policy."""
+"""Stage register: log the served predictor (evaluate's choices applied) as a pyfunc, register it by the policy."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ from sentipipe import registry, tracking
 from sentipipe.io import read_json, require, write_json
 from sentipipe.tasks.classifier import pyfunc
 from sentipipe.tasks.classifier.params import ClassifierConfig
-from sentipipe.tasks.classifier.paths import METRICS, MODEL, REGISTRATION, TRAIN_REPORT, VOCAB
+from sentipipe.tasks.classifier.paths import METRICS, REGISTRATION, SERVED, TRAIN_REPORT
+from sentipipe.tasks.classifier.predictor import Predictor
 
 
 def register(params: ClassifierConfig) -> dict:
     c = params.classifier
-    require(MODEL, METRICS, TRAIN_REPORT, VOCAB)
+    require(SERVED, METRICS, TRAIN_REPORT)
     train_report, metrics = read_json(TRAIN_REPORT), read_json(METRICS)
-    labels = read_json(VOCAB)["labels"]
+    labels = Predictor.load(SERVED).labels
     with tracking.attach_run(params.tracking, c.experiment, TRAIN_REPORT) as run:
-        info = pyfunc.log_model(MODEL, labels)
+        info = pyfunc.log_model(SERVED, labels)
         decision = registry.register(
             info.model_uri, c.register, run.info.run_id, metrics, METRICS, train_report["device"], run.data.tags
         )

@@ -49,7 +49,8 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
     )
     model = wrap(build_model(spec, matrix, freeze=p.freeze_embeddings).to(device), device, dist)
     train_split, val_split = load_split(train_path), load_split(val_path)
-    objective = Classification(train_split, val_split, p.batch_size, len(words.labels), p.class_weights, device)
+    classes = len(words.labels)
+    objective = Classification(train_split, val_split, p.batch_size, classes, p.class_weights, device, p.batch_tokens)
     job = TrainJob(
         loop=p,
         tracking=params.tracking,
@@ -62,5 +63,5 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
         history=HISTORY,
         save_model=lambda bare: Predictor(bare, words.vocab, words.labels, words.tokenizer, device).save(MODEL),
     )
-    padding = round(padding_fraction(train_split, p.batch_size, shuffle=True, seed=p.seed), 4)
+    padding = round(padding_fraction(train_split, p.batch_size, True, p.seed, p.batch_tokens), 4)
     return run_training(job, model, objective, device, dist, fresh, {"padding_fraction": padding})

@@ -33,14 +33,14 @@ def evaluate(params: GeneratorConfig) -> dict:
         limit = g.evaluate.ngram_order_limit
         ngram, order, by_order = search_order(loaded["train"], loaded["val"], len(generator.vocab), EOS_ID, limit)
         val_cpu = stats["val"]["chars_per_unit"]
+        bpc = {s: round(ngram.bits_per_unit(loaded[s], order) / stats[s]["chars_per_unit"], 6) for s in ("val", "test")}
         metrics["baseline"] = {
-            "kneser_ney_order": order,
-            "kneser_ney_order_limit_reached": max(by_order) == limit and order == limit,
-            **{
-                f"kneser_ney_{s}_bpc": round(ngram.bits_per_unit(loaded[s], order) / stats[s]["chars_per_unit"], 6)
-                for s in ("val", "test")
-            },
-            "kneser_ney_val_bpc_by_order": {str(m): round(v / val_cpu, 6) for m, v in by_order.items()},
+            "name": f"a modified Kneser-Ney {order}-gram",
+            "order": order,
+            "order_limit_reached": max(by_order) == limit and order == limit,
+            "val": {"bpc": bpc["val"]},
+            "test": {"bpc": bpc["test"]},
+            "val_bpc_by_order": {str(m): round(v / val_cpu, 6) for m, v in by_order.items()},
         }
     s = g.sample
     samples = []
@@ -52,8 +52,9 @@ def evaluate(params: GeneratorConfig) -> dict:
     write_json(SAMPLES, samples)
     with tracking.attach_run(params.tracking, g.experiment, TRAIN_REPORT):
         flat = {f"{split}_{k}": v for split in ("val", "test") for k, v in metrics[split].items()}
-        baseline = metrics.get("baseline", {})
-        flat.update({f"baseline_{k}": v for k, v in baseline.items() if not isinstance(v, dict)})
+        if "baseline" in metrics:
+            flat.update({f"baseline_{s}_bpc": metrics["baseline"][s]["bpc"] for s in ("val", "test")})
+            flat["baseline_order"] = metrics["baseline"]["order"]
         mlflow.log_metrics({k: float(v) for k, v in flat.items()})
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifact(str(SAMPLES))
@@ -64,9 +65,9 @@ def evaluate(params: GeneratorConfig) -> dict:
     if "baseline" in metrics:
         b = metrics["baseline"]
         print(
-            f"generator evaluate: modified Kneser-Ney {b['kneser_ney_order']}-gram on the same split (orders grown "
-            f"until validation stopped improving): "
-            f"val bpc {b['kneser_ney_val_bpc']:.4f}, test bpc {b['kneser_ney_test_bpc']:.4f}"
+            f"generator evaluate: {b['name']} on the same split (orders grown until validation stopped "
+            "improving): "
+            f"val bpc {b['val']['bpc']:.4f}, test bpc {b['test']['bpc']:.4f}"
         )
     for sample in samples:
         print(f"generator evaluate: sample (temperature {sample['temperature']}): {sample['text']!r}")
