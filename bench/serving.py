@@ -1,96 +1,163 @@
-"""Prediction throughput in process and over REST, and single-request latency.
+"""Prediction speed of the champion classifier, against baselines measured in the same run.
 
-Uses the champion of the workspace's store (run `make run` first). Scores the
-test split's texts repeated to --rows, in batches of --batch; then starts
-`sentipipe serve` on a loopback port and posts the same batches, then
---requests single-sentence requests for p50/p95 latency. The in-process rate is
-the baseline the REST figures are put against.
+In process, batched (the test split's texts repeated to --rows, batches of --batch):
+  - the model as it was served before this work: fp32, temperature 1, unseen words as <unk>;
+  - the model as served now (the registry's artifact: int8 if evaluate chose it, calibrated,
+    unseen words from their subwords);
+  - the TF-IDF word+char logistic regression (C tuned on val), predict only.
+Explanations: p50/p95 of one explained sentence.
+Over REST, on loopback: `sentipipe serve` against `mlflow models serve` on the same model; batched
+throughput, then --clients concurrent clients sending one sentence each (--requests in all).
 
-    python bench/serving.py [--rows 20000] [--batch 1000] [--requests 200]
+    python bench/serving.py [--rows 20000] [--batch 1000] [--clients 8] [--requests 800] [--workers 1]
+
+Run `make run` first (the champion of the workspace's store is used).
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import requests
 
-from sentipipe import tracking
+from sentipipe import model_cache, tracking
 from sentipipe.data.paths import prepared
+from sentipipe.tasks.classifier import baseline
+from sentipipe.tasks.classifier.explain import explain
 from sentipipe.tasks.classifier.params import load
+from sentipipe.tasks.classifier.served import ServedClassifier
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rate(score, texts: list[str], batch: int, repeats: int = 3) -> float:
+    """Best of `repeats` passes: sentences per second."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, len(texts), batch):
+            score(texts[i : i + batch])
+        best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def start(command: list[str], url: str, env: dict) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{url}/ping", timeout=1).ok:
+                return proc
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    raise SystemExit(f"{' '.join(command)} did not start")
+
+
+def rest(url: str, texts: list[str], batch: int, clients: int, requests_total: int) -> dict:
+    session = requests.Session()
+    body = lambda chunk: {"dataframe_split": {"columns": ["text"], "data": [[t] for t in chunk]}}  # noqa: E731
+    session.post(f"{url}/invocations", json=body(texts[:10])).raise_for_status()
+    start_time = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        session.post(f"{url}/invocations", json=body(texts[i : i + batch]), timeout=300).raise_for_status()
+    batched = len(texts) / (time.perf_counter() - start_time)
+
+    def client(k: int) -> list[float]:
+        own, latencies = requests.Session(), []
+        for text in texts[k:requests_total:clients]:
+            t0 = time.perf_counter()
+            own.post(f"{url}/invocations", json={"inputs": [text]}, timeout=60).raise_for_status()
+            latencies.append((time.perf_counter() - t0) * 1000)
+        return latencies
+
+    start_time = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+        latencies = [x for part in pool.map(client, range(clients)) for x in part]
+    seconds = time.perf_counter() - start_time
+    p50, p95 = np.percentile(latencies, [50, 95])
+    return {"batched": batched, "requests_per_s": len(latencies) / seconds, "p50": p50, "p95": p95}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=1000)
-    ap.add_argument("--requests", type=int, default=200)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--requests", type=int, default=800)
+    ap.add_argument("--workers", type=int, default=1, help="sentipipe serve --workers")
+    ap.add_argument("--skip-mlflow", action="store_true", help="do not start `mlflow models serve` for comparison")
     args = ap.parse_args()
-    import mlflow.pyfunc
-
     params = load()
-    tracking.configure(params.tracking, params.classifier.experiment)
-    uri = f"models:/{params.classifier.register.model_name}@champion"
-    model = mlflow.pyfunc.load_model(uri)
-    texts = pd.read_parquet(prepared("test"))["text"].tolist()
+    uri = tracking.tracking_uri(params.tracking)
+    model_uri = f"models:/{params.classifier.register.model_name}@champion"
+    served = model_cache.load_python_model(model_cache.local_model(uri, model_uri), ServedClassifier).predictor
+    before = served.serving(1.0, False, False)
+    frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
+    texts = frames["test"]["text"].tolist()
     texts = (texts * (args.rows // len(texts) + 1))[: args.rows]
-    batches = [texts[i : i + args.batch] for i in range(0, len(texts), args.batch)]
+    index = {label: i for i, label in enumerate(served.labels)}
+    y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
+    reference = baseline.fit(frames["train"]["text"].tolist(), y["train"], frames["val"]["text"].tolist(), y["val"])
 
-    model.predict(pd.DataFrame({"text": batches[0]}))  # warm-up
-    start = time.perf_counter()
-    for batch in batches:
-        model.predict(pd.DataFrame({"text": batch}))
-    in_process = len(texts) / (time.perf_counter() - start)
+    rates = {
+        "before: fp32, temperature 1, unseen words <unk>": rate(before.predict_proba, texts, args.batch),
+        f"served: {'int8' if served.quantized else 'fp32'}, T={served.temperature:.2f}, subwords": rate(
+            served.predict_proba, texts, args.batch
+        ),
+        f"TF-IDF word+char LR (C={reference.c:g})": rate(reference.predict_proba, texts, args.batch),
+    }
+    one = [frames["test"]["text"].iloc[i] for i in range(200)]
+    explain(served, one[:5])
+    timings = []
+    for text in one:
+        t0 = time.perf_counter()
+        explain(served, [text])
+        timings.append((time.perf_counter() - t0) * 1000)
+    explain_p50, explain_p95 = np.percentile(timings, [50, 95])
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sentipipe.cli", "serve", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(240):
-            try:
-                if requests.get(f"{url}/ping", timeout=1).ok:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.5)
-        session = requests.Session()
-        session.post(f"{url}/invocations", json={"dataframe_split": {"columns": ["text"], "data": [[texts[0]]]}})
-        start = time.perf_counter()
-        for batch in batches:
-            body = {"dataframe_split": {"columns": ["text"], "data": [[t] for t in batch]}}
-            session.post(f"{url}/invocations", json=body, timeout=120).raise_for_status()
-        rest = len(texts) / (time.perf_counter() - start)
-        latencies = []
-        for text in texts[: args.requests]:
-            t0 = time.perf_counter()
-            session.post(f"{url}/invocations", json={"dataframe_records": [{"text": text}]}, timeout=30)
-            latencies.append((time.perf_counter() - t0) * 1000)
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
-    p50, p95 = np.percentile(latencies, [50, 95])
-    print(f"model {uri}; {len(texts)} sentences in batches of {args.batch}")
-    print(f"in process, batched : {in_process:8.0f} sentences/s   (baseline 1.00)")
-    print(f"REST, batched       : {rest:8.0f} sentences/s   ({rest / in_process:.2f} of in process)")
-    print(f"REST, one sentence  : p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(latencies)} requests")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    results = {}
+    servers = {"sentipipe serve": [sys.executable, "-m", "sentipipe.cli", "serve", "--workers", str(args.workers)]}
+    if not args.skip_mlflow:
+        mlflow_cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
+        servers["mlflow models serve"] = mlflow_cmd
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    for name, command in servers.items():
+        port = 5100 + len(results)
+        proc = start([*command, "--port", str(port)], f"http://127.0.0.1:{port}", env)
+        try:
+            results[name] = rest(
+                f"http://127.0.0.1:{port}", texts[: args.requests * 4], args.batch, args.clients, args.requests
+            )
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+    first = next(iter(rates.values()))
+    print(f"\nmodel {model_uri}; {len(texts)} sentences in batches of {args.batch}; {os.cpu_count()} CPUs")
+    print(f"{'in process, batched':<52}{'sentences/s':>12}{'ratio':>8}")
+    for name, value in rates.items():
+        print(f"{name:<52}{value:>12.0f}{value / first:>8.2f}")
+    served_rate = list(rates.values())[1]
+    print(f"served / TF-IDF LR: {served_rate / list(rates.values())[2]:.2f}")
+    print(f"one explained sentence (occlusion, in process): p50 {explain_p50:.1f} ms, p95 {explain_p95:.1f} ms")
+    print(f"\nREST on loopback ({args.clients} concurrent clients, one sentence a request, {args.requests} requests):")
+    print(f"{'server':<24}{'batched sent/s':>16}{'requests/s':>12}{'p50 ms':>9}{'p95 ms':>9}")
+    for name, r in results.items():
+        print(f"{name:<24}{r['batched']:>16.0f}{r['requests_per_s']:>12.0f}{r['p50']:>9.1f}{r['p95']:>9.1f}")
+    if len(results) == 2:
+        ours, theirs = results["sentipipe serve"], results["mlflow models serve"]
+        print(f"requests/s, ours / MLflow's: {ours['requests_per_s'] / theirs['requests_per_s']:.2f}")
     return 0
 
 

@@ -73,8 +73,13 @@ def cmd_predict(args) -> None:
         )
         print(f"wrote {rows} predictions to {args.output}")
         return
-    for text, row in zip(args.texts, model.predict_rows(args.texts, {}), strict=True):
+    rows = model.predict_rows(args.texts, {"explain": True} if args.explain else {})
+    for text, row in zip(args.texts, rows, strict=True):
         probs = "  ".join(f"{k.removeprefix('prob_')}={v:.3f}" for k, v in row.items() if k.startswith("prob_"))
+        if args.explain:
+            from sentipipe.tasks.classifier.explain import terminal_lines  # noqa: PLC0415
+
+            text = terminal_lines({**row, "label": row["label"]}, colour=sys.stdout.isatty())
         print(f"{row['label']}\t{probs}\t{text}")
 
 
@@ -181,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="where to write it (format from the suffix): input columns + label + prob_*")
     p.add_argument("--text-column", default="text")
     p.add_argument("--chunk-rows", type=int, default=10_000)
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="mark the words that pushed towards the label (green, or +) and away from it (red, or -)",
+    )
     p.set_defaults(func=cmd_predict)
 
     g = sub.add_parser("generate", help="continue prompts with the champion generator")

@@ -214,3 +214,19 @@ def test_a_hundred_thousand_character_text_is_truncated_not_refused(server):
     prediction = reply.json()["predictions"][0]
     assert prediction["label"] in {"positive", "negative"}
     assert abs(prediction["prob_positive"] + prediction["prob_negative"] - 1) < 1e-5
+
+
+def test_a_request_can_ask_why_token_by_token(server):
+    reply = post(server, {"inputs": ["a wonderful film", "an awful film"], "params": {"explain": True}})
+    assert reply.status_code == 200, reply.text
+    first, second = reply.json()["predictions"]
+    assert first["label"] == "positive" and first["tokens"] == ["a", "wonderful", "film"]
+    toward = first["contributions"]["positive"]
+    assert len(toward) == 3 and max(toward) == toward[1], "'wonderful' pushed hardest towards positive"
+    assert second["label"] == "negative" and abs(first["prob_positive"] + first["prob_negative"] - 1) < 1e-5
+    for params, message in (
+        ({"explain": "yes"}, "explain must be true or false"),
+        ({"why": True}, "unknown parameter"),
+    ):
+        reply = post(server, {"inputs": ["fine"], "params": params})
+        assert reply.status_code == 400 and message in reply.json()["message"], reply.text

@@ -127,6 +127,9 @@ def test_cli_predict_prints_label_and_probabilities(tiny_workspace, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("positive\t") and "prob" not in lines[0] and "negative=" in lines[0]
     assert lines[1].startswith("negative\t")
+    assert cli_main(["predict", "--explain", "a wonderful film"]) == 0
+    explained = capsys.readouterr().out.strip().split("\t")[-1]
+    assert "wonderful(+" in explained, explained
 
 
 def test_cli_predicts_a_file_in_chunks(tiny_workspace, capsys):

@@ -35,6 +35,7 @@ def explain(predictor: Predictor, texts: Sequence[str]) -> list[dict]:
             {
                 "label": predictor.labels[best],
                 "probability": round(float(full[best]), 4),
+                "probabilities": [float(x) for x in full],
                 "tokens": tokens,
                 "contributions": {
                     label: [round(float(x), 4) for x in contributions[:, c]] for c, label in enumerate(predictor.labels)

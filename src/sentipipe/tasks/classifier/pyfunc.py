@@ -15,10 +15,11 @@ import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 from mlflow.models import ModelSignature, infer_signature
+from mlflow.types import ParamSchema, ParamSpec
 
 from sentipipe.errors import SentipipeError
 from sentipipe.serving import client_error, log_pyfunc, text_schema, texts_from_input
-from sentipipe.tasks.classifier.served import MAX_BATCH, TEXT_COLUMN, ServedClassifier
+from sentipipe.tasks.classifier.served import MAX_BATCH, PARAMS, TEXT_COLUMN, ServedClassifier
 
 
 def predictions_frame(probs: np.ndarray, labels: Sequence[str]) -> pd.DataFrame:
@@ -32,6 +33,8 @@ class ClassifierModel(ServedClassifier, mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         try:
             texts = texts_from_input(model_input)
+            if params and params.get("explain"):
+                return pd.DataFrame(self.predict_rows(texts, params))
         except SentipipeError as exc:
             raise client_error(exc) from None
         probs = self.predictor.predict_proba(texts, batch_size=MAX_BATCH)
@@ -46,6 +49,10 @@ def log_model(predictor_path: Path, labels: Sequence[str], name: str = "model"):
         Path(__file__).with_name("model_code.py"),
         {"predictor": str(predictor_path)},
         name=name,
-        signature=ModelSignature(inputs=text_schema(), outputs=infer_signature(example, fake).outputs),
+        signature=ModelSignature(
+            inputs=text_schema(),
+            outputs=infer_signature(example, fake).outputs,
+            params=ParamSchema([ParamSpec(k, "boolean", v) for k, v in PARAMS.items()]),
+        ),
         input_example=example,
     )

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from sentipipe.errors import SentipipeError
+from sentipipe.tasks.classifier.explain import explain
 from sentipipe.tasks.classifier.predictor import Predictor
 
 TEXT_COLUMN = "text"
 MAX_BATCH = 256
+PARAMS = {"explain": False}  # per request: each token's contribution to each class (occlusion)
 
 
 def prediction_rows(probs: np.ndarray, labels: Sequence[str]) -> list[dict]:
@@ -30,6 +32,17 @@ class ServedClassifier:
         self.predictor = Predictor.load(context.artifacts["predictor"], device="cpu")
 
     def predict_rows(self, texts: list[str], params: dict) -> list[dict]:
-        if params:
-            raise SentipipeError(f"the classifier takes no params; got {sorted(params)}")
-        return prediction_rows(self.predictor.predict_proba(texts, batch_size=MAX_BATCH), self.predictor.labels)
+        """Rows of label and probabilities; with params {"explain": true}, each token's contribution too."""
+        unknown = sorted(set(params) - set(PARAMS))
+        if unknown:
+            raise SentipipeError(f"unknown parameter(s) {unknown}; the classifier takes {sorted(PARAMS)}")
+        explained = params.get("explain", False)
+        if not isinstance(explained, bool):
+            raise SentipipeError(f"explain must be true or false, got {explained!r}")
+        if not explained:
+            return prediction_rows(self.predictor.predict_proba(texts, batch_size=MAX_BATCH), self.predictor.labels)
+        out = []
+        for e in explain(self.predictor, texts):
+            (row,) = prediction_rows(np.array([e["probabilities"]]), self.predictor.labels)
+            out.append({**row, "tokens": e["tokens"], "contributions": e["contributions"]})
+        return out
