@@ -30,6 +30,26 @@ from sentipipe.tasks.generator.train import train
 from common import load, run_stages
 
 
+def sampling_speed(generator, temperature: float, top_k: int, prompts: int = 32, max_length: int = 100) -> dict:
+    """Prompts per second, one at a time against all in one batch (each with its own seeded generator)."""
+    texts = [f"The {word}" for word in ("movie", "film", "story", "plot", "cast", "actor", "ending", "script")]
+    texts = (texts * (prompts // len(texts) + 1))[:prompts]
+    options = {"max_length": max_length, "temperature": temperature, "top_k": top_k, "seed": 3}
+    start = time.perf_counter()
+    alone = [generator.generate(t, **options) for t in texts]
+    alone_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    together = generator.generate_batch(texts, **options)
+    together_seconds = time.perf_counter() - start
+    return {
+        "prompts": texts,
+        "max_length": max_length,
+        "alone": len(texts) / alone_seconds,
+        "together": len(texts) / together_seconds,
+        "same": alone == together,
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
@@ -56,9 +76,15 @@ def main() -> int:
         g = params.generator
         temperatures = [float(t) for t in args.temperatures.split(",")]
         samples = {
-            t: [generator.generate("", g.sample.max_length, t, g.sample.top_k, seed)[0] for seed in range(1, n + 1)]
+            t: [
+                generator.generate("", max_length=g.sample.max_length, temperature=t, top_k=g.sample.top_k, seed=seed)[
+                    0
+                ]
+                for seed in range(1, n + 1)
+            ]
             for t in temperatures
         }
+        speed = sampling_speed(generator, g.sample.temperature, g.sample.top_k)
 
     t = g.train
     label = f"{t.cell} {t.num_layers}x{t.hidden_size}, bptt {t.bptt}, {train_report['epochs_run']} epochs"
@@ -76,6 +102,11 @@ def main() -> int:
         f"RNN: {train_report['parameters']:,} parameters, {train_report['seconds_per_epoch']:.1f} s/epoch, "
         f"{rnn_seconds:.0f} s training on {train_report['device']}; "
         f"evaluation, n-gram fit included, {evaluate_seconds:.0f} s"
+    )
+    print(
+        f"sampling {len(speed['prompts'])} prompts of {speed['max_length']} units: one at a time "
+        f"{speed['alone']:.2f} prompts/s, together {speed['together']:.2f} prompts/s "
+        f"({speed['together'] / speed['alone']:.2f}x), the same texts: {speed['same']}"
     )
     for temperature, texts in samples.items():
         print(f"\nsamples at temperature {temperature} (seeds 1..{len(texts)}):")

@@ -224,3 +224,12 @@ def test_generator_params_are_validated_with_their_keys():
     assert "generator.train.bptt" in text
     with pytest.raises(ConfigError, match="generator.data.path is required"):
         parse_generator({"generator": {"data": {"source": "file"}}})
+
+
+def test_prompts_generated_together_get_the_texts_they_get_alone():
+    gen = _generator()
+    prompts = ["the", "mov", "", "the movie was"]
+    together = gen.generate_batch(prompts, max_length=40, temperature=1.0, top_k=0, seed=5)
+    alone = [gen.generate(p, max_length=40, temperature=1.0, top_k=0, seed=5) for p in prompts]
+    assert together == alone, "one random generator per prompt: its neighbours in the batch change nothing"
+    assert gen.generate_batch([], max_length=5) == []

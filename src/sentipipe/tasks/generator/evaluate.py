@@ -46,7 +46,9 @@ def evaluate(params: GeneratorConfig) -> dict:
     samples = []
     for temperature in g.evaluate.temperatures:
         for prompt in g.evaluate.prompts:
-            text, _ = generator.generate(prompt, s.max_length, temperature, s.top_k, s.seed)
+            text, _ = generator.generate(
+                prompt, max_length=s.max_length, temperature=temperature, top_k=s.top_k, seed=s.seed
+            )
             samples.append({"prompt": prompt, "temperature": temperature, "seed": s.seed, "text": prompt + text})
     write_json(METRICS, metrics)
     write_json(SAMPLES, samples)

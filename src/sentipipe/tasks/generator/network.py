@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from sentipipe.models.cells import recurrent_layer
 
@@ -42,3 +43,11 @@ class GeneratorNetwork(nn.Module):
         """ids: (batch, time). Returns logits (batch, time, vocab) and the final hidden state."""
         out, hidden = self.rnn(self.embed_dropout(self.embedding(ids)), hidden)
         return self.decoder(self.output_dropout(out)), hidden
+
+    def prime(self, ids: torch.Tensor, lengths: torch.Tensor):
+        """Prompts of different lengths at once (padded ids, CPU lengths): each one's next-unit logits and state."""
+        packed = pack_padded_sequence(self.embedding(ids), lengths, batch_first=True, enforce_sorted=False)
+        out, hidden = self.rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True)
+        last = out[torch.arange(len(lengths)), lengths - 1]
+        return self.decoder(last), hidden

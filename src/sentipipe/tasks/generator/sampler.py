@@ -54,41 +54,72 @@ class Generator:
         return [EOS_ID, *ids], sum(i == UNK_ID for i in ids)
 
     @torch.no_grad()
-    def generate(
-        self, prompt: str, max_length: int = 200, temperature: float = 0.8, top_k: int = 0, seed: int = 13
-    ) -> tuple[str, int]:
-        """Sample up to `max_length` units after the prompt, stopping at <eos>. Same seed, same text."""
-        ids, unknown = self.encode_prompt(prompt)
-        rng = torch.Generator().manual_seed(int(seed))
-        logits, hidden = self.model(torch.tensor([ids], device=self.device))
-        out: list[str] = []
+    def generate_batch(
+        self, prompts: Sequence[str], max_length: int = 200, temperature: float = 0.8, top_k: int = 0, seed: int = 13
+    ) -> list[tuple[str, int]]:
+        """Continue every prompt at once: one forward pass a step for all of them, one random generator each.
+
+        Each prompt samples from its own torch.Generator seeded with `seed`, so a prompt's text does not
+        depend on the others in the request; the same request gives the same texts.
+        """
+        encoded = [self.encode_prompt(p) for p in prompts]
+        if not encoded:
+            return []
+        lengths = torch.tensor([len(ids) for ids, _ in encoded])
+        padded = torch.full((len(encoded), int(lengths.max())), PAD_ID, dtype=torch.long)
+        for row, (ids, _) in enumerate(encoded):
+            padded[row, : len(ids)] = torch.tensor(ids)
+        rngs = [torch.Generator().manual_seed(int(seed)) for _ in encoded]
+        logits, hidden = self.model.prime(padded.to(self.device), lengths)
+        outputs: list[list[str]] = [[] for _ in encoded]
+        done = [False] * len(encoded)
         for _ in range(max_length):
-            scores = logits[0, -1].float().cpu()
-            scores[[PAD_ID, UNK_ID]] = float("-inf")
+            scores = logits.float().cpu()
+            scores[:, [PAD_ID, UNK_ID]] = float("-inf")
             if temperature <= 0:
-                next_id = int(scores.argmax())
+                chosen = scores.argmax(-1).tolist()
             else:
                 scores = scores / temperature
-                if 0 < top_k < len(scores):
-                    kth = torch.topk(scores, top_k).values[-1]
+                if 0 < top_k < scores.size(1):
+                    kth = torch.topk(scores, top_k, dim=-1).values[:, -1:]
                     scores[scores < kth] = float("-inf")
-                next_id = int(torch.multinomial(torch.softmax(scores, -1), 1, generator=rng))
-            if next_id == EOS_ID:
+                probs = torch.softmax(scores, -1)
+                chosen = [
+                    int(torch.multinomial(probs[row], 1, generator=rngs[row])) if not done[row] else PAD_ID
+                    for row in range(len(encoded))
+                ]
+            for row, next_id in enumerate(chosen):
+                if done[row]:
+                    continue
+                if next_id == EOS_ID:
+                    done[row] = True
+                else:
+                    outputs[row].append(self.vocab.tokens[next_id])
+            if all(done):
                 break
-            out.append(self.vocab.tokens[next_id])
-            logits, hidden = self.model(torch.tensor([[next_id]], device=self.device), hidden)
-        text = from_units(out, self.settings)
-        if self.settings.unit == "token" and prompt and text and not NO_SPACE_BEFORE.match(out[0]):
+            step = torch.tensor([[i if i != EOS_ID else PAD_ID] for i in chosen], device=self.device)
+            logits, hidden = self.model(step, hidden)
+            logits = logits[:, -1]
+        return [
+            (self._detokenize(prompt, out), unknown) for prompt, out, (_, unknown) in zip(prompts, outputs, encoded)
+        ]
+
+    def _detokenize(self, prompt: str, units: list[str]) -> str:
+        text = from_units(units, self.settings)
+        if self.settings.unit == "token" and prompt and text and not NO_SPACE_BEFORE.match(units[0]):
             text = " " + text
-        return text, unknown
+        return text
+
+    def generate(self, prompt: str, **options) -> tuple[str, int]:
+        """Sample up to `max_length` units after the prompt, stopping at <eos>. Same seed, same text."""
+        return self.generate_batch([prompt], **options)[0]
 
     def generate_rows(self, prompts: Sequence[str], **options) -> list[dict]:
         """One row per prompt: the prompt, what was generated, both together, the prompt's unknown units."""
-        rows = []
-        for prompt in prompts:
-            text, unknown = self.generate(prompt, **options)
-            rows.append({"prompt": prompt, "generated": text, "text": prompt + text, "unknown_units": unknown})
-        return rows
+        return [
+            {"prompt": prompt, "generated": text, "text": prompt + text, "unknown_units": unknown}
+            for prompt, (text, unknown) in zip(prompts, self.generate_batch(list(prompts), **options), strict=True)
+        ]
 
     def generate_frame(self, prompts: Sequence[str], **options) -> pd.DataFrame:
         return pd.DataFrame(self.generate_rows(prompts, **options), columns=OUTPUT_COLUMNS)
