@@ -1,80 +1,337 @@
-"""Test accuracy of the default params against linear baselines on the same split.
+"""Quality evidence: the classifier against linear baselines, with intervals and paired tests.
 
-Runs the pipeline's stages (params.yaml, or --params) in a temporary workspace
-with a throw-away MLflow store, then fits TF-IDF word+char logistic regression
-and NB-weighted logistic regression on the very same train/val/test split, and
-prints each accuracy with its ratio to the best baseline.
+Every baseline gets its C chosen on the same validation split our model stops
+and calibrates on (the grid of sentipipe.tasks.classifier.baseline); test data
+decides nothing. Our model runs the real stages (tokenize, embed, train,
+evaluate) in a throw-away workspace and MLflow store, and is scored as served.
 
-    python bench/quality.py [--params params.yaml] [--set classifier.train.epochs=4 ...]
+    python bench/quality.py                 # the default split: accuracy with Wilson intervals, McNemar tests
+    python bench/quality.py --cv 10         # stratified 10-fold CV on the default corpus (the published protocol)
+    python bench/quality.py --corpora       # each corpus of several shapes on its own split
+    python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, the student, the default
+    options: --set section.key=value (overrides, any depth), --json FILE, --markdown FILE, --params FILE
+
+Baselines: TF-IDF word+char logistic regression (the evaluate stage's reference), NB-LR and
+NBSVM (Wang and Manning 2012: binary uni- and bigrams scaled by the NB log-count ratio, then
+logistic regression or a linear SVM).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.svm import LinearSVC
 
+from sentipipe import stats
+from sentipipe.config import DataConfig, parse
+from sentipipe.data.ingest import read_corpus
 from sentipipe.data.paths import prepared
-from sentipipe.io import read_json
-from sentipipe.tasks.classifier import paths
-from sentipipe.tasks.classifier.evaluation import tfidf_baseline
+from sentipipe.data.split import clean
+from sentipipe.data.vader import fetch_sdist, read_vader_corpora
+from sentipipe.io import read_json, write_parquet
+from sentipipe.tasks.classifier import baseline, paths
 from sentipipe.tasks.classifier.params import ClassifierConfig
+from sentipipe.tasks.classifier.predictor import Predictor
 
-from common import load, run_stages
+from common import load_raw
+
+C_GRID = baseline.C_GRID
 
 
-def nb_lr(train: pd.DataFrame, test: pd.DataFrame) -> float:
-    """Wang & Manning's NB-weighted features (binary uni+bigrams, log-count ratio)."""
-    vec = CountVectorizer(ngram_range=(1, 2), binary=True)
-    x_train, x_test = vec.fit_transform(train.text), vec.transform(test.text)
-    y = (train.label == sorted(train.label.unique())[-1]).to_numpy()
-    p = np.asarray(x_train[y].sum(0)).ravel() + 1.0
-    q = np.asarray(x_train[~y].sum(0)).ravel() + 1.0
-    r = np.log((p / p.sum()) / (q / q.sum()))
-    clf = LogisticRegression(C=1.0, max_iter=2000).fit(x_train.multiply(r).tocsr(), y)
-    return float((clf.predict(x_test.multiply(r).tocsr()) == (test.label == sorted(train.label.unique())[-1])).mean())
+class NBFeatures:
+    """Binary uni+bigram counts scaled by the naive Bayes log-count ratio (binary labels; one-vs-rest otherwise)."""
+
+    def __init__(self, texts, y, classes: int):
+        self.vec = CountVectorizer(ngram_range=(1, 2), binary=True)
+        x = self.vec.fit_transform(texts)
+        self.ratios = []
+        for c in range(classes if classes > 2 else 1):
+            positive = y == (c if classes > 2 else 1)
+            p = np.asarray(x[positive].sum(0)).ravel() + 1.0
+            q = np.asarray(x[~positive].sum(0)).ravel() + 1.0
+            self.ratios.append(np.log((p / p.sum()) / (q / q.sum())))
+
+    def transform(self, texts, c: int = 0):
+        return self.vec.transform(texts).multiply(self.ratios[c]).tocsr()
+
+
+def nb_linear(frames: dict, y: dict, classes: int, kind: str) -> tuple[np.ndarray, float]:
+    """NB-LR or NBSVM: test predictions (labels) with C chosen on val."""
+    features = NBFeatures(frames["train"].text, y["train"], classes)
+    best, best_c, best_pred = -1.0, None, None
+    for c in C_GRID:
+        scores = {}
+        for split in ("val", "test"):
+            columns = []
+            for k in range(len(features.ratios)):
+                target = (y["train"] == (k if classes > 2 else 1)).astype(int)
+                model = LogisticRegression(C=c, max_iter=3000) if kind == "lr" else LinearSVC(C=c / 10, max_iter=20000)
+                model.fit(features.transform(frames["train"].text, k), target)
+                columns.append(model.decision_function(features.transform(frames[split].text, k)))
+            scores[split] = np.stack(columns, 1).argmax(1) if classes > 2 else (columns[0] > 0).astype(int)
+        accuracy = float((scores["val"] == y["val"]).mean())
+        if accuracy > best:
+            best, best_c, best_pred = accuracy, c, scores["test"]
+    return best_pred, best_c
+
+
+def baselines(frames: dict, y: dict, classes: int) -> dict[str, dict]:
+    out = {}
+    reference = baseline.fit(frames["train"].text.tolist(), y["train"], frames["val"].text.tolist(), y["val"])
+    out["TF-IDF word+char LR"] = {
+        "pred": reference.predict_proba(frames["test"].text.tolist()).argmax(1),
+        "C": reference.c,
+    }
+    for name, kind in (("NB-LR", "lr"), ("NBSVM", "svm")):
+        pred, c = nb_linear(frames, y, classes, kind)
+        out[name] = {"pred": pred, "C": c}
+    return out
+
+
+def ours(frames: dict, raw: dict, work: Path, label: str = "ours") -> dict:
+    """Our stages on these splits, in `work`; the served model's test predictions."""
+    from sentipipe.tasks.classifier.embed import embed
+    from sentipipe.tasks.classifier.evaluate import evaluate
+    from sentipipe.tasks.classifier.tokenize import tokenize
+    from sentipipe.tasks.classifier.train import train
+
+    work.mkdir(parents=True, exist_ok=True)
+    here = Path.cwd()
+    os.chdir(work)
+    try:
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
+        for split, frame in frames.items():
+            write_parquet(prepared(split), frame.reset_index(drop=True))
+        params = parse(raw, ClassifierConfig, "bench")
+        start = time.perf_counter()
+        for stage in (tokenize, embed, train, evaluate):
+            stage(params)
+        seconds = time.perf_counter() - start
+        served = Predictor.load(paths.SERVED)
+        metrics, report = read_json(paths.METRICS), read_json(paths.TRAIN_REPORT)
+        pred = served.predict_proba(frames["test"].text.tolist()).argmax(1)
+    finally:
+        os.chdir(here)
+    return {"pred": pred, "seconds": seconds, "metrics": metrics, "train": report, "labels": served.labels}
+
+
+def score(pred: np.ndarray, truth: np.ndarray) -> dict:
+    correct = pred == truth
+    low, high = stats.wilson_interval(int(correct.sum()), len(truth))
+    classes = np.unique(truth)
+    f1 = np.mean(
+        [2 * ((pred == c) & (truth == c)).sum() / max(((pred == c).sum() + (truth == c).sum()), 1) for c in classes]
+    )
+    return {"accuracy": float(correct.mean()), "interval": [low, high], "macro_f1": float(f1)}
+
+
+def one_split(frames: dict, raw: dict, work: Path) -> dict:
+    """Ours and every baseline on one split: scores, and McNemar's test of ours against each baseline."""
+    result = ours(frames, raw, work)
+    index = {c: i for i, c in enumerate(result["labels"])}
+    y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
+    methods = {"ours": {"pred": result["pred"]}, **baselines(frames, y, len(index))}
+    table = {
+        name: {**score(m["pred"], y["test"]), **({"C": m["C"]} if "C" in m else {})} for name, m in methods.items()
+    }
+    for name, m in methods.items():
+        if name != "ours":
+            table[name]["mcnemar_ours_vs"] = stats.mcnemar(result["pred"] == y["test"], m["pred"] == y["test"])
+    table["ours"]["behaviour"] = result["metrics"].get("behaviour", {}).get("overall")
+    table["ours"]["train"] = {k: result["train"][k] for k in ("steps_run", "stop_reason", "best_step", "train_seconds")}
+    return {"sizes": {s: len(f) for s, f in frames.items()}, "methods": table}
+
+
+def corpus(data: dict) -> pd.DataFrame:
+    """The cleaned, de-duplicated corpus that `data` params describe (ingest, then prepare's cleaning)."""
+    table, _ = read_corpus(parse({"data": data}, DataConfig).data)
+    cleaned, _ = clean(table)
+    return cleaned
+
+
+def split_frame(frame: pd.DataFrame, seed: int, val: float = 0.1, test: float = 0.1) -> dict:
+    rest, test_part = train_test_split(frame, test_size=test, stratify=frame["label"], random_state=seed)
+    train_part, val_part = train_test_split(rest, test_size=val / (1 - test), stratify=rest["label"], random_state=seed)
+    return {"train": train_part, "val": val_part, "test": test_part}
+
+
+def long_documents(folder: Path) -> Path:
+    """Reviews (Amazon) and editorials (NYT) of several hundred words, rebuilt from their rated snippets.
+
+    Each document's label is the sign of its snippets' mean human rating (documents within 0.25 of
+    zero are left out): about 800 documents of about 1,100 characters, built offline.
+    """
+    raw, _ = read_vader_corpora(["amazon", "nyt"], fetch_sdist())
+    raw["doc"] = raw["source"] + ":" + raw["id"].str.split(":").str[1].str.split("_").str[0]
+    docs = raw.groupby("doc", sort=False).agg(text=("text", " ".join), rating=("rating", "mean")).reset_index()
+    docs = docs[docs["rating"].abs() >= 0.25]
+    docs["label"] = np.where(docs["rating"] > 0, "positive", "negative")
+    path = folder / "long_documents.csv"
+    docs[["text", "label"]].to_csv(path, index=False)
+    return path
+
+
+def three_class(folder: Path) -> Path:
+    """Amazon snippets in three classes by their mean human rating: below -0.5, -0.5 to 0.5, above 0.5."""
+    raw, _ = read_vader_corpora(["amazon"], fetch_sdist())
+    raw["label"] = np.select([raw["rating"] < -0.5, raw["rating"] > 0.5], ["negative", "positive"], "neutral")
+    path = folder / "amazon_three_class.csv"
+    raw[["text", "label"]].to_csv(path, index=False)
+    return path
+
+
+def run_corpora(raw: dict, tmp: Path, seed: int) -> dict:
+    shapes = {
+        "movie snippets": {"corpora": ["movie"]},
+        "product reviews (Amazon snippets)": {"corpora": ["amazon"]},
+        "news editorials (NYT snippets)": {"corpora": ["nyt"]},
+        "tweets": {"corpora": ["tweets"]},
+        "Amazon snippets, 3 classes": {"source": "file", "path": str(three_class(tmp))},
+        "long documents (whole reviews and editorials)": {"source": "file", "path": str(long_documents(tmp))},
+    }
+    out = {}
+    for name, data in shapes.items():
+        frames = split_frame(corpus(data), seed)
+        out[name] = one_split(frames, raw, tmp / name.split()[0])
+        print(
+            f"{name}: {json.dumps({k: round(v['accuracy'], 4) for k, v in out[name]['methods'].items()})}", flush=True
+        )
+    return out
+
+
+def run_cv(raw: dict, tmp: Path, folds: int, seed: int) -> dict:
+    frame = corpus(raw.get("data", {})).reset_index(drop=True)
+    per_fold = []
+    for k, (rest, test) in enumerate(
+        StratifiedKFold(folds, shuffle=True, random_state=seed).split(frame, frame["label"])
+    ):
+        rest_frame = frame.iloc[rest]
+        train, val = train_test_split(
+            rest_frame, test_size=1 / (folds - 1), stratify=rest_frame["label"], random_state=seed
+        )
+        result = one_split({"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}")
+        per_fold.append(result)
+        print(
+            f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items()),
+            flush=True,
+        )
+    return {"folds": per_fold, "test_fraction": 1 / (folds - 1)}
+
+
+def summarise_folds(folds: list[dict], test_fraction: float) -> dict:
+    names = list(folds[0]["methods"])
+    accuracy = {n: [f["methods"][n]["accuracy"] for f in folds] for n in names}
+    f1 = {n: [f["methods"][n]["macro_f1"] for f in folds] for n in names}
+    table = {n: {"accuracy": stats.mean_interval(accuracy[n]), "macro_f1": stats.mean_interval(f1[n])} for n in names}
+    best = max((n for n in names if n != "ours"), key=lambda n: np.mean(accuracy[n]))
+    test = stats.corrected_resampled_ttest(accuracy["ours"], accuracy[best], test_fraction)
+    return {"table": table, "best_baseline": best, "ours_vs_best": test, "accuracy_by_fold": accuracy}
+
+
+def markdown(title: str, rows: dict[str, dict], note: str) -> str:
+    lines = [f"### {title}", "", "| method | accuracy | 95% interval | macro-F1 |", "|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['accuracy']:.4f} | {r['low']:.4f}–{r['high']:.4f} | {r['macro_f1']:.4f} |")
+    return "\n".join([*lines, "", note, ""])
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
-    ap.add_argument("--set", action="append", default=[], help="section.key=value override")
+    ap.add_argument("--set", action="append", default=[], help="section.key=value override, any depth")
+    ap.add_argument("--cv", type=int, help="stratified k-fold cross-validation on the default corpus")
+    ap.add_argument("--corpora", action="store_true", help="several corpora of different shapes")
+    ap.add_argument("--seed", type=int, default=13)
+    ap.add_argument("--json", help="write every figure here")
+    ap.add_argument("--markdown", help="write the tables here")
     args = ap.parse_args()
-    params = load(args.params, args.set, ClassifierConfig)
-    with tempfile.TemporaryDirectory(prefix="sentipipe-bench-") as tmp:
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp}/mlflow.db"
+    raw = load_raw(args.params, args.set)
+    params_path = Path(args.params).resolve()
+    json_path, markdown_path = (Path(x).resolve() if x else None for x in (args.json, args.markdown))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="sentipipe-quality-") as tmp_name:
+        tmp = Path(tmp_name)
         os.chdir(tmp)
-        start = time.perf_counter()
-        stages = ("ingest", "prepare", "tokenize", "embed", "train", "evaluate")
-        run_stages(args.params, args.set, "classifier", stages)
-        rnn_seconds = time.perf_counter() - start
-        metrics = read_json(paths.METRICS)
-        train = pd.read_parquet(prepared("train"))
-        test = pd.read_parquet(prepared("test"))
-        start = time.perf_counter()
-        baselines = {
-            "tfidf_word_char_lr": tfidf_baseline(train.text, train.label, test.text, test.label),
-            "nb_lr": nb_lr(train, test),
-        }
-        base_seconds = time.perf_counter() - start
-    rnn = metrics["test"]["accuracy"]
-    best = max(baselines.values())
-    print(f"\nsplit: train {len(train)}, test {len(test)}; corpora {params.data.corpora}, seed {params.data.seed}")
-    print(f"{'model':<28}{'test accuracy':>14}{'vs best baseline':>18}")
-    for name, acc in baselines.items():
-        print(f"{name:<28}{acc:>14.4f}{acc / best:>18.3f}")
-    c = params.classifier
-    label = f"{c.train.cell}{' bi' if c.train.bidirectional else ''} ({c.embed.source})"
-    print(f"{label:<28}{rnn:>14.4f}{rnn / best:>18.3f}")
-    print(f"val accuracy {metrics['val']['accuracy']:.4f}; pipeline {rnn_seconds:.0f}s, baselines {base_seconds:.0f}s")
-    return 0 if rnn > best else 1
+        if args.cv:
+            result = run_cv(raw, tmp, args.cv, args.seed)
+            summary = summarise_folds(result["folds"], result["test_fraction"])
+            rows = {
+                n: {
+                    "accuracy": v["accuracy"][0],
+                    "low": v["accuracy"][0] - v["accuracy"][1],
+                    "high": v["accuracy"][0] + v["accuracy"][1],
+                    "macro_f1": v["macro_f1"][0],
+                }
+                for n, v in summary["table"].items()
+            }
+            t = summary["ours_vs_best"]
+            note = (
+                f"Stratified {args.cv}-fold CV, seed {args.seed}; mean over folds with its 95% t interval. "
+                f"Ours against {summary['best_baseline']}: {t['mean_difference']:+.4f}, "
+                f"corrected resampled t-test p = {t['p_value']:.3g}."
+            )
+            text = markdown(f"{args.cv}-fold cross-validation", rows, note)
+            output = {"cv": args.cv, **summary, "folds": result["folds"]}
+        elif args.corpora:
+            result = run_corpora(raw, tmp, args.seed)
+            text = ""
+            for name, r in result.items():
+                rows = {
+                    n: {
+                        "accuracy": m["accuracy"],
+                        "low": m["interval"][0],
+                        "high": m["interval"][1],
+                        "macro_f1": m["macro_f1"],
+                    }
+                    for n, m in r["methods"].items()
+                }
+                best = max((n for n in rows if n != "ours"), key=lambda n: rows[n]["accuracy"])
+                p = r["methods"][best]["mcnemar_ours_vs"]["p_value"]
+                note = (
+                    f"Split {r['sizes']}, seed {args.seed}; ours - {best} = "
+                    f"{rows['ours']['accuracy'] - rows[best]['accuracy']:+.4f} (McNemar p = {p:.3g})."
+                )
+                text += markdown(name, rows, note)
+            output = {"corpora": result}
+        else:
+            frames = split_frame(corpus(raw.get("data", {})), raw.get("data", {}).get("seed", args.seed))
+            result = one_split(frames, raw, tmp / "split")
+            rows = {
+                n: {
+                    "accuracy": m["accuracy"],
+                    "low": m["interval"][0],
+                    "high": m["interval"][1],
+                    "macro_f1": m["macro_f1"],
+                }
+                for n, m in result["methods"].items()
+            }
+            best = max((n for n in rows if n != "ours"), key=lambda n: rows[n]["accuracy"])
+            p = result["methods"][best]["mcnemar_ours_vs"]["p_value"]
+            note = f"One split {result['sizes']}; Wilson 95% intervals; ours against {best}: McNemar p = {p:.3g}."
+            text = markdown("The default split", rows, note)
+            output = result
+    output["params"] = {"file": str(params_path), "overrides": args.set}
+    output["seconds"] = round(time.perf_counter() - start)
+    print("\n" + text)
+    print(f"({output['seconds']} s on {os.cpu_count()} CPUs)")
+    if json_path:
+        json_path.write_text(
+            json.dumps(output, indent=1, default=lambda x: x.tolist() if hasattr(x, "tolist") else str(x))
+        )
+    if markdown_path:
+        markdown_path.write_text(text)
+    return 0
 
 
 if __name__ == "__main__":

@@ -96,10 +96,11 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=800)
     ap.add_argument("--workers", type=int, default=1, help="sentipipe serve --workers")
     ap.add_argument("--skip-mlflow", action="store_true", help="do not start `mlflow models serve` for comparison")
+    ap.add_argument("--model-uri", help="default: models:/<classifier.register.model_name>@champion")
     args = ap.parse_args()
     params = load()
     uri = tracking.tracking_uri(params.tracking)
-    model_uri = f"models:/{params.classifier.register.model_name}@champion"
+    model_uri = args.model_uri or f"models:/{params.classifier.register.model_name}@champion"
     served = model_cache.load_python_model(model_cache.local_model(uri, model_uri), ServedClassifier).predictor
     before = served.serving(1.0, False, False)
     frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
@@ -127,7 +128,8 @@ def main() -> int:
 
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     results = {}
-    servers = {"sentipipe serve": [sys.executable, "-m", "sentipipe.cli", "serve", "--workers", str(args.workers)]}
+    ours = [sys.executable, "-m", "sentipipe.cli", "serve", "--model-uri", model_uri, "--workers", str(args.workers)]
+    servers = {"sentipipe serve": ours}
     if not args.skip_mlflow:
         mlflow_cmd = [sys.executable, "-m", "mlflow", "models", "serve", "-m", model_uri, "--env-manager", "local"]
         servers["mlflow models serve"] = mlflow_cmd

@@ -151,6 +151,28 @@ def cmd_summary(args) -> None:
         cmd_generate(args)
 
 
+def cmd_check_store(args) -> None:
+    """Fail at once, with the address, when the tracking store cannot be reached: before hours of training."""
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
+    uri = _tracking_uri(args)
+    if uri.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=args.timeout) as reply:
+                reply.read()
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SentipipeError(
+                f"the tracking server at {uri} does not answer ({reason}); nothing was trained"
+            ) from None
+    elif uri.startswith("sqlite:///"):
+        folder = Path(uri.removeprefix("sqlite:///")).parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise SentipipeError(f"the tracking store's folder {folder} is missing or not writable")
+    print(f"tracking store {uri}: reachable")
+
+
 def _stage(task: str | None, name: str):
     """The stage function and its params loader."""
     if name in DATA_STAGES:
@@ -220,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--resume", action="store_true", help="resume a matching checkpoint (the default)")
     mode.add_argument("--fresh", action="store_true", help="ignore any checkpoint and train from scratch")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("check-store", help="check that the tracking store (MLFLOW_TRACKING_URI) answers")
+    c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a tracking server")
+    c.set_defaults(func=cmd_check_store)
 
     st = sub.add_parser("stage", help="run one pipeline stage outside DVC")
     names = sorted({*DATA_STAGES, *(n for stages in TASK_STAGES.values() for n in stages)})

@@ -202,7 +202,7 @@ def register(
         "run_id": run_id,
         "git.commit": run_tags.get("git.commit", "unknown"),
         "git.dirty": run_tags.get("git.dirty", "unknown"),
-        **{k: v for k, v in run_tags.items() if k.startswith("data.md5.")},
+        **{k: v for k, v in run_tags.items() if k.startswith("data.md5.") or k == "dvc.exp_name"},
         **({f"baseline.{params.metric}": repr(seen.baseline)} if seen.baseline is not None else {}),
         **({"behaviour.overall": repr(seen.behaviour)} if seen.behaviour is not None else {}),
     }

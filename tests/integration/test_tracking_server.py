@@ -11,88 +11,21 @@ creates); that role must be allowed to create databases: each run gets a fresh o
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import uuid
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from tests.helpers import assert_one_champion_after_a_race, run_tiny_pipeline, write_raw_corpus
-from tests.servers import free_port, stop, wait_until_up
+from tests.servers import wait_until_up
 
 pytestmark = pytest.mark.integration
 
-DEFAULT_URI = "postgresql://sentipipe:sentipipe@127.0.0.1:5432/sentipipe"
-SETUP_HINT = (
-    "run `make test` or `bash .ci/services.sh` (installs postgresql from Debian, starts it, creates the role), "
-    "or set SENTIPIPE_TEST_POSTGRES_URI=postgresql://USER:PASSWORD@HOST:PORT/DB for a role with CREATEDB"
-)
-TIMEOUT = 120  # seconds for the server to migrate a fresh database and answer /health
-
-
-def with_database(uri: str, name: str) -> str:
-    parts = urlsplit(uri)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
 
 @pytest.fixture(scope="module")
-def database():
-    """A fresh PostgreSQL database for this run; dropped afterwards."""
-    import psycopg
-
-    admin_uri = os.environ.get("SENTIPIPE_TEST_POSTGRES_URI") or DEFAULT_URI
-    try:
-        admin = psycopg.connect(admin_uri, connect_timeout=10, autocommit=True)
-    except psycopg.OperationalError as e:
-        shown = urlunsplit(urlsplit(admin_uri)._replace(netloc=urlsplit(admin_uri).netloc.split("@")[-1]))
-        pytest.fail(f"PostgreSQL at {shown} is not reachable ({str(e).strip()}): {SETUP_HINT}", pytrace=False)
-    name = f"sentipipe_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.cursor() as cur:
-            cur.execute(f'CREATE DATABASE "{name}"')
-        yield with_database(admin_uri, name)
-    finally:
-        with admin.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@pytest.fixture(scope="module")
-def server(database, tmp_path_factory):
-    """`mlflow server` on the database, artifacts served from a temp folder; yields (url, folder)."""
-    work = tmp_path_factory.mktemp("tracking-server")
-    artifacts = work / "artifacts"
-    port = free_port()
-    command = [
-        *(str(Path(sys.executable).parent / "mlflow"), "server"),
-        *("--backend-store-uri", database),
-        *("--artifacts-destination", str(artifacts)),
-        *("--host", "127.0.0.1", "--port", str(port), "--workers", "1"),
-    ]
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log = work / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            command, cwd=work, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        yield proc, url, artifacts, log
-    finally:
-        # 3 s: uvicorn's graceful shutdown would wait for this process's idle keep-alive connections
-        stop(proc, grace=3)
-
-
-@pytest.fixture(scope="module")
-def pipeline_on_server(server, tmp_path_factory):
+def pipeline_on_server(tracking_server, tmp_path_factory):
     """The tiny pipeline, prepare to register, with only MLFLOW_TRACKING_URI pointing at the server."""
     from sentipipe.tasks.classifier.paths import REGISTRATION
 
-    proc, url, artifacts, log = server
+    proc, url, artifacts, log = tracking_server
     work = tmp_path_factory.mktemp("work")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
@@ -101,7 +34,7 @@ def pipeline_on_server(server, tmp_path_factory):
         write_raw_corpus(work)
         # The data stages do not talk to MLflow: they run while the server migrates its database.
         run_tiny_pipeline(only=("prepare", "tokenize", "embed"))
-        wait_until_up(proc, f"{url}/health", "mlflow server", log, TIMEOUT)
+        wait_until_up(proc, f"{url}/health", "mlflow server", log, 120)
         params = run_tiny_pipeline(only=("train", "evaluate", "register"))
         registration = json.loads(REGISTRATION.read_text())
     assert not (work / "mlflow.db").exists() and not (work / "mlartifacts").exists()
@@ -133,11 +66,11 @@ def test_run_metrics_and_champion_are_on_the_server(pipeline_on_server):
     assert {"MLmodel", "metrics.json"} <= stored
 
 
-def test_the_store_is_postgresql(pipeline_on_server, database):
+def test_the_store_is_postgresql(pipeline_on_server, postgres_database):
     import psycopg
 
     name = pipeline_on_server["params"].classifier.register.model_name
-    with psycopg.connect(database) as db:
+    with psycopg.connect(postgres_database) as db:
         aliases = db.execute("SELECT alias, version FROM registered_model_aliases WHERE name = %s", (name,))
         assert aliases.fetchall() == [("champion", 1)]
         metrics = db.execute("SELECT count(*) FROM latest_metrics WHERE key = 'val_accuracy'")

@@ -97,3 +97,25 @@ def test_a_moved_nested_key_names_its_new_place():
 def test_epochs_became_a_step_budget_and_say_so():
     with pytest.raises(ConfigError, match=r"classifier\.train\.epochs: moved to classifier\.train\.max_steps"):
         parse_classifier({"classifier": {"train": {"epochs": 10}}})
+
+
+def _keys(model_or_dict, prefix: str = "") -> set[str]:
+    from pydantic import BaseModel
+
+    items = model_or_dict.model_dump().items() if isinstance(model_or_dict, BaseModel) else model_or_dict.items()
+    out = set()
+    for key, value in items:
+        if isinstance(value, dict) and key != "label_map":
+            out |= _keys(value, f"{prefix}{key}.")
+        else:
+            out.add(f"{prefix}{key}")
+    return out
+
+
+def test_every_knob_is_written_out_in_params_yaml():
+    """params.yaml is the interface: each field of each section is in it, and nothing else is."""
+    import yaml
+
+    written = _keys(yaml.safe_load((REPO / "params.yaml").read_text()))
+    known = _keys(load_classifier(REPO / "params.yaml")) | _keys(load_generator(REPO / "params.yaml"))
+    assert written == known, {"missing from params.yaml": sorted(known - written), "unknown": sorted(written - known)}

