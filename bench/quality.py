@@ -103,6 +103,7 @@ def ours(frames: dict, raw: dict, work: Path, label: str = "ours") -> dict:
     """Our stages on these splits, in `work`; the served model's test predictions."""
     from sentipipe.tasks.classifier.embed import embed
     from sentipipe.tasks.classifier.evaluate import evaluate
+    from sentipipe.tasks.classifier.teacher import teacher
     from sentipipe.tasks.classifier.tokenize import tokenize
     from sentipipe.tasks.classifier.train import train
 
@@ -115,7 +116,7 @@ def ours(frames: dict, raw: dict, work: Path, label: str = "ours") -> dict:
             write_parquet(prepared(split), frame.reset_index(drop=True))
         params = parse(raw, ClassifierConfig, "bench")
         start = time.perf_counter()
-        for stage in (tokenize, embed, train, evaluate):
+        for stage in (tokenize, embed, teacher, train, evaluate):
             stage(params)
         seconds = time.perf_counter() - start
         served = Predictor.load(paths.SERVED)

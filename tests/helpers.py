@@ -85,7 +85,7 @@ TINY = {
         "register": {"model_name": "tiny-generator", "beat_baseline": False},
     },
 }
-CLASSIFIER_STAGES = ("prepare", "tokenize", "embed", "train", "evaluate", "register")
+CLASSIFIER_STAGES = ("prepare", "tokenize", "embed", "teacher", "train", "evaluate", "register")
 GENERATOR_STAGES = ("prepare", "tokenize", "train", "evaluate", "register")
 
 

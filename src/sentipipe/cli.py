@@ -18,7 +18,7 @@ TASKS = ("classifier", "generator")
 # `sentipipe stage NAME`: the task-free data stages, then each task's (module sentipipe.tasks.<task>.<name>).
 DATA_STAGES = ("ingest", "prepare")
 TASK_STAGES = {
-    "classifier": ("tokenize", "embed", "train", "evaluate", "register"),
+    "classifier": ("tokenize", "embed", "teacher", "train", "evaluate", "register"),
     "generator": ("tokenize", "train", "evaluate", "register"),
 }
 

@@ -6,7 +6,8 @@ import csv
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,21 +17,33 @@ from sentipipe.errors import SentipipeError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
+
+
+@contextmanager
+def atomic_paths(*paths: str | Path) -> Iterator[list[Path]]:
+    """Temp files beside `paths`, renamed over them together on success and removed on failure."""
+    temps: list[Path] = []
+    try:
+        for path in map(Path, paths):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            temps.append(Path(tmp))
+        yield temps
+        for tmp, path in zip(temps, paths, strict=True):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+        raise
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call write(tmp) on a sibling temp file, then rename it over path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_paths(path) as (tmp,):
+        write(tmp)
+    return Path(path)
 
 
 def write_json(path: str | Path, data: Any) -> Path:
@@ -67,6 +80,24 @@ def write_npy(path: str | Path, array: np.ndarray) -> Path:
 
 def write_parquet(path: str | Path, frame: pd.DataFrame) -> Path:
     return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def write_parquet_chunks(path: str | Path, frames: Iterable[pd.DataFrame], schema: pa.Schema) -> int:
+    """Frames appended to one Parquet file as they come (a row group each); the file appears only when complete."""
+    written = 0
+
+    import pyarrow as pa  # noqa: PLC0415 - io is light; only this writer needs Arrow
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    def write(tmp: Path) -> None:
+        nonlocal written
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for frame in frames:
+                writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
+                written += len(frame)
+
+    atomic_write(path, write)
+    return written
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

@@ -98,10 +98,15 @@ def flatten(values: dict, prefix: str = "") -> dict[str, str]:
 
 
 def file_md5(path: str | Path) -> str:
+    """The md5 of a file, or of a folder's files (their names and contents, in name order)."""
+    path = Path(path)
     digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
+    for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode())
+        with open(file, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()
 
 

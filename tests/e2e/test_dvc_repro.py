@@ -76,7 +76,7 @@ def test_repro_also_registers_a_generator_that_samples_reproducibly(repro):
 def test_the_default_repro_is_the_classifiers_and_the_generator_is_opt_in(repro):
     _, _, first, generator = repro
     ran = {line.split("'")[1] for line in first.stdout.splitlines() if line.startswith("Running stage")}
-    assert ran == {"ingest", "prepare", "tokenize", "embed", "train", "evaluate", "register"}
+    assert ran == {"ingest", "prepare", "tokenize", "embed", "teacher", "train", "evaluate", "register"}
     ran = {line.split("'")[1] for line in generator.stdout.splitlines() if line.startswith("Running stage")}
     assert ran == {f"{GENERATOR}:{s}" for s in ("tokenize", "train", "evaluate", "register")}
 
@@ -158,7 +158,11 @@ GENERATOR_STAGES = {f"{GENERATOR}:{s}" for s in ("tokenize", "train", "evaluate"
         ("src/sentipipe/tasks/classifier/network.py", {"train", "evaluate", "register"}),
         ("src/sentipipe/tasks/classifier/embed.py", {"embed"}),
         ("src/sentipipe/data/split.py", {"prepare"}),
-        ("src/sentipipe/text/vocab.py", {"tokenize", "embed", "train", "evaluate", "register", *GENERATOR_STAGES}),
+        (
+            "src/sentipipe/text/vocab.py",
+            {"tokenize", "embed", "teacher", "train", "evaluate", "register", *GENERATOR_STAGES},
+        ),
+        ("src/sentipipe/tasks/classifier/augment.py", {"teacher"}),
         ("src/sentipipe/tasks/generator/ngram.py", {f"{GENERATOR}:evaluate"}),
         ("src/sentipipe/tasks/generator/units.py", GENERATOR_STAGES),
     ],

@@ -76,7 +76,7 @@ def test_the_served_model_explains_each_token_by_occlusion(tiny_workspace):
     from sentipipe.tasks.classifier.explain import explain, html_page
     from sentipipe.tasks.classifier.predictor import Predictor
 
-    run_pipeline(only=("prepare", "tokenize", "embed", "train", "evaluate"))
+    run_pipeline(only=("prepare", "tokenize", "embed", "teacher", "train", "evaluate"))
     served = Predictor.load(paths.SERVED)
     # int8 dynamic quantization scales activations per batch: a row's probability moves in the third
     # decimal with its batch-mates. The occlusion arithmetic is checked exactly in fp32.

@@ -33,7 +33,7 @@ def pipeline_on_server(tracking_server, tmp_path_factory):
         mp.delenv("MLFLOW_REGISTRY_URI", raising=False)
         write_raw_corpus(work)
         # The data stages do not talk to MLflow: they run while the server migrates its database.
-        run_tiny_pipeline(only=("prepare", "tokenize", "embed"))
+        run_tiny_pipeline(only=("prepare", "tokenize", "embed", "teacher"))
         wait_until_up(proc, f"{url}/health", "mlflow server", log, 120)
         params = run_tiny_pipeline(only=("train", "evaluate", "register"))
         registration = json.loads(REGISTRATION.read_text())

@@ -16,7 +16,7 @@ from tests.helpers import run_tiny_pipeline, tiny_raw, torchrun, write_params
 
 pytestmark = pytest.mark.integration
 
-DATA_STAGES = ("prepare", "tokenize", "embed")  # what train reads
+DATA_STAGES = ("prepare", "tokenize", "embed", "teacher")  # what train reads
 
 
 class Killed(Exception):

@@ -19,12 +19,25 @@ def test_unknown_tokens_map_to_the_unknown_id():
     assert PAD_ID == 0
 
 
-def test_encoding_round_trips_through_a_compact_file(tmp_path):
+def test_encoding_round_trips_through_memory_mapped_arrays(tmp_path):
     vocab = Vocab([PAD, UNK, "a", "b"])
     split = encode([["a", "b", "a"], [], ["b"]], np.array([1, 0, 1]), vocab)
     assert split.ids.dtype == np.int32 and split.offsets.tolist() == [0, 3, 4, 5]
     assert split.sequence(1).tolist() == [UNK_ID], "an empty text still has one token"
-    save_split(tmp_path / "s.npz", split)
-    back = load_split(tmp_path / "s.npz")
+    save_split(tmp_path / "s", split)
+    back = load_split(tmp_path / "s")
+    assert isinstance(back.ids, np.memmap), "read from disk as needed, not loaded whole"
     assert back.ids.tolist() == split.ids.tolist() and back.labels.tolist() == [1, 0, 1]
-    assert not list(tmp_path.glob(".*tmp")), "no temporary file is left behind"
+    assert back.sequence(0).tolist() == split.sequence(0).tolist()
+    assert not list((tmp_path / "s").glob(".*tmp")), "no temporary file is left behind"
+
+
+def test_a_split_writer_that_is_not_filled_leaves_nothing(tmp_path):
+    import pytest
+
+    from sentipipe.text.encoding import SplitWriter
+
+    with pytest.raises(ValueError, match="1 sequences written, 2 expected"):
+        with SplitWriter(tmp_path / "s", sequences=2, tokens=3) as writer:
+            writer.add(np.array([2, 3], dtype=np.int32), 0)
+    assert not list((tmp_path / "s").iterdir())

@@ -41,6 +41,6 @@ def test_dvc_lock_hashes_of_the_inputs_are_found_by_file_or_folder(tmp_path):
         "schema: '2.0'\nstages:\n  tokenize:\n    outs:\n    - path: data/tokens\n      md5: abc.dir\n"
         "  embed:\n    outs:\n    - path: data/embeddings/matrix.npy\n      md5: def\n"
     )
-    found = dvc_lock_hashes(["data/tokens/train.npz", "data/embeddings/matrix.npy", "other.txt"], [lock])
+    found = dvc_lock_hashes(["data/tokens/train/ids.npy", "data/embeddings/matrix.npy", "other.txt"], [lock])
     assert found == {"dvc.lock.data/tokens": "abc.dir", "dvc.lock.data/embeddings/matrix.npy": "def"}
     assert dvc_lock_hashes(["x"], [tmp_path / "missing.lock"]) == {}

@@ -9,12 +9,14 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from sentipipe.config import DataParams
-from sentipipe.data.formats import read_table
+from sentipipe.data.formats import read_chunks
 from sentipipe.data.labels import map_labels, normalise_label, rating_labels
 from sentipipe.errors import DataError
 
@@ -31,58 +33,93 @@ def clean_text(text: str, strip_html: bool, unicode_form: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
-def ingest_file(params: DataParams) -> tuple[pd.DataFrame, dict]:
-    path = Path(params.path or "")
-    frame = read_table(path)
-    needed = [params.text_column, params.label_column or params.rating_column]
-    if params.group_column:
-        needed.append(params.group_column)
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: column(s) {missing} not found; the file has columns {list(map(str, frame.columns))}")
-    dropped: dict[str, int] = {}
-    rows_read = len(frame)
-    text = frame[params.text_column]
-    non_text = text.map(lambda v: not isinstance(v, str))
-    if non_text.any():
-        row = int(non_text.to_numpy().nonzero()[0][0])
-        raise DataError(f"{path}: row {row + 1}, column {params.text_column!r}: {text.iloc[row]!r} is not text")
-    undecodable = text.str.contains(REPLACEMENT, regex=False)
-    dropped["undecodable"] = int(undecodable.sum())
-    if rows_read and undecodable.mean() > params.max_undecodable:
-        first = int(undecodable.to_numpy().nonzero()[0][0])
-        raise DataError(
-            f"{path}: {dropped['undecodable']} of {rows_read} rows hold bytes that are not UTF-8 (first: row "
-            f"{first + 1}), over data.max_undecodable={params.max_undecodable}; re-encode the file as UTF-8"
+COLUMNS = ["id", "text", "label", "source"]
+
+
+class FileIngest:
+    """A user's table read chunk by chunk: `chunks()` yields labelled rows, `report()` counts what was dropped.
+
+    Memory stays flat whatever the file's size; the checks that need the whole file (the share of
+    undecodable rows, two classes at least) run at the end, before the output is committed.
+    """
+
+    def __init__(self, params: DataParams, chunk_rows: int = 50_000):
+        self.params, self.path, self.chunk_rows = params, Path(params.path or ""), chunk_rows
+        self.rows_read = 0
+        self.dropped: dict[str, int] = {"undecodable": 0}
+        self.first_undecodable: int | None = None
+        self.labels: dict[str, int] = {}
+
+    def chunks(self) -> Iterator[pd.DataFrame]:
+        p, path = self.params, self.path
+        try:
+            chunks, _ = read_chunks(path, self.chunk_rows)
+            for frame in chunks:
+                yield self._chunk(frame.reset_index(drop=True))
+        except (ValueError, OSError, pd.errors.ParserError) as exc:
+            raise DataError(
+                f"{path}: cannot be read as {path.suffix.lstrip('.')}: {str(exc).splitlines()[0]}"
+            ) from None
+        if self.rows_read and self.dropped["undecodable"] / self.rows_read > p.max_undecodable:
+            raise DataError(
+                f"{path}: {self.dropped['undecodable']} of {self.rows_read} rows hold bytes that are not UTF-8 "
+                f"(first: row {self.first_undecodable + 1}), over data.max_undecodable={p.max_undecodable}; "
+                "re-encode the file as UTF-8"
+            )
+        if len(self.labels) < 2:
+            raise DataError(f"{path}: fewer than two classes remain after reading ({self.labels}); check the labels")
+
+    def _chunk(self, frame: pd.DataFrame) -> pd.DataFrame:
+        p, path, offset = self.params, self.path, self.rows_read
+        needed = [p.text_column, p.label_column or p.rating_column] + ([p.group_column] if p.group_column else [])
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{path}: column(s) {missing} not found; the file has columns {list(map(str, frame.columns))}"
+            )
+        self.rows_read += len(frame)
+        text = frame[p.text_column]
+        non_text = text.map(lambda v: not isinstance(v, str))
+        if non_text.any():
+            row = int(non_text.to_numpy().nonzero()[0][0])
+            raise DataError(f"{path}: row {offset + row + 1}, column {p.text_column!r}: {text.iloc[row]!r} is not text")
+        undecodable = text.str.contains(REPLACEMENT, regex=False)
+        self._count("undecodable", int(undecodable.sum()))
+        if undecodable.any() and self.first_undecodable is None:
+            self.first_undecodable = offset + int(undecodable.to_numpy().nonzero()[0][0])
+        if p.rating_column:
+            rating = pd.to_numeric(frame[p.rating_column], errors="coerce")
+            label = rating_labels(rating, p.threshold)
+            self._count("unreadable_rating", int(rating.isna().sum()))
+            self._count("neutral_rating", int((label.isna() & rating.notna()).sum()))
+        else:
+            raw = frame[p.label_column]
+            label = map_labels(raw, p.label_map).astype("string")
+            spelled = raw.map(normalise_label)
+            self._count("missing_label", int(spelled.isna().sum()))
+            self._count("unknown_label", int((label.isna() & spelled.notna()).sum()))
+        keep = (label.notna() & ~undecodable).to_numpy()
+        table = pd.DataFrame(
+            {
+                "id": [f"{path.name}:{offset + i + 1}" for i in np.flatnonzero(keep)],
+                "text": text[keep].map(lambda t: clean_text(t, p.clean_html, p.unicode_form)).to_numpy(),
+                "label": label[keep].astype(str).to_numpy(),
+                "source": frame[p.group_column][keep].astype(str).to_numpy() if p.group_column else path.stem,
+            }
         )
-    out = pd.DataFrame(
-        {
-            "id": [f"{path.name}:{i + 1}" for i in range(rows_read)],
-            "text": text.map(lambda t: clean_text(t, params.clean_html, params.unicode_form)),
-            "source": frame[params.group_column].astype(str) if params.group_column else path.stem,
+        for name, count in table["label"].value_counts().items():
+            self.labels[str(name)] = self.labels.get(str(name), 0) + int(count)
+        return table[COLUMNS]
+
+    def _count(self, reason: str, n: int) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + n
+
+    def report(self) -> dict:
+        return {
+            "source": "file",
+            "path": str(self.path),
+            "rows_read": self.rows_read,
+            "dropped": self.dropped,
+            "rows_kept": sum(self.labels.values()),
+            "labels": dict(sorted(self.labels.items())),
         }
-    )
-    if params.rating_column:
-        rating = pd.to_numeric(frame[params.rating_column], errors="coerce")
-        dropped["unreadable_rating"] = int(rating.isna().sum())
-        label = rating_labels(rating, params.threshold)
-        dropped["neutral_rating"] = int((label.isna() & rating.notna()).sum())
-    else:
-        raw = frame[params.label_column]
-        label = map_labels(raw, params.label_map).astype("string")
-        dropped["missing_label"] = int(raw.map(normalise_label).isna().sum())
-        dropped["unknown_label"] = int((label.isna() & raw.map(normalise_label).notna()).sum())
-    keep = label.notna() & ~undecodable
-    table = out[keep.to_numpy()].assign(label=label[keep].to_numpy()).reset_index(drop=True)
-    table = table[["id", "text", "label", "source"]].astype({"label": "string"})
-    report = {
-        "source": "file",
-        "path": str(path),
-        "rows_read": rows_read,
-        "dropped": dropped,
-        "rows_kept": int(len(table)),
-        "labels": {str(k): int(v) for k, v in table["label"].value_counts().sort_index().items()},
-    }
-    if table["label"].nunique() < 2:
-        raise DataError(f"{path}: fewer than two classes remain after reading ({report['labels']}); check the labels")
-    return table, report

@@ -71,8 +71,12 @@ def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], in
         return (b.to_pandas() for b in handle.iter_batches(batch_size=chunk_rows)), handle.metadata.num_rows
     if fmt in ("csv", "tsv"):
         sep = "\t" if fmt == "tsv" else ","
-        return pd.read_csv(path, sep=sep, chunksize=chunk_rows, dtype=str, keep_default_na=False), None
-    return pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False), None
+        reader = pd.read_csv(
+            path, sep=sep, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding_errors="replace"
+        )
+        return reader, None
+    handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - the reader owns it until exhausted
+    return pd.read_json(handle, lines=True, chunksize=chunk_rows, dtype=False), None
 
 
 def read_documents(path: Path, text_column: str) -> list[str]:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from sentipipe.config import DataConfig, DataParams
-from sentipipe.data.files import ingest_file
+from sentipipe.data.files import COLUMNS, FileIngest
 from sentipipe.data.labels import label_ratings
 from sentipipe.data.paths import INGEST_REPORT, RAW
 from sentipipe.data.vader import fetch_sdist, read_vader_corpora
-from sentipipe.io import write_json, write_parquet
+from sentipipe.io import write_json, write_parquet, write_parquet_chunks
 
-COLUMNS = ["id", "text", "label", "source"]
+SCHEMA = pa.schema([(name, pa.string()) for name in COLUMNS])
 
 
 def read_corpus(params: DataParams) -> tuple[pd.DataFrame, dict]:
-    """Read the configured source; return the table and a report of what was dropped and why."""
+    """Read the configured source whole; return the table and a report of what was dropped and why."""
     if params.source == "file":
-        return ingest_file(params)
+        source = FileIngest(params)
+        table = pd.concat(list(source.chunks()), ignore_index=True)
+        return table.astype({"label": "string"}), source.report()
     raw, parse_report = read_vader_corpora(list(params.corpora), fetch_sdist())
     labelled, neutral = label_ratings(raw, params.threshold)
     table = labelled[COLUMNS].reset_index(drop=True).astype({"label": "string"})
@@ -35,8 +38,14 @@ def read_corpus(params: DataParams) -> tuple[pd.DataFrame, dict]:
 
 
 def ingest(params: DataConfig) -> dict:
-    table, report = read_corpus(params.data)
-    write_parquet(RAW, table)
+    """A file is read and written chunk by chunk (memory stays flat); the default corpus is small and read whole."""
+    if params.data.source == "file":
+        source = FileIngest(params.data)
+        write_parquet_chunks(RAW, source.chunks(), SCHEMA)
+        report = source.report()
+    else:
+        table, report = read_corpus(params.data)
+        write_parquet(RAW, table)
     write_json(INGEST_REPORT, report)
     print(f"ingest: {report['rows_read']} rows read, {report['rows_kept']} kept, dropped {report['dropped']}")
     return report

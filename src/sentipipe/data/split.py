@@ -1,19 +1,28 @@
-"""Clean, de-duplicate and split the corpus, stratified and seeded.
+"""Clean, de-duplicate and split the corpus, stratified and seeded, from per-row keys rather than texts.
 
-Texts are de-duplicated on a normalised key (case and white space folded)
-before splitting, so the same sentence can never sit in train and test.
+A row is known by a 64-bit hash of its normalised text (case and white space
+folded), its label and its group, so deciding where a million rows go holds a
+few arrays, not a million strings; the texts are then copied to their split in
+a second pass (stages/prepare.py). Texts are de-duplicated on that key before
+splitting, so the same sentence can never sit in train and test; texts whose
+copies disagree on the label are dropped.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Iterable
 
+import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from sentipipe.config import DataParams
 from sentipipe.errors import DataError
 
+SPLIT_NAMES = ("train", "val", "test")
+DROPPED = -1
 _SPACE = re.compile(r"\s+")
 
 
@@ -21,79 +30,124 @@ def normalise_key(text: str) -> str:
     return _SPACE.sub(" ", text).strip().casefold()
 
 
-def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Drop empty texts, conflicting duplicates and repeats; count each reason."""
-    dropped: dict[str, int] = {}
-    frame = frame.assign(text=frame["text"].astype("string").str.strip())
-    empty = frame["text"].isna() | (frame["text"] == "")
-    dropped["empty_text"] = int(empty.sum())
-    frame = frame[~empty]
-    key = frame["text"].map(normalise_key)
-    labels_per_key = frame.groupby(key)["label"].nunique()
-    conflicting = key.map(labels_per_key) > 1
-    dropped["conflicting_labels"] = int(conflicting.sum())
-    frame, key = frame[~conflicting], key[~conflicting]
-    repeat = key.duplicated(keep="first")
-    dropped["duplicate_text"] = int(repeat.sum())
-    return frame[~repeat].reset_index(drop=True), dropped
+def text_key(text) -> int:
+    """The row's key: a 64-bit hash of its normalised text; 0 for an empty or missing text."""
+    if not isinstance(text, str):
+        return 0
+    key = normalise_key(text)
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little") or 1 if key else 0
 
 
-def split(frame: pd.DataFrame, params: DataParams) -> dict[str, pd.DataFrame]:
-    """Stratified train/val/test split; raise if a split would lack a class."""
-    classes = sorted(frame["label"].unique())
-    if len(classes) < 2:
-        raise DataError(f"need at least two classes after cleaning, found {classes}")
-    if params.test_groups:
-        # Out-of-domain test: whole groups held out; train and val come from the other groups.
-        groups = frame["source"].astype(str)
-        missing = sorted(set(params.test_groups) - set(groups))
-        if missing:
-            raise DataError(f"data.test_groups: {missing} not found; the groups are {sorted(set(groups))}")
-        held = groups.isin(params.test_groups)
-        rest, test = frame[~held], frame[held]
-        n_val = params.val_size
-    else:
-        rest, test, n_val = frame, None, params.val_size / (1.0 - params.test_size)
+def keys_of(texts: Iterable) -> np.ndarray:
+    return np.fromiter((text_key(t) for t in texts), dtype=np.uint64)
+
+
+def _clean(keys: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """The rows kept (first copy of each text; no empty texts, no texts with conflicting labels), and the counts."""
+    empty = keys == 0
+    order = np.lexsort((labels, keys))
+    sorted_keys, sorted_labels = keys[order], labels[order]
+    new_key = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    new_pair = new_key | np.r_[True, sorted_labels[1:] != sorted_labels[:-1]]
+    labels_per_key = np.add.reduceat(new_pair.astype(np.int64), np.flatnonzero(new_key))
+    conflicted = np.zeros(len(keys), dtype=bool)
+    conflicted[order] = np.repeat(labels_per_key > 1, np.diff(np.r_[np.flatnonzero(new_key), len(keys)]))
+    conflicted &= ~empty
+    candidate = ~empty & ~conflicted
+    _, first = np.unique(np.where(candidate, keys, 0)[candidate], return_index=True)
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[np.flatnonzero(candidate)[first]] = True
+    dropped = {
+        "empty_text": int(empty.sum()),
+        "conflicting_labels": int(conflicted.sum()),
+        "duplicate_text": int(candidate.sum() - keep.sum()),
+    }
+    return keep, dropped
+
+
+def plan(keys: np.ndarray, labels: np.ndarray, groups: np.ndarray, params: DataParams, classes: list, names: list):
+    """Where every row goes: 0 train, 1 val, 2 test, -1 dropped; and what was dropped, by reason.
+
+    `labels` and `groups` are codes into `classes` and `names`.
+    """
+    keep, dropped = _clean(keys, labels)
+    rows = np.flatnonzero(keep)
+    present = sorted({classes[c] for c in np.unique(labels[rows])})
+    if len(present) < 2:
+        raise DataError(f"need at least two classes after cleaning, found {present}")
+    if params.max_rows is not None and len(rows) > params.max_rows:
+        rows, _ = train_test_split(rows, train_size=params.max_rows, stratify=labels[rows], random_state=params.seed)
+    dropped["over_max_rows"] = int(keep.sum() - len(rows))
+    where = np.full(len(keys), DROPPED, dtype=np.int8)
     try:
-        if test is None:
+        if params.test_groups:  # out-of-domain test: whole groups held out; train and val from the others
+            missing = sorted(set(params.test_groups) - set(names))
+            if missing:
+                raise DataError(f"data.test_groups: {missing} not found; the groups are {sorted(names)}")
+            held = np.isin(groups[rows], [names.index(g) for g in params.test_groups])
+            rest, test = rows[~held], rows[held]
+            n_val = params.val_size
+        else:
             rest, test = train_test_split(
-                frame, test_size=params.test_size, stratify=frame["label"], random_state=params.seed
+                rows, test_size=params.test_size, stratify=labels[rows], random_state=params.seed
             )
-        train, val = train_test_split(rest, test_size=n_val, stratify=rest["label"], random_state=params.seed)
+            n_val = params.val_size / (1.0 - params.test_size)
+        train, val = train_test_split(rest, test_size=n_val, stratify=labels[rest], random_state=params.seed)
     except ValueError as exc:
-        raise DataError(f"cannot split {len(frame)} rows stratified by label: {exc}") from None
-    parts = {"train": train, "val": val, "test": test}
-    for name, part in parts.items():
-        missing = set(classes) - set(part["label"].unique())
-        if missing:
-            raise DataError(f"split {name!r} would lack class(es) {sorted(missing)}; add data")
-    return {k: v.reset_index(drop=True) for k, v in parts.items()}
+        raise DataError(f"cannot split {len(rows)} rows stratified by label: {exc}") from None
+    for code, part in enumerate((train, val, test)):
+        where[part] = code
+        lacking = set(present) - {classes[c] for c in np.unique(labels[part])}
+        if lacking:
+            raise DataError(f"split {SPLIT_NAMES[code]!r} would lack class(es) {sorted(lacking)}; add data")
+    return where, dropped
 
 
-def subsample(frame: pd.DataFrame, max_rows: int | None, seed: int) -> pd.DataFrame:
-    """A stratified sample of max_rows rows: small, fast runs with the same class balance."""
-    if max_rows is None or len(frame) <= max_rows:
-        return frame
-    sample, _ = train_test_split(frame, train_size=max_rows, stratify=frame["label"], random_state=seed)
-    return sample.reset_index(drop=True)
+def codes(values: pd.Series, known: list) -> np.ndarray:
+    """Values as indices into `known`, extended with the new ones."""
+    index = {v: i for i, v in enumerate(known)}
+    out = np.empty(len(values), dtype=np.int32)
+    for i, value in enumerate(values.astype(str)):
+        if value not in index:
+            index[value] = len(known)
+            known.append(value)
+        out[i] = index[value]
+    return out
+
+
+def report(where: np.ndarray, labels: np.ndarray, classes: list, dropped: dict, rows_in: int) -> dict:
+    return {
+        "rows_in": int(rows_in),
+        "rows_kept": int((where >= 0).sum()),
+        "dropped": dropped,
+        "classes": sorted({classes[c] for c in np.unique(labels[where >= 0])}),
+        "splits": {
+            name: {
+                "rows": int((where == code).sum()),
+                "labels": {
+                    classes[c]: int(n)
+                    for c, n in sorted(
+                        zip(*np.unique(labels[where == code], return_counts=True)), key=lambda x: classes[x[0]]
+                    )
+                },
+            }
+            for code, name in enumerate(SPLIT_NAMES)
+        },
+    }
 
 
 def prepare(frame: pd.DataFrame, params: DataParams) -> tuple[dict[str, pd.DataFrame], dict]:
-    cleaned, dropped = clean(frame)
-    sampled = subsample(cleaned, params.max_rows, params.seed)
-    dropped["over_max_rows"] = int(len(cleaned) - len(sampled))
-    parts = split(sampled, params)
-    report = {
-        "rows_in": int(len(frame)),
-        "rows_kept": int(sum(len(p) for p in parts.values())),
-        "dropped": dropped,
-        "classes": sorted(sampled["label"].unique()),
-        "splits": {
-            name: {
-                "rows": int(len(p)),
-                "labels": {str(k): int(v) for k, v in p["label"].value_counts().sort_index().items()},
-            }
-            for name, p in parts.items()
-        },
-    }
-    return parts, report
+    """The same decisions for a table in memory (tests, benches): the splits and the report."""
+    frame = frame.reset_index(drop=True)
+    classes, names = [], []
+    labels, groups = codes(frame["label"], classes), codes(frame["source"], names)
+    where, dropped = plan(keys_of(frame["text"]), labels, groups, params, classes, names)
+    parts = {name: frame[where == code].reset_index(drop=True) for code, name in enumerate(SPLIT_NAMES)}
+    return parts, report(where, labels, classes, dropped, len(frame))
+
+
+def clean(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """The rows prepare would keep before splitting, and the counts of those it drops."""
+    frame = frame.reset_index(drop=True)
+    keep, dropped = _clean(keys_of(frame["text"]), codes(frame["label"], []))
+    return frame[keep].reset_index(drop=True), dropped

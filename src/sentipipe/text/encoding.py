@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sentipipe.io import atomic_write
+from sentipipe.io import atomic_paths
 from sentipipe.text.vocab import Vocab
 
 
@@ -37,14 +38,54 @@ def encode(token_lists: list[list[str]], labels: np.ndarray, vocab: Vocab) -> En
     return EncodedSplit(ids, offsets, np.asarray(labels, dtype=np.int64))
 
 
-def save_split(path: str | Path, split: EncodedSplit) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, ids=split.ids, offsets=split.offsets, labels=split.labels)
-
-    atomic_write(path, write)
+ARRAYS = ("ids", "offsets", "labels")
 
 
-def load_split(path: str | Path) -> EncodedSplit:
-    with np.load(path) as data:
-        return EncodedSplit(data["ids"], data["offsets"], data["labels"])
+class SplitWriter:
+    """Writes a split's arrays straight to their .npy files, sequence by sequence, in bounded memory.
+
+    A context manager: the sizes are known up front (the tokenize stage counts before it writes),
+    and the files appear only when every sequence is in.
+    """
+
+    def __init__(self, folder: str | Path, sequences: int, tokens: int):
+        self.folder, self.sequences, self.tokens = Path(folder), sequences, tokens
+
+    def __enter__(self) -> SplitWriter:
+        self._stack = ExitStack()
+        temps = self._stack.enter_context(atomic_paths(*(self.folder / f"{n}.npy" for n in ARRAYS)))
+        self.ids = np.lib.format.open_memmap(temps[0], mode="w+", dtype=np.int32, shape=(self.tokens,))
+        self.offsets = np.lib.format.open_memmap(temps[1], mode="w+", dtype=np.int64, shape=(self.sequences + 1,))
+        self.labels = np.lib.format.open_memmap(temps[2], mode="w+", dtype=np.int64, shape=(self.sequences,))
+        self.offsets[0] = 0
+        self.row = self.position = 0
+        return self
+
+    def add(self, ids: np.ndarray, label: int) -> None:
+        end = self.position + len(ids)
+        self.ids[self.position : end] = ids
+        self.row += 1
+        self.offsets[self.row], self.labels[self.row - 1], self.position = end, label, end
+
+    def __exit__(self, kind, error, trace) -> bool:
+        for array in (self.ids, self.offsets, self.labels):
+            array.flush()
+        del self.ids, self.offsets, self.labels
+        if kind is None and (self.row, self.position) != (self.sequences, self.tokens):
+            error = ValueError(f"{self.folder}: {self.row} sequences written, {self.sequences} expected")
+            self._stack.__exit__(ValueError, error, None)  # the partial files go
+            raise error
+        return bool(self._stack.__exit__(kind, error, trace))
+
+
+def save_split(folder: str | Path, split: EncodedSplit) -> None:
+    with SplitWriter(folder, len(split), len(split.ids)) as writer:
+        for i in range(len(split)):
+            writer.add(split.sequence(i), int(split.labels[i]))
+
+
+def load_split(folder: str | Path, mmap: bool = True) -> EncodedSplit:
+    """A split's arrays; memory-mapped by default, so a large corpus is read from disk as batches need it."""
+    mode = "r" if mmap else None
+    ids, offsets, labels = (np.load(Path(folder) / f"{n}.npy", mmap_mode=mode) for n in ARRAYS)
+    return EncodedSplit(ids, offsets, labels)

@@ -30,9 +30,14 @@ class Vocab:
         return np.fromiter((get(t, UNK_ID) for t in tokens), dtype=np.int32, count=len(tokens))
 
 
-def build_vocab(token_lists: Iterable[list[str]], min_freq: int, max_size: int) -> tuple[Vocab, Counter]:
-    """Most frequent tokens first (ties broken alphabetically, so the order is reproducible)."""
-    counts: Counter = Counter()
+def build_vocab(
+    token_lists: Iterable[list[str]], min_freq: int, max_size: int, counts: Counter | None = None
+) -> tuple[Vocab, Counter]:
+    """Most frequent tokens first (ties broken alphabetically, so the order is reproducible).
+
+    `counts`: tokens counted already (a streamed corpus); the lists add to them.
+    """
+    counts = counts if counts is not None else Counter()
     for tokens in token_lists:
         counts.update(tokens)
     kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))

@@ -66,11 +66,10 @@ def wrap(model: nn.Module, device: torch.device, dist: DistInfo) -> nn.Module:
 
 
 def log_datasets(paths: dict[str, Path], tags: dict[str, str]) -> None:
-    """The arrays trained on, as MLflow dataset inputs (an .npz's `labels` become the targets)."""
+    """The arrays trained on, as MLflow dataset inputs (a token store's `labels` become the targets)."""
     for context, path in paths.items():
-        if path.suffix == ".npz":
-            with np.load(path) as loaded:
-                arrays = dict(loaded)
+        if path.is_dir():  # a token store: a folder of .npy arrays, memory-mapped
+            arrays = {f.stem: np.load(f, mmap_mode="r") for f in sorted(path.glob("*.npy"))}
         else:
             arrays = {"ids": np.load(path)}
         targets = arrays.pop("labels", None)

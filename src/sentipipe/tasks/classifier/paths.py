@@ -31,4 +31,5 @@ CALIBRATION = PLOTS / "calibration.csv"
 
 
 def tokens(split: str) -> Path:
-    return TOKENS_DIR / f"{split}.npz"
+    """A split's token store: a folder of ids.npy, offsets.npy and labels.npy (memory-mapped when read)."""
+    return TOKENS_DIR / split

@@ -1,22 +1,36 @@
-"""Stage tokenize: prepared texts -> spaCy tokens -> id arrays per split, the vocabulary from train only."""
+"""Stage tokenize: prepared texts -> spaCy tokens -> id arrays per split, the vocabulary from train only.
+
+Streamed, so memory stays flat as the corpus grows: each split is read in
+Parquet batches and tokenized by spaCy's `pipe` (`n_process` workers), and the
+tokens are spilled to a temporary file while lengths and labels are counted.
+Then the length is chosen (from the training texts), the vocabulary built from
+counts, and the ids written straight into memory-mapped .npy files.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet as pq
 
 from sentipipe.data.paths import SPLITS, prepared
 from sentipipe.errors import DataError
 from sentipipe.io import require, write_json
 from sentipipe.tasks.classifier import vocab_file
 from sentipipe.tasks.classifier.params import ClassifierConfig, TokenizeParams
-from sentipipe.tasks.classifier.paths import TOKENS_REPORT, VOCAB, tokens
-from sentipipe.text.encoding import encode, save_split
+from sentipipe.tasks.classifier.paths import DATA, TOKENS_REPORT, VOCAB, tokens
+from sentipipe.text.encoding import SplitWriter
 from sentipipe.text.tokenizer import TokenizerSettings, truncate
 from sentipipe.text.tokenizer import tokenize as spacy_tokenize
-from sentipipe.text.vocab import UNK_ID, build_vocab
+from sentipipe.text.vocab import UNK_ID, Vocab, build_vocab
+
+SEPARATOR = "\x1f"  # spaCy tokens never hold it (nor any white space)
+BATCH_ROWS = 10_000
 
 
 def chosen_length(p: TokenizeParams, train_lengths: np.ndarray) -> tuple[int, str]:
@@ -28,56 +42,86 @@ def chosen_length(p: TokenizeParams, train_lengths: np.ndarray) -> tuple[int, st
     return min(p.length_cap, percentile), f"{said}, at most length_cap {p.length_cap}"
 
 
+def _texts(split: str) -> Iterator[tuple[list[str], list[str]]]:
+    for batch in pq.ParquetFile(prepared(split)).iter_batches(batch_size=BATCH_ROWS, columns=["text", "label"]):
+        columns = batch.to_pydict()
+        yield [str(t) for t in columns["text"]], [str(x) for x in columns["label"]]
+
+
+def _spill(split: str, settings: TokenizerSettings, p: TokenizeParams, folder: Path) -> tuple[Path, np.ndarray, list]:
+    """Tokenize a split into a temp file, a line a text; return it with the lengths and the labels."""
+    path, lengths, labels = folder / f"{split}.tokens", [], []
+    with open(path, "w", encoding="utf-8") as out:
+        for texts, batch_labels in _texts(split):
+            for token_list in spacy_tokenize(texts, settings, p.batch_size, p.n_process):
+                out.write(SEPARATOR.join(token_list) + "\n")
+                lengths.append(len(token_list))
+            labels.extend(batch_labels)
+    return path, np.asarray(lengths, dtype=np.int64), labels
+
+
+def _read(path: Path, length: int, policy: str) -> Iterator[list[str]]:
+    with open(path, encoding="utf-8") as lines:
+        for line in lines:
+            line = line.rstrip("\n")
+            yield truncate(line.split(SEPARATOR) if line else [], length, policy)
+
+
+def _write(path: Path, labels: list, index: dict, vocab: Vocab, length: int, p: TokenizeParams, split: str) -> dict:
+    lengths = np.zeros(len(labels), dtype=np.int64)
+    total = unknown = 0
+    for i, token_list in enumerate(_read(path, length, p.truncation)):  # sizes first: the arrays are preallocated
+        lengths[i] = max(len(token_list), 1)
+    with SplitWriter(tokens(split), len(labels), int(lengths.sum())) as writer:
+        for token_list, label in zip(_read(path, length, p.truncation), labels, strict=True):
+            if label not in index:
+                raise DataError(f"split {split!r} has a label unseen in train: {label!r}")
+            ids = vocab.encode(token_list) if token_list else np.array([UNK_ID], dtype=np.int32)
+            writer.add(ids, index[label])
+            total += len(ids)
+            unknown += int((ids == UNK_ID).sum())
+    return {
+        "sentences": len(labels),
+        "tokens": int(total),
+        "unknown_rate": round(unknown / total, 4) if total else 0.0,
+        "length_p50_p90_p99_max": [int(x) for x in np.percentile(lengths if len(lengths) else [0], [50, 90, 99, 100])],
+    }
+
+
 def tokenize(params: ClassifierConfig) -> dict:
     p = params.classifier.tokenize
     require(*(prepared(s) for s in SPLITS))
     untruncated = TokenizerSettings(lowercase=p.lowercase, max_length=2**31, special_tokens=p.special_tokens)
-    frames = {s: pd.read_parquet(prepared(s)) for s in SPLITS}
-    full = {
-        s: list(spacy_tokenize(f["text"].tolist(), untruncated, p.batch_size, p.n_process)) for s, f in frames.items()
-    }
-    length, rule = chosen_length(p, np.array([len(t) for t in full["train"]]))
-    settings = dataclasses.replace(untruncated, max_length=length, truncation=p.truncation)
-    truncated = {s: sum(len(t) > length for t in toks) for s, toks in full.items()}
-    token_lists = {s: [truncate(t, length, p.truncation) for t in toks] for s, toks in full.items()}
-    vocab, counts = build_vocab(token_lists["train"], p.min_freq, p.max_size)
-    labels = sorted(frames["train"]["label"].unique().tolist())
-    label_index = {label: i for i, label in enumerate(labels)}
-    stats = {}
-    for split in SPLITS:
-        y = frames[split]["label"].map(label_index)
-        if y.isna().any():
-            raise DataError(
-                f"split {split!r} has labels unseen in train: {sorted(set(frames[split]['label']) - set(labels))}"
-            )
-        encoded = encode(token_lists[split], y.to_numpy(), vocab)
-        save_split(tokens(split), encoded)
-        lengths = encoded.lengths
-        stats[split] = {
-            "sentences": len(encoded),
-            "tokens": int(lengths.sum()),
-            "unknown_rate": round(float((encoded.ids == UNK_ID).mean()) if len(encoded.ids) else 0.0, 4),
-            "length_p50_p90_p99_max": [int(x) for x in np.percentile(lengths, [50, 90, 99, 100])],
-            "truncated_to_max_length": int(truncated[split]),
-            "untruncated_p50_p90_p99_max": [
-                int(x) for x in np.percentile([len(t) for t in full[split]], [50, 90, 99, 100])
-            ],
-        }
+    stats: dict = {}
+    DATA.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tokens-", dir=DATA) as spill_dir:
+        spilled = {s: _spill(s, untruncated, p, Path(spill_dir)) for s in SPLITS}
+        length, rule = chosen_length(p, spilled["train"][1])
+        settings = dataclasses.replace(untruncated, max_length=length, truncation=p.truncation)
+        counts: Counter = Counter()
+        for token_list in _read(spilled["train"][0], length, p.truncation):
+            counts.update(token_list)
+        vocab, counts = build_vocab([], p.min_freq, p.max_size, counts)
+        labels = sorted(set(spilled["train"][2]))
+        if len(labels) < 2:
+            raise DataError(f"the training split holds {len(labels)} class(es) ({labels}); at least two are needed")
+        index = {label: i for i, label in enumerate(labels)}
+        for split in SPLITS:
+            path, split_lengths, split_labels = spilled[split]
+            stats[split] = {
+                **_write(path, split_labels, index, vocab, length, p, split),
+                "truncated_to_max_length": int((split_lengths > length).sum()),
+                "untruncated_p50_p90_p99_max": [
+                    int(x) for x in np.percentile(split_lengths if len(split_lengths) else [0], [50, 90, 99, 100])
+                ],
+            }
     vocab_file.write(VOCAB, vocab_file.VocabFile(vocab, labels, settings, counts))
-    write_json(
-        TOKENS_REPORT,
-        {
-            "vocabulary": len(vocab),
-            "labels": labels,
-            "max_length": length,
-            "max_length_rule": rule,
-            "truncation": p.truncation,
-            "splits": stats,
-        },
-    )
+    report = {"vocabulary": len(vocab), "labels": labels, "max_length": length, "max_length_rule": rule}
+    write_json(TOKENS_REPORT, {**report, "truncation": p.truncation, "splits": stats})
+    train = stats["train"]
     print(
         f"tokenize: vocabulary {len(vocab)} tokens, labels {labels}, texts cut to {length} tokens "
-        f"({p.truncation}; {truncated['train']} of {len(full['train'])} training texts were longer), "
-        f"train unknown rate {stats['train']['unknown_rate']}"
+        f"({p.truncation}; {train['truncated_to_max_length']} of {train['sentences']} training texts were longer), "
+        f"train unknown rate {train['unknown_rate']}"
     )
     return stats
