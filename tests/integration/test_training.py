@@ -137,3 +137,36 @@ def test_params_reach_the_model(tiny_workspace):
     )
     spec = torch.load(paths.MODEL, weights_only=True)["spec"]
     assert (spec["cell"], spec["hidden_size"], spec["bidirectional"]) == ("gru", 12, False)
+
+
+def test_two_torchrun_nodes_meet_by_c10d_rendezvous_and_train_as_one(tiny_workspace, mlflow_store):
+    """Two launchers, as two hosts would run them (here both on localhost), one rank each: one job."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO, venv_env
+    from tests.servers import free_port
+
+    run_tiny_pipeline(only=DATA_STAGES)
+    write_params(tiny_workspace, tiny_raw({"classifier": {"train": {"max_steps": 40, "eval_every": 20}}}))
+    endpoint = f"127.0.0.1:{free_port()}"
+    command = [
+        *(sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1"),
+        *("--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}", "--rdzv_id=sentipipe-test"),
+        str(REPO / "pipeline/classifier/train.py"),
+    ]
+    env = venv_env(OMP_NUM_THREADS="1")
+    nodes = [
+        subprocess.Popen(
+            command, cwd=tiny_workspace, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [node.communicate(timeout=600)[0] for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), "\n".join(o[-2000:] for o in outputs)
+    report = read_json(paths.TRAIN_REPORT)
+    runs = MlflowClient(mlflow_store).search_runs([report["experiment_id"]])
+    assert len(runs) == 1 and runs[0].data.tags["distributed.world_size"] == "2"
+    digests = report["rank_weight_digests"]
+    assert len(digests) == 2 and digests[0] == digests[1]
+    assert sum("step 20/40" in o for o in outputs) == 1, "one node holds rank 0, which alone reports"
