@@ -7,7 +7,7 @@ first: shuffled batches padded to their longest sequence, no packing, no
 length bucketing. Prints seconds per epoch, the ratio, padding fractions and
 peak RSS.
 
-    python bench/speed.py [--epochs 2] [--batch-size 64]
+    python bench/speed.py [--epochs 2] [--batch-size 64] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from sentipipe.tasks.classifier.params import load
 from sentipipe.text.batching import padding_fraction
 from sentipipe.text.encoding import load_split
 from sentipipe.text.vocab import PAD_ID
+from sentipipe.training.device import device_name as device_name_of
+from sentipipe.training.device import resolve_device
 from sentipipe.training.loop import fit
 
 
@@ -45,33 +47,37 @@ class PlainBiLSTM(nn.Module):
         return self.head(out.max(dim=1).values)
 
 
-def plain_epoch(split, model, optimizer, batch_size: int, rng) -> tuple[float, float]:
+def plain_epoch(split, model, optimizer, batch_size: int, rng, device) -> tuple[float, float]:
     cells = 0
     for index in np.array_split(rng.permutation(len(split)), max(1, len(split) // batch_size)):
         seqs = [torch.from_numpy(split.sequence(int(i)).astype(np.int64)) for i in index]
-        ids = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=PAD_ID)
+        ids = nn.utils.rnn.pad_sequence(seqs, batch_first=True, padding_value=PAD_ID).to(device)
         cells += ids.numel()
-        loss = nn.functional.cross_entropy(model(ids), torch.from_numpy(split.labels[index]))
+        labels = torch.from_numpy(np.asarray(split.labels[index])).to(device)
+        loss = nn.functional.cross_entropy(model(ids), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     return time.perf_counter(), 1 - split.lengths.sum() / cells
 
 
-def child(mode: str, epochs: int, batch_size: int) -> dict:
+def child(mode: str, epochs: int, batch_size: int, device_name: str) -> dict:
     params = load()
+    device = resolve_device(device_name)
     torch.manual_seed(0)
     split = load_split(paths.tokens("train"))
     matrix = torch.from_numpy(np.load(paths.EMBEDDINGS))
     hidden = params.classifier.train.hidden_size
     times = []
     if mode == "plain":
-        model = PlainBiLSTM(matrix, hidden, int(split.labels.max()) + 1)
+        model = PlainBiLSTM(matrix, hidden, int(split.labels.max()) + 1).to(device)
         optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
         rng = np.random.default_rng(0)
         for _ in range(epochs):
             start = time.perf_counter()
-            end, pad = plain_epoch(split, model, optimizer, batch_size, rng)
+            end, pad = plain_epoch(split, model, optimizer, batch_size, rng, device)
             times.append(end - start)
     else:
         spec = ClassifierSpec(
@@ -83,30 +89,33 @@ def child(mode: str, epochs: int, batch_size: int) -> dict:
             cell="lstm",
             pooling="max",
         )
-        model = build_model(spec, matrix)
-        update = {"epochs": epochs, "batch_size": batch_size, "freeze_embeddings": False}
-        p = params.classifier.train.model_copy(update=update)
+        model = build_model(spec, matrix).to(device)
         val = load_split(paths.tokens("val"))
-        objective = Classification(split, val, batch_size, spec.num_classes)
-        result = fit(model, objective, p, torch.device("cpu"))
-        # fit's epoch time includes its validation pass; subtract nothing, so the comparison is conservative
+        objective = Classification(split, val, batch_size, spec.num_classes, device=device)
+        steps = len(objective.batches(None))  # one evaluation an epoch, as the plain loop has none: conservative
+        update = {"max_steps": steps * epochs, "eval_every": steps, "patience": 0, "batch_size": batch_size}
+        p = params.classifier.train.model_copy(update=update)
+        result = fit(model, objective, p, device)
         times = [h.seconds for h in result.history]
         pad = padding_fraction(split, batch_size, shuffle=True, seed=p.seed)
     return {
         "seconds_per_epoch": float(np.mean(times)),
         "padding_fraction": float(pad),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "device": device_name_of(device),
+        "sentences_per_second": len(split) / float(np.mean(times)),
     }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda | auto (what a GPU host should measure: --device cuda)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--child", choices=["plain", "ours"])
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.epochs, args.batch_size)))
+        print(json.dumps(child(args.child, args.epochs, args.batch_size, args.device)))
         return 0
     results = {}
     for mode in ("plain", "ours"):
@@ -120,6 +129,8 @@ def main() -> int:
                 str(args.epochs),
                 "--batch-size",
                 str(args.batch_size),
+                "--device",
+                args.device,
             ],
             capture_output=True,
             text=True,
@@ -138,7 +149,8 @@ def main() -> int:
     )
     print(
         f"speed-up: {plain['seconds_per_epoch'] / ours['seconds_per_epoch']:.2f}x "
-        f"(ours includes its validation pass; baseline does not)"
+        f"(ours includes its validation pass; baseline does not); device {ours['device']}, "
+        f"{ours['sentences_per_second']:.0f} training sentences/s"
     )
     return 0
 
