@@ -151,7 +151,9 @@ def create_app(model: Served, model_uri: str) -> Starlette:
         return PlainTextResponse("\n")
 
     async def version(request: Request) -> Response:
-        return JSONResponse({"sentipipe": sentipipe.__version__, "mlflow": mlflow.__version__, "model": model_uri})
+        return JSONResponse(
+            {"sentipipe": sentipipe.__version__, "mlflow": mlflow.__version__, "model": model_uri, "pid": os.getpid()}
+        )
 
     async def invocations(request: Request) -> Response:
         content_type = request.headers.get("content-type", "").split(";")[0].strip()

@@ -230,3 +230,15 @@ def test_a_request_can_ask_why_token_by_token(server):
     ):
         reply = post(server, {"inputs": ["fine"], "params": params})
         assert reply.status_code == 400 and message in reply.json()["message"], reply.text
+
+
+def test_workers_really_are_separate_processes(classifier_work):
+    """--workers 2: two server processes, each with the model, answering on one port (mlflow#15689)."""
+    seen = set()
+    for url in serve(classifier_work, "--workers", "2"):
+        for _ in range(40):
+            session = requests.Session()  # a new connection each time: the kernel spreads them over the workers
+            seen.add(session.get(f"{url}/version", timeout=10).json()["pid"])
+            assert post(url, {"inputs": ["a wonderful film"]}).json()["predictions"][0]["label"] == "positive"
+            session.close()
+    assert len(seen) == 2, f"answers came from {len(seen)} process(es)"
