@@ -25,12 +25,12 @@ from collections.abc import Sequence
 import numpy as np
 
 MASK_STUDENT, MASK_TEACHER = "<unk>", "[MASK]"
-POSITIVE = """good great funny fun entertaining enjoyable beautiful clever touching engaging smart witty
-compelling fresh original memorable powerful impressive hilarious solid likable sweet lovely terrific fine
+POSITIVE = """great funny fun entertaining enjoyable clever touching engaging smart witty
+compelling fresh original memorable powerful impressive hilarious solid likable sweet fine
 strong interesting thoughtful intelligent inventive satisfying warm amazing remarkable effective rich
 poignant refreshing perfect pleasant watchable worthwhile stunning affecting heartfelt absorbing inspired
 exciting fascinating""".split()
-NEGATIVE = """bad dull stupid predictable lame weak flat bland mediocre tiresome unfunny forgettable incoherent
+NEGATIVE = """bad stupid predictable lame weak flat bland mediocre tiresome unfunny forgettable incoherent
 pretentious silly shallow sloppy annoying painful disappointing uninspired ridiculous trite generic tired
 messy dreary hollow overlong lazy poor horrible cheap unpleasant empty slow banal tepid bloated contrived
 formulaic mindless dumb ugly wasted""".split()
