@@ -8,7 +8,7 @@ evaluate) in a throw-away workspace and MLflow store, and is scored as served.
     python bench/quality.py                 # the default split: accuracy with Wilson intervals, McNemar tests
     python bench/quality.py --cv 10         # stratified 10-fold CV on the default corpus (the published protocol)
     python bench/quality.py --corpora       # each corpus of several shapes on its own split
-    python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, the student, the default
+    python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, its student, the default
     options: --set section.key=value (overrides, any depth), --json FILE, --markdown FILE, --params FILE
 
 Baselines: TF-IDF word+char logistic regression (the evaluate stage's reference), NB-LR and
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +46,8 @@ from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.classifier.predictor import Predictor
 
 from common import load_raw
+
+REPO = Path(__file__).resolve().parents[1]
 
 C_GRID = baseline.C_GRID
 
@@ -99,7 +102,7 @@ def baselines(frames: dict, y: dict, classes: int) -> dict[str, dict]:
     return out
 
 
-def ours(frames: dict, raw: dict, work: Path, label: str = "ours") -> dict:
+def ours(frames: dict, raw: dict, work: Path) -> dict:
     """Our stages on these splits, in `work`; the served model's test predictions."""
     from sentipipe.tasks.classifier.embed import embed
     from sentipipe.tasks.classifier.evaluate import evaluate
@@ -124,7 +127,16 @@ def ours(frames: dict, raw: dict, work: Path, label: str = "ours") -> dict:
         pred = served.predict_proba(frames["test"].text.tolist()).argmax(1)
     finally:
         os.chdir(here)
-    return {"pred": pred, "seconds": seconds, "metrics": metrics, "train": report, "labels": served.labels}
+    teacher = work / paths.TEACHER_TEST_LOGITS
+    return {
+        "pred": pred,
+        "seconds": seconds,
+        "metrics": metrics,
+        "train": report,
+        "labels": served.labels,
+        "teacher_pred": np.load(teacher).argmax(1) if teacher.exists() else None,
+        "served": served,
+    }
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -211,6 +223,99 @@ def run_corpora(raw: dict, tmp: Path, seed: int) -> dict:
     return out
 
 
+def distill_flags() -> list[str]:
+    """The documented distillation set: the flags of `make distill-params`, its one definition."""
+    flags = subprocess.run(
+        ["make", "-s", "distill-params"], cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout.split()
+    return [f for f in flags if f != "-S"]
+
+
+def throughput(served: Predictor, texts: list[str], distilled: dict, classes: int, repeats: int = 3) -> dict:
+    """Batched CPU sentences/s of the served student and of the teacher (MiniLM-L6 and its head), same texts."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from sentipipe.tasks.classifier.minilm import minilm_dir
+    from sentipipe.tasks.classifier.teacher import TeacherNetwork, teacher_logits
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    max_length = parse(distilled, ClassifierConfig, "bench").classifier.distill.teacher_max_length
+    pieces_of = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
+    network = TeacherNetwork(classes)  # the weights do not change its speed: the pretrained encoder, any head
+
+    def teacher_run():
+        ids = pieces_of(texts, truncation=True, max_length=max_length)["input_ids"]
+        teacher_logits(network, ids, pieces_of.pad_token_id, torch.device("cpu"))
+
+    def best(fn) -> float:
+        fn()  # warm
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return len(texts) / min(times)
+
+    student = best(lambda: served.predict_proba(texts))
+    teacher = best(teacher_run)
+    return {
+        "texts": len(texts),
+        "threads": torch.get_num_threads(),
+        "student_per_second": round(student, 1),
+        "teacher_per_second": round(teacher, 1),
+        "ratio": round(student / teacher, 2),
+    }
+
+
+def run_seeds(raw: dict, tmp: Path, seeds: int, seed: int, distilled: dict | None) -> dict:
+    """Repeated hold-out: `seeds` seeded 80/10/10 splits; the default, and with `distilled` params the teacher
+    and its student."""
+    frame = corpus(raw.get("data", {}))
+    runs = []
+    speed = None
+    for k in range(seeds):
+        frames = split_frame(frame, seed + k)
+        work = tmp / f"seed{seed + k}"
+        default = ours(frames, raw, work / "default")
+        index = {c: i for i, c in enumerate(default["labels"])}
+        y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
+        methods = {"default": default["pred"]}
+        extra = {"default": {"train": default["train"], "behaviour": default["metrics"].get("behaviour", {})}}
+        if distilled:
+            student = ours(frames, distilled, work / "student")
+            assert student["labels"] == default["labels"]
+            methods["student"] = student["pred"]
+            methods["teacher (MiniLM-L6 fine-tuned)"] = student["teacher_pred"]
+            extra["student"] = {"train": student["train"], "behaviour": student["metrics"].get("behaviour", {})}
+            if speed is None:
+                texts = frames["test"]["text"].astype(str).tolist()
+                speed = throughput(student["served"], texts, distilled, len(index))
+                print(f"throughput: {speed}", flush=True)
+        methods.update({n: m["pred"] for n, m in baselines(frames, y, len(index)).items()})
+        table = {name: score(pred, y["test"]) for name, pred in methods.items()}
+        main = "student" if distilled else "default"
+        for name, pred in methods.items():
+            if name != main:
+                table[name]["mcnemar_vs_" + main] = stats.mcnemar(methods[main] == y["test"], pred == y["test"])
+        runs.append(
+            {"seed": seed + k, "sizes": {s: len(f) for s, f in frames.items()}, "methods": table, "runs": extra}
+        )
+        print(f"seed {seed + k}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in table.items()), flush=True)
+    return {"splits": runs, "throughput": speed, "main": "student" if distilled else "default"}
+
+
+def summarise_splits(runs: list[dict], main: str) -> dict:
+    """Mean +- t interval per method over the splits; the corrected resampled t-test of `main` against each."""
+    names = list(runs[0]["methods"])
+    accuracy = {n: [r["methods"][n]["accuracy"] for r in runs] for n in names}
+    f1 = {n: [r["methods"][n]["macro_f1"] for r in runs] for n in names}
+    fraction = float(np.mean([r["sizes"]["test"] / r["sizes"]["train"] for r in runs]))
+    table = {n: {"accuracy": stats.mean_interval(accuracy[n]), "macro_f1": stats.mean_interval(f1[n])} for n in names}
+    tests = {n: stats.corrected_resampled_ttest(accuracy[main], accuracy[n], fraction) for n in names if n != main}
+    return {"table": table, "tests": tests, "test_fraction": fraction, "accuracy_by_split": accuracy}
+
+
 def run_cv(raw: dict, tmp: Path, folds: int, seed: int) -> dict:
     frame = corpus(raw.get("data", {})).reset_index(drop=True)
     per_fold = []
@@ -227,7 +332,8 @@ def run_cv(raw: dict, tmp: Path, folds: int, seed: int) -> dict:
             f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items()),
             flush=True,
         )
-    return {"folds": per_fold, "test_fraction": 1 / (folds - 1)}
+    fraction = float(np.mean([f["sizes"]["test"] / f["sizes"]["train"] for f in per_fold]))
+    return {"folds": per_fold, "test_fraction": fraction}
 
 
 def summarise_folds(folds: list[dict], test_fraction: float) -> dict:
@@ -253,6 +359,8 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], help="section.key=value override, any depth")
     ap.add_argument("--cv", type=int, help="stratified k-fold cross-validation on the default corpus")
     ap.add_argument("--corpora", action="store_true", help="several corpora of different shapes")
+    ap.add_argument("--seeds", type=int, help="repeated hold-out: this many seeded 80/10/10 splits")
+    ap.add_argument("--distill", action="store_true", help="with --seeds: the teacher and its student too")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--markdown", help="write the tables here")
@@ -284,6 +392,35 @@ def main() -> int:
             )
             text = markdown(f"{args.cv}-fold cross-validation", rows, note)
             output = {"cv": args.cv, **summary, "folds": result["folds"]}
+        elif args.seeds:
+            distilled = load_raw(str(params_path), [*distill_flags(), *args.set]) if args.distill else None
+            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled)
+            main = result["main"]
+            summary = summarise_splits(result["splits"], main)
+            rows = {
+                n: {
+                    "accuracy": v["accuracy"][0],
+                    "low": v["accuracy"][0] - v["accuracy"][1],
+                    "high": v["accuracy"][0] + v["accuracy"][1],
+                    "macro_f1": v["macro_f1"][0],
+                }
+                for n, v in summary["table"].items()
+            }
+            tests = "; ".join(
+                f"{n} {t['mean_difference']:+.4f} (p = {t['p_value']:.3g})" for n, t in summary["tests"].items()
+            )
+            note = (
+                f"Repeated hold-out, {args.seeds} seeded splits (seeds {args.seed}..{args.seed + args.seeds - 1}); "
+                f"mean with its 95% t interval. {main} minus each, corrected resampled t-test: {tests}."
+            )
+            if result["throughput"]:
+                t = result["throughput"]
+                note += (
+                    f" Batched CPU throughput on {t['texts']} test sentences, {t['threads']} threads: student "
+                    f"{t['student_per_second']:.0f}/s, teacher {t['teacher_per_second']:.0f}/s ({t['ratio']:.1f}x)."
+                )
+            text = markdown(f"{args.seeds} seeded splits", rows, note)
+            output = {"seeds": args.seeds, **summary, **result}
         elif args.corpora:
             result = run_corpora(raw, tmp, args.seed)
             text = ""

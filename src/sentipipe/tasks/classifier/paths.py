@@ -8,6 +8,7 @@ VOCAB = TOKENS_DIR / "vocab.json"
 EMBEDDINGS = DATA / "embeddings.npy"
 TEACHER_DIR = DATA / "teacher"
 SOFT_TARGETS = TEACHER_DIR / "soft_targets.parquet"
+TEACHER_TEST_LOGITS = TEACHER_DIR / "test_logits.npy"  # the teacher's answers on test: paired tests in bench/
 MODELS = Path("models/classifier")
 MODEL = MODELS / "model.pt"
 SERVED = MODELS / "served.pt"  # the model as registered and served: evaluate's choices applied

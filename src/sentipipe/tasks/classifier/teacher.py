@@ -27,7 +27,7 @@ from sentipipe.io import require, write_json, write_parquet
 from sentipipe.tasks.classifier import augment, vocab_file
 from sentipipe.tasks.classifier.minilm import minilm_dir
 from sentipipe.tasks.classifier.params import ClassifierConfig, DistillParams
-from sentipipe.tasks.classifier.paths import EMBEDDINGS, SOFT_TARGETS, TEACHER_REPORT, VOCAB
+from sentipipe.tasks.classifier.paths import EMBEDDINGS, SOFT_TARGETS, TEACHER_REPORT, TEACHER_TEST_LOGITS, VOCAB
 from sentipipe.text.batching import bucketed_batches
 from sentipipe.text.tokenizer import tokenize_with_offsets
 from sentipipe.training.device import resolve_device
@@ -82,7 +82,7 @@ def fine_tune(pieces: dict, y: dict, d: DistillParams, pad: int, device: torch.d
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
-    labels = torch.from_numpy(y["train"]).to(device)
+    labels = torch.tensor(y["train"], device=device)
     history, best, best_state = [], -1.0, None
     for epoch in range(1, d.teacher_epochs + 1):
         model.train()
@@ -149,6 +149,8 @@ def teacher(params: ClassifierConfig) -> dict:
     start = time.perf_counter()
     model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device)
     train_seconds = time.perf_counter() - start
+    TEACHER_TEST_LOGITS.parent.mkdir(parents=True, exist_ok=True)
+    np.save(TEACHER_TEST_LOGITS, teacher_logits(model, pieces["test"], pieces_of.pad_token_id, device))
 
     rng = np.random.default_rng(d.seed)
     train_tokens = _tokens_and_spaces(frames["train"]["text"].astype(str).tolist(), words.tokenizer)
