@@ -204,7 +204,7 @@ def three_class(folder: Path) -> Path:
     return path
 
 
-def run_corpora(raw: dict, tmp: Path, seed: int) -> dict:
+def run_corpora(raw: dict, tmp: Path, seed: int, only: str | None = None) -> dict:
     shapes = {
         "movie snippets": {"corpora": ["movie"]},
         "product reviews (Amazon snippets)": {"corpora": ["amazon"]},
@@ -215,6 +215,8 @@ def run_corpora(raw: dict, tmp: Path, seed: int) -> dict:
     }
     out = {}
     for name, data in shapes.items():
+        if only and only.lower() not in name.lower():
+            continue
         frames = split_frame(corpus(data), seed)
         out[name] = one_split(frames, raw, tmp / name.split()[0])
         print(
@@ -359,6 +361,7 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], help="section.key=value override, any depth")
     ap.add_argument("--cv", type=int, help="stratified k-fold cross-validation on the default corpus")
     ap.add_argument("--corpora", action="store_true", help="several corpora of different shapes")
+    ap.add_argument("--only", help="with --corpora: the corpora whose name contains this (e.g. long)")
     ap.add_argument("--seeds", type=int, help="repeated hold-out: this many seeded 80/10/10 splits")
     ap.add_argument("--distill", action="store_true", help="with --seeds: the teacher and its student too")
     ap.add_argument("--seed", type=int, default=13)
@@ -422,7 +425,7 @@ def main() -> int:
             text = markdown(f"{args.seeds} seeded splits", rows, note)
             output = {"seeds": args.seeds, **summary, **result}
         elif args.corpora:
-            result = run_corpora(raw, tmp, args.seed)
+            result = run_corpora(raw, tmp, args.seed, args.only)
             text = ""
             for name, r in result.items():
                 rows = {
