@@ -81,7 +81,7 @@ class LoopParams(Section):
     """What the training loop reads, whatever the task: the step budget, optimiser, schedule, device."""
 
     max_steps: int = Field(3000, ge=1, description="the budget of optimizer steps")
-    eval_every: int = Field(200, ge=1, description="steps between evaluations on validation data")
+    eval_every: int = Field(200, ge=1, description="steps between evaluations on validation data (one epoch at most)")
     patience: int = Field(5, ge=0, description="evaluations without improvement before stopping; 0: never")
     max_minutes: float = Field(120.0, gt=0, description="a safety net on wall time, recorded when it fires")
     batch_size: int = Field(64, ge=1)

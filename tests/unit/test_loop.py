@@ -24,7 +24,7 @@ def _split(n: int, seed: int) -> EncodedSplit:
     return EncodedSplit(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), rng.integers(0, 2, size=n))
 
 
-def _reads_during_fit(monkeypatch, max_steps: int, eval_every: int) -> tuple[int, int]:
+def _reads_during_fit(monkeypatch, max_steps: int, eval_every: int, rows: int = 704) -> tuple[int, int]:
     """How many times the project's code read a tensor's value into Python during one fit, and the evaluations.
 
     Reads inside PyTorch itself are not counted: AdamW keeps its step counters on the CPU (not capturable)
@@ -41,11 +41,29 @@ def _reads_during_fit(monkeypatch, max_steps: int, eval_every: int) -> tuple[int
         monkeypatch.setattr(torch.Tensor, name, counted)
     torch.manual_seed(0)
     model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
-    objective = Classification(_split(64, 0), _split(16, 1), batch_size=8, num_classes=2)
+    objective = Classification(_split(rows, 0), _split(16, 1), batch_size=8, num_classes=2)
     params = TrainParams(max_steps=max_steps, eval_every=eval_every, patience=0, threads=1)
     result = fit(model, objective, params, torch.device("cpu"))
     monkeypatch.undo()
     return reads["n"], len(result.history)
+
+
+def test_a_corpus_shorter_than_the_interval_is_evaluated_every_epoch():
+    """eval_every 50 on 8 batches an epoch: an evaluation each 8 steps, so patience counts passes over it."""
+    torch.manual_seed(0)
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
+    objective = Classification(_split(64, 0), _split(16, 1), batch_size=8, num_classes=2)
+    result = fit(model, objective, TrainParams(max_steps=40, eval_every=50, patience=0, threads=1), torch.device("cpu"))
+    assert result.eval_every == 8
+    assert [h.step for h in result.history] == [8, 16, 24, 32, 40]
+    assert [h.epoch for h in result.history] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    long = fit(
+        model,
+        Classification(_split(704, 0), _split(16, 1), batch_size=8, num_classes=2),
+        TrainParams(max_steps=100, eval_every=50, patience=0, threads=1),
+        torch.device("cpu"),
+    )
+    assert long.eval_every == 50 and [h.step for h in long.history] == [50, 100]
 
 
 def test_no_training_step_reads_from_the_device(monkeypatch):

@@ -4,7 +4,9 @@ The loop knows nothing of the task: an objective (training/objectives.py) says
 what one epoch's batches are, what one step's loss is and how the model scores
 on validation data. Training runs until validation stops improving for
 `patience` evaluations or `max_steps` is spent; the same defaults suit a small
-corpus (many passes) and a large one (part of one). `max_minutes` is a safety
+corpus (many passes) and a large one (part of one). Evaluations come every
+`eval_every` steps, or every epoch when an epoch is shorter: a small corpus is
+checked (and stopped) after each pass over it, not after many. `max_minutes` is a safety
 net only, recorded when it fires, so a run's result does not depend on the
 machine's speed.
 
@@ -92,6 +94,7 @@ class TrainResult:
     history: list[EvalMetrics]
     stop_reason: str
     steps: int
+    eval_every: int  # the interval used: eval_every, or one epoch's steps if fewer
 
 
 def _state_copy(model: nn.Module) -> dict:
@@ -178,7 +181,7 @@ def fit(
         step, epoch, position, elapsed = resume["step"], resume["epoch"], resume["position"], resume["elapsed"]
         epoch_rng = resume["epoch_rng"]
         if resume.get("stop_reason"):
-            return TrainResult(best_state, best, history, resume["stop_reason"], step)
+            return TrainResult(best_state, best, history, resume["stop_reason"], step, resume.get("eval_every", 0))
 
     def epoch_batches() -> list:
         """This epoch's batches: drawn from the generator's state at the epoch's start, so a resume redraws them."""
@@ -187,6 +190,7 @@ def fit(
 
     batches = epoch_batches()
     steps_per_epoch = max(len(batches), 1)
+    every = (resume or {}).get("eval_every") or min(params.eval_every, steps_per_epoch)
     started, since = time.monotonic() - elapsed, time.perf_counter()
     stop_reason = ""
     bar = tqdm(total=params.max_steps, initial=step, leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
@@ -212,7 +216,7 @@ def fit(
         meter.add(loss, correct, count, norm)
         step, position = step + 1, position + 1
         bar.update(1)
-        if step % params.eval_every and step < params.max_steps:
+        if step % every and step < params.max_steps:
             continue
         # ---- an evaluation: the one place values come back to the host
         train_loss, train_accuracy, grad_norm, layers = meter.read(dist)
@@ -272,9 +276,10 @@ def fit(
                     "best_state": best_state,
                     "stale": stale,
                     "stop_reason": stop_reason,
+                    "eval_every": every,
                 }
             )
         since = time.perf_counter()
     bar.close()
     assert best is not None
-    return TrainResult(best_state, best, history, stop_reason, step)
+    return TrainResult(best_state, best, history, stop_reason, step, every)

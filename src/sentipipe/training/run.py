@@ -164,6 +164,7 @@ def run_training(
             "steps_run": result.steps,
             "epochs_run": result.history[-1].epoch,
             "evaluations": len(result.history),
+            "eval_every_used": result.eval_every,
             **(extra_summary or {}),
             "train_seconds": round(train_seconds, 1),
             "seconds_per_100_steps": round(100 * train_seconds / max(result.steps, 1), 2),
@@ -173,6 +174,7 @@ def run_training(
         if dist.enabled:
             mlflow.set_tag("distributed.weights_identical", str(len(set(digests)) == 1).lower())
         budget = {k: getattr(p, k) for k in ("max_steps", "eval_every", "patience", "max_minutes")}
+        budget["eval_every_used"] = result.eval_every  # one epoch's steps when an epoch is shorter
         report = {
             "run_id": run_id,
             "experiment_id": run.info.experiment_id,
