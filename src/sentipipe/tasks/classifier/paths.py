@@ -4,7 +4,7 @@ from pathlib import Path
 
 DATA = Path("data/classifier")
 TOKENS_DIR = DATA / "tokens"
-VOCAB = TOKENS_DIR / "vocab.json"
+VOCAB = DATA / "vocab.json"  # its own output: stages that need only the words depend on it alone
 EMBEDDINGS = DATA / "embeddings.npy"
 TEACHER_DIR = DATA / "teacher"
 SOFT_TARGETS = TEACHER_DIR / "soft_targets.parquet"

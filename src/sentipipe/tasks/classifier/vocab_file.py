@@ -1,4 +1,4 @@
-"""data/classifier/tokens/vocab.json: the vocabulary, its counts, the labels and the tokenizer settings.
+"""data/classifier/vocab.json: the vocabulary, its counts, the labels and the tokenizer settings.
 
 Written by tokenize; read by embed (words to give vectors) and train (what the
 predictor carries into serving).
