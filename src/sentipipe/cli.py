@@ -132,6 +132,7 @@ def cmd_summary(args) -> None:
     args.texts = ["A warm, funny and beautifully acted film.", "A dull, lifeless mess of a movie."]
     args.model_uri = f"models:/{reg['name']}/{reg['version']}"
     args.input = args.output = None
+    args.explain = False
     print("sample predictions (label, probabilities, text):")
     cmd_predict(args)
     if generator.REGISTRATION.is_file() and generator.METRICS.is_file():
