@@ -1,4 +1,4 @@
-"""`sentipipe serve` starts a real `mlflow models serve` on the champion; we talk HTTP to it."""
+"""`sentipipe serve` (the entry point alone, a bare PATH) serves the champion; we talk HTTP to it."""
 
 from __future__ import annotations
 

@@ -53,6 +53,19 @@ def test_each_stage_lists_no_project_code_it_does_not_run(script, deps):
         assert not extra, f"{dep.relative_to(REPO)} holds code the stage never runs: {[f.name for f in extra]}"
 
 
+def test_no_stage_depends_on_a_file_inside_another_stages_directory():
+    """DVC could not resolve such a dep when it restored the stages from its run cache (the retrain replay)."""
+    outs, deps = set(), []
+    for pipeline in PIPELINES:
+        for name, stage in yaml.safe_load(pipeline.read_text())["stages"].items():
+            wdir = pipeline.parent / stage.get("wdir", ".")
+            for key in ("outs", "metrics", "plots"):
+                outs |= {(wdir / (o if isinstance(o, str) else next(iter(o)))).resolve() for o in stage.get(key, [])}
+            deps += [(name, (wdir / (d if isinstance(d, str) else next(iter(d)))).resolve()) for d in stage["deps"]]
+    inside = [(n, str(d.relative_to(REPO))) for n, d in deps for o in outs if d != o and d.is_relative_to(o)]
+    assert not inside, f"depend on the whole output instead: {inside}"
+
+
 def test_no_module_is_over_400_lines():
     long = {str(f.relative_to(REPO)): n for f in SRC.rglob("*.py") if (n := len(f.read_text().splitlines())) > 400}
     assert not long, long
