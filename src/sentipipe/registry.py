@@ -10,6 +10,7 @@ registrations racing cannot leave a worse model as champion, or two champions.
 
 from __future__ import annotations
 
+import os
 import random
 import time
 import uuid
@@ -202,7 +203,10 @@ def register(
         "run_id": run_id,
         "git.commit": run_tags.get("git.commit", "unknown"),
         "git.dirty": run_tags.get("git.dirty", "unknown"),
-        **{k: v for k, v in run_tags.items() if k.startswith("data.md5.") or k == "dvc.exp_name"},
+        **{k: v for k, v in run_tags.items() if k.startswith("data.md5.")},
+        # The experiment that registers the version holds its files: a training run restored from DVC's
+        # run cache was tagged by an earlier experiment, which may never have been pushed.
+        **({"dvc.exp_name": exp} if (exp := os.environ.get("DVC_EXP_NAME") or run_tags.get("dvc.exp_name")) else {}),
         **({f"baseline.{params.metric}": repr(seen.baseline)} if seen.baseline is not None else {}),
         **({"behaviour.overall": repr(seen.behaviour)} if seen.behaviour is not None else {}),
     }

@@ -74,7 +74,10 @@ def clone(tmp: Path) -> tuple[Path, Path]:
     work = tmp / "work"
     git(tmp, "clone", "-q", str(origin), str(work))
     remote = tmp / "dvc-remote"
-    subprocess.run(["dvc", "remote", "add", "-d", "local", str(remote)], cwd=work, check=True, env=venv_env())
+    # In the clone's local config (not tracked): the fixture's `git checkout -- .` must not remove it.
+    subprocess.run(
+        ["dvc", "remote", "add", "--local", "-d", "local", str(remote)], cwd=work, check=True, env=venv_env()
+    )
     # The suite's environment as the clone's .venv, installed already: `make setup` finds it current
     # (a checkout's fresh timestamps would otherwise make it reinstall, into the suite's own environment).
     (work / ".venv").symlink_to(Path(sys.executable).parents[1])

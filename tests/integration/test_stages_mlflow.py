@@ -63,6 +63,10 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert set(baseline["val_accuracy_by_C"]) == {str(float(c)) for c in grid}
     assert 0 <= metrics["versus_baseline"]["test_mcnemar"]["p_value"] <= 1
     assert metrics["calibration"]["temperature"] > 0 and "before" in metrics["calibration"]["val"]
+    unseen = metrics["unseen_words"]  # auto: subwords unless they cost val accuracy beyond the tolerance
+    with_, without = unseen["val_accuracy_subwords"], unseen["val_accuracy_unk"]
+    assert unseen["chosen"] == ("subwords" if with_ >= without - 0.003 else "unk") == metrics["serving"]["unseen_words"]
+    assert run.data.metrics["served_subwords"] == float(unseen["chosen"] == "subwords")
     assert set(metrics["behaviour"]) >= {"negation_of_positive", "contrast", "typo", "overall"}
     assert metrics["test_by_source"]["tiny"]["rows"] == 20
     for plot in (paths.ROC, paths.PR, paths.CALIBRATION, paths.CONFUSION):

@@ -79,7 +79,11 @@ def test_patience_counts_evaluations_and_the_best_evaluation_is_kept(tiny_worksp
     assert report["stop_reason"] == "patience" and report["steps_run"] < 2000
     assert report["best_step"] == report["steps_run"] - 2 * 8, "two evaluations without improvement after the best"
     assert report["budget"] == {
-        "max_steps": 2000, "eval_every": 8, "patience": 2, "max_minutes": 120.0, "eval_every_used": 8
+        "max_steps": 2000,
+        "eval_every": 8,
+        "patience": 2,
+        "max_minutes": 120.0,
+        "eval_every_used": 8,
     }
     run = MlflowClient(mlflow_store).get_run(report["run_id"])
     assert run.data.tags["train.stop_reason"] == "patience"

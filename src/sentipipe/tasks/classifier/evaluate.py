@@ -1,7 +1,8 @@
 """Stage evaluate: choose how the model is served (on validation data), then score exactly that artifact.
 
-On validation data only: int8 quantization when it moves accuracy by at most
-the tolerance, the temperature that calibrates probabilities, the C of the
+On validation data only: vectors for unseen words from their subwords, or <unk>,
+whichever does better (within the tolerance, subwords); int8 quantization when it
+moves accuracy by at most the tolerance, the temperature that calibrates probabilities, the C of the
 TF-IDF baseline. The served predictor (models/classifier/served.pt, what
 register logs) then scores val and test from raw text, unseen words and all;
 test figures are reported, never chosen on. Also: per-source metrics, curves,
@@ -54,11 +55,21 @@ def _labels(frame: pd.DataFrame, classes: list[str]) -> np.ndarray:
 def choose_serving(
     model: Predictor, e: EvaluateParams, val_texts: list[str], val_y: np.ndarray
 ) -> tuple[Predictor, dict]:
-    """Quantization and temperature, decided on validation data; what was measured on the way."""
-    subwords = e.unseen_words == "subwords"
+    """Unseen-word vectors, quantization and temperature, decided on validation data; what was measured."""
+    decision: dict = {"unseen_words": {"mode": e.unseen_words}}
+    if e.unseen_words == "auto":  # subword vectors help typos, but can move a model's answers: val decides
+        accuracy = {
+            sw: float((model.serving(1.0, False, sw).logits(val_texts, e.batch_size).argmax(1) == val_y).mean())
+            for sw in (True, False)
+        }
+        subwords = accuracy[True] >= accuracy[False] - e.quantize_tolerance
+        decision["unseen_words"].update(val_accuracy_subwords=accuracy[True], val_accuracy_unk=accuracy[False])
+    else:
+        subwords = e.unseen_words == "subwords"
+    decision["unseen_words"]["chosen"] = "subwords" if subwords else "unk"
     plain = model.serving(1.0, False, subwords)
     logits = {False: plain.logits(val_texts, e.batch_size)}
-    decision = {"mode": e.quantize, "tolerance": e.quantize_tolerance}
+    decision.update(mode=e.quantize, tolerance=e.quantize_tolerance)
     if e.quantize != "off":
         logits[True] = plain.serving(1.0, True, subwords).logits(val_texts, e.batch_size)
         accuracy = {q: float((x.argmax(1) == val_y).mean()) for q, x in logits.items()}
@@ -97,7 +108,12 @@ def evaluate(params: ClassifierConfig) -> dict:
             other.quantized: float((other.predict_proba(texts["test"], e.batch_size).argmax(1) == y["test"]).mean()),
         }
         quantization.update(test_accuracy_fp32=accuracy[False], test_accuracy_int8=accuracy[True])
-    metrics["serving"] = {"int8": served.quantized, "temperature": served.temperature, "unseen_words": e.unseen_words}
+    metrics["serving"] = {
+        "int8": served.quantized,
+        "temperature": served.temperature,
+        "unseen_words": "subwords" if served.subwords else "unk",
+    }
+    metrics["unseen_words"] = quantization.pop("unseen_words")
     metrics["quantization"] = quantization
     metrics["calibration"] = {"temperature": served.temperature}
     for split in ("val", "test"):
@@ -157,6 +173,7 @@ def _log(params: ClassifierConfig, metrics: dict, curves: dict, reliability: lis
             flat.update({f"{split}_{k}_uncalibrated": v for k, v in metrics["calibration"][split]["before"].items()})
         flat["temperature"] = metrics["calibration"]["temperature"]
         flat["served_int8"] = float(metrics["serving"]["int8"])
+        flat["served_subwords"] = float(metrics["serving"]["unseen_words"] == "subwords")
         if "baseline" in metrics:
             for split in ("val", "test"):
                 flat.update({f"baseline_{split}_{k}": metrics["baseline"][split][k] for k in ("accuracy", "macro_f1")})
@@ -180,8 +197,15 @@ def _print(metrics: dict) -> None:
     q, cal = metrics["quantization"], metrics["calibration"]
     served = "int8" if q["int8"] else "fp32"
     change = f" (int8 moved val accuracy by {q['val_change']:+.4f})" if "val_change" in q else ""
+    unseen = metrics["unseen_words"]
+    measured = (
+        f" (val accuracy {unseen['val_accuracy_subwords']:.4f} with, {unseen['val_accuracy_unk']:.4f} without)"
+        if "val_accuracy_unk" in unseen
+        else ""
+    )
     print(
-        f"evaluate: served {served}{change}, temperature {cal['temperature']:.3f} "
+        f"evaluate: served {served}{change}, unseen words as {unseen['chosen']}{measured}, "
+        f"temperature {cal['temperature']:.3f} "
         f"(test ECE {cal['test']['before']['ece']:.4f} -> {cal['test']['after']['ece']:.4f})"
     )
     if "baseline" in metrics:

@@ -84,8 +84,10 @@ class EvaluateParams(Section):
         0.003, ge=0.0, le=1.0, description="val accuracy change allowed (0.003: 0.3 points)"
     )
     calibrate: bool = Field(True, description="temperature scaling fitted on validation logits")
-    unseen_words: Literal["subwords", "unk"] = Field(
-        "subwords", description="a word not in the vocabulary: its spelling's nearest words' vectors, or <unk>"
+    unseen_words: Literal["auto", "subwords", "unk"] = Field(
+        "auto",
+        description="a word not in the vocabulary: its spelling's nearest words' vectors, or <unk>; "
+        "auto: subwords unless they cost val accuracy beyond quantize_tolerance",
     )
     behaviour: bool = Field(True, description="run the behavioural suite (binary positive/negative labels only)")
     explain_errors: int = Field(20, ge=0, description="most confident test errors explained on an HTML page")
