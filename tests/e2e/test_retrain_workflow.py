@@ -69,15 +69,16 @@ def clone(tmp: Path) -> tuple[Path, Path]:
     source = tmp / "source"
     copy_repo(source)
     git(source, "branch", "-M", "main")
+    # The team's DVC remote is part of the repository, as in a real one: every clone and experiment has it.
+    subprocess.run(
+        ["dvc", "remote", "add", "-d", "local", str(tmp / "dvc-remote")], cwd=source, check=True, env=venv_env()
+    )
+    git(source, "add", ".dvc/config")
+    git(source, "-c", "user.name=ci", "-c", "user.email=ci@example.invalid", "commit", "-qm", "a DVC remote")
     origin = tmp / "origin.git"
     git(tmp, "clone", "--bare", "-q", str(source), str(origin))
     work = tmp / "work"
     git(tmp, "clone", "-q", str(origin), str(work))
-    remote = tmp / "dvc-remote"
-    # In the clone's local config (not tracked): the fixture's `git checkout -- .` must not remove it.
-    subprocess.run(
-        ["dvc", "remote", "add", "--local", "-d", "local", str(remote)], cwd=work, check=True, env=venv_env()
-    )
     # The suite's environment as the clone's .venv, installed already: `make setup` finds it current
     # (a checkout's fresh timestamps would otherwise make it reinstall, into the suite's own environment).
     (work / ".venv").symlink_to(Path(sys.executable).parents[1])
@@ -177,12 +178,6 @@ def test_the_experiment_can_be_found_again_from_git_and_its_files_from_the_remot
     env = venv_env()
     again = tmp_path / "again"
     git(tmp_path, "clone", "-q", str(replayed["origin"]), str(again))
-    subprocess.run(
-        ["dvc", "remote", "add", "-d", "local", str(replayed["work"].parent / "dvc-remote")],
-        cwd=again,
-        check=True,
-        env=env,
-    )
     subprocess.run(
         ["dvc", "exp", "pull", "origin", "retrain-4242"], cwd=again, check=True, env=env, capture_output=True
     )

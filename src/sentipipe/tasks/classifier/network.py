@@ -1,4 +1,9 @@
-"""The classifier's network: embeddings, a recurrent encoder over packed sequences, pooling, a linear head."""
+"""The classifier's network: embeddings, a recurrent encoder over packed sequences, pooling, a linear head.
+
+With `lexical` on, a linear path over the text's words (and hashed word pairs) adds to the
+head's logits, trained jointly: what a bag-of-words model sees directly, the recurrent encoder
+then need not learn from a few hundred long documents.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ class ClassifierSpec:
     embed_dropout: float = 0.3
     pooling: str = "max"
     padding_idx: int = 0
+    lexical: str = "none"  # none | words | bigrams: a bag-of-words path added to the logits
+    lexical_buckets: int = 262_144  # hashed word pairs (bigrams)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,6 +52,25 @@ class ClassifierNetwork(nn.Module):
             # additive attention over time steps: score_t = v . tanh(W h_t)
             self.attention = nn.Sequential(nn.Linear(out_dim, out_dim), nn.Tanh(), nn.Linear(out_dim, 1, bias=False))
         self.head = nn.Sequential(nn.Dropout(spec.dropout), nn.Linear(out_dim, spec.num_classes))
+        if spec.lexical != "none":
+            self.lexical_words = nn.Embedding(spec.vocab_size, spec.num_classes)
+            nn.init.zeros_(self.lexical_words.weight)
+        if spec.lexical == "bigrams":
+            self.lexical_pairs = nn.Embedding(spec.lexical_buckets, spec.num_classes)
+            nn.init.zeros_(self.lexical_pairs.weight)
+
+    def _lexical(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits from the words (and word pairs) present, their sum scaled by 1/sqrt(how many there are)."""
+        valid = torch.arange(ids.size(1), device=ids.device)[None, :] < lengths.to(ids.device)[:, None]
+        words = torch.where(ids >= self.spec.vocab_size, torch.ones_like(ids), ids)  # unseen words: <unk>
+        total = (self.lexical_words(words) * valid.unsqueeze(-1)).sum(1)
+        count = valid.sum(1)
+        if self.spec.lexical == "bigrams" and ids.size(1) > 1:
+            pairs = (words[:, :-1] * 1_000_003 + words[:, 1:]) % self.spec.lexical_buckets
+            both = valid[:, 1:]
+            total = total + (self.lexical_pairs(pairs) * both.unsqueeze(-1)).sum(1)
+            count = count + both.sum(1)
+        return total / count.clamp(min=1).unsqueeze(-1).to(total.dtype).sqrt()
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """ids: (batch, time) padded; lengths: CPU int64 (batch,). Returns logits.
@@ -74,7 +100,10 @@ class ClassifierNetwork(nn.Module):
                 pooled = (torch.softmax(scores, dim=1) * padded).sum(1)
             else:
                 pooled = (padded * mask).sum(1) / lengths.to(padded.device).clamp(min=1)[:, None]
-        return self.head(pooled)
+        logits = self.head(pooled)
+        if self.spec.lexical != "none":
+            logits = logits + self._lexical(ids, lengths).to(logits.dtype)
+        return logits
 
 
 def build_model(

@@ -65,6 +65,9 @@ class TrainParams(LoopParams):
     embed_dropout: float = Field(0.3, ge=0.0, lt=1.0, description="dropout on the embedded tokens")
     dropout: float = Field(0.3, ge=0.0, lt=1.0, description="between recurrent layers and before the output")
     pooling: Literal["last", "max", "mean", "attention"] = "max"
+    lexical: Literal["none", "words", "bigrams"] = Field(
+        "none", description="a bag-of-words path (words, or words and hashed word pairs) added to the logits"
+    )
     freeze_embeddings: bool = False
     class_weights: Literal["none", "balanced"] = "none"
     batch_tokens: int | None = Field(

@@ -64,6 +64,7 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
         dropout=p.dropout,
         embed_dropout=p.embed_dropout,
         pooling=p.pooling,
+        lexical=p.lexical,
     )
     model = wrap(build_model(spec, matrix, freeze=p.freeze_embeddings).to(device), device, dist)
     train_split, val_split = load_split(train_path), load_split(val_path)
