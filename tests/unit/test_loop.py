@@ -13,7 +13,7 @@ from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
 from sentipipe.tasks.classifier.objective import Classification
 from sentipipe.tasks.classifier.params import TrainParams
 from sentipipe.text.encoding import EncodedSplit
-from sentipipe.training.device import CUDNN_BF16_RNN, choose_amp_dtype, to_device
+from sentipipe.training.device import CUDNN_BF16_RNN, choose_amp_dtype, set_deterministic, to_device
 from sentipipe.training.loop import fit
 
 
@@ -94,3 +94,15 @@ def test_batches_stay_where_they_are_on_the_cpu():
     ids = torch.zeros(2, 3, dtype=torch.long)
     (moved,) = to_device(torch.device("cpu"), ids)
     assert moved is ids, "no copy, no pinning on the CPU"
+
+
+def test_deterministic_mode_is_switched_on_and_off_and_warns_rather_than_fails():
+    try:
+        set_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+        assert not torch.backends.cudnn.benchmark and torch.backends.cudnn.deterministic
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    finally:
+        set_deterministic(False)
+    assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic

@@ -42,7 +42,9 @@ def choose_amp_dtype(device_type: str, enabled: bool, bf16_supported: bool, cudn
 def amp_dtype_for(device: torch.device, enabled: bool):
     if device.type != "cuda":
         return None
-    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    # cuDNN switched off by the user runs RNNs on the native CUDA kernels, which have no bf16: as if absent.
+    usable = torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled
+    cudnn = torch.backends.cudnn.version() if usable else None
     return choose_amp_dtype(device.type, enabled, torch.cuda.is_bf16_supported(), cudnn)
 
 
@@ -50,7 +52,8 @@ def set_deterministic(enabled: bool) -> None:
     """Reproducible kernels for GPU retraining: deterministic algorithms, a fixed cuBLAS workspace, no autotuning."""
     if enabled:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(enabled)
+    # warn_only: an op with no deterministic CUDA kernel warns (naming itself) instead of ending the run.
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = enabled
 
