@@ -48,6 +48,8 @@ def repro(tmp_path_factory):
     env["GIT_AUTHOR_NAME"] = env["GIT_COMMITTER_NAME"] = "e2e"
     env["GIT_AUTHOR_EMAIL"] = env["GIT_COMMITTER_EMAIL"] = "e2e@example.invalid"
     first = run(["dvc", "repro"], repo, env)
+    # Before the opt-in generator runs: the default pipeline's file is clean on its own.
+    first.status = json.loads(run(["dvc", "status", "dvc.yaml", "--json"], repo, env).stdout)
     generator = run(["dvc", "repro", GENERATOR], repo, env)
     return repo, env, first, generator
 
@@ -78,6 +80,7 @@ def test_the_default_repro_is_the_classifiers_and_the_generator_is_opt_in(repro)
     _, _, first, generator = repro
     ran = {line.split("'")[1] for line in first.stdout.splitlines() if line.startswith("Running stage")}
     assert ran == {"ingest", "prepare", "tokenize", "embed", "teacher", "train", "evaluate", "register"}
+    assert first.status == {}, "`dvc status dvc.yaml` is clean after the default run alone"
     ran = {line.split("'")[1] for line in generator.stdout.splitlines() if line.startswith("Running stage")}
     assert ran == {f"{GENERATOR}:{s}" for s in ("tokenize", "train", "evaluate", "register")}
 
