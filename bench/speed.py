@@ -8,6 +8,7 @@ length bucketing. Prints seconds per epoch, the ratio, padding fractions and
 peak RSS.
 
     python bench/speed.py [--epochs 2] [--batch-size 64] [--device cpu|cuda]
+    python bench/speed.py --long   # training tokens/s on 256-token documents against 20-token sentences
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
 from sentipipe.tasks.classifier.objective import Classification
 from sentipipe.tasks.classifier.params import load
 from sentipipe.text.batching import padding_fraction
-from sentipipe.text.encoding import load_split
+from sentipipe.text.encoding import EncodedSplit, load_split
 from sentipipe.text.vocab import PAD_ID
 from sentipipe.training.device import device_name as device_name_of
 from sentipipe.training.device import resolve_device
@@ -107,16 +108,75 @@ def child(mode: str, epochs: int, batch_size: int, device_name: str) -> dict:
     }
 
 
+def tokens_child(length: int, tokens: int, device_name: str) -> dict:
+    """Training tokens/s of our loop on texts of `length` tokens cut from the real training stream."""
+    params = load()
+    device = resolve_device(device_name)
+    torch.manual_seed(0)
+    stream = load_split(paths.tokens("train")).ids
+    matrix = torch.from_numpy(np.load(paths.EMBEDDINGS))
+    rng = np.random.default_rng(0)
+
+    def cut(n_texts: int) -> EncodedSplit:
+        offsets = np.arange(0, n_texts * length + 1, length, dtype=np.int64)
+        return EncodedSplit(np.resize(stream, n_texts * length), offsets, rng.integers(0, 2, n_texts))
+
+    train, val = cut(tokens // length), cut(max(1, 256 // length))
+    p = params.classifier.train
+    spec = ClassifierSpec(
+        vocab_size=matrix.shape[0],
+        embed_dim=matrix.shape[1],
+        num_classes=2,
+        hidden_size=p.hidden_size,
+        bidirectional=p.bidirectional,
+        cell=p.cell,
+        pooling=p.pooling,
+        lexical=p.lexical,
+    )
+    model = build_model(spec, matrix).to(device)
+    objective = Classification(train, val, p.batch_size, 2, device=device, max_tokens=p.batch_tokens)
+    steps = len(objective.batches(None))
+    update = {"max_steps": 2 * steps, "eval_every": steps, "patience": 0}
+    result = fit(model, objective, p.model_copy(update=update), device)
+    seconds = result.history[-1].seconds  # the second pass over the tokens: warm
+    return {"length": length, "texts": len(train), "steps_per_pass": steps, "tokens_per_second": tokens / seconds}
+
+
+def long_documents(tokens: int, device: str) -> int:
+    """--long: tokens/s on 256-token documents against 20-token sentences, same tokens, same loop, same run."""
+    out = {}
+    for length in (20, 256):
+        cmd = [sys.executable, __file__, "--tokens-child", str(length), "--tokens", str(tokens), "--device", device]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out[length] = json.loads(proc.stdout.strip().splitlines()[-1])
+    for r in out.values():
+        print(
+            f"{r['length']:>4}-token texts: {r['texts']:>6} texts, {r['steps_per_pass']:>4} steps a pass, "
+            f"{r['tokens_per_second']:>8.0f} training tokens/s"
+        )
+    ratio = out[20]["tokens_per_second"] / out[256]["tokens_per_second"]
+    print(f"sentences / documents tokens/s: {ratio:.2f}x (target: at most 1.5x)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--device", default="cpu", help="cpu | cuda | auto (what a GPU host should measure: --device cuda)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--child", choices=["plain", "ours"])
+    ap.add_argument("--long", action="store_true", help="tokens/s on 256-token documents against 20-token sentences")
+    ap.add_argument("--tokens", type=int, default=81920, help="with --long: training tokens a pass, both lengths")
+    ap.add_argument("--tokens-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.child, args.epochs, args.batch_size, args.device)))
         return 0
+    if args.tokens_child:
+        print(json.dumps(tokens_child(args.tokens_child, args.tokens, args.device)))
+        return 0
+    if args.long:
+        return long_documents(args.tokens, args.device)
     results = {}
     for mode in ("plain", "ours"):
         out = subprocess.run(
