@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from sentipipe.io import read_json
 from sentipipe.tasks.generator import paths
@@ -57,6 +58,7 @@ def main() -> int:
     ap.add_argument("--temperatures", default="0.5,1.0")
     ap.add_argument("--samples", type=int, default=3, help="samples per temperature (seeds 1..n)")
     args = ap.parse_args()
+    args.params = str(Path(args.params).resolve())  # the stages run in a temporary workspace
     overrides = list(args.set)
     params = load(args.params, overrides, GeneratorConfig)
     n = args.samples
