@@ -101,7 +101,7 @@ def main() -> int:
     ratio = metrics["val"]["bpc"] / ngram_bpc["val"]
     print(f"{label:<44}{metrics['val']['bpc']:>9.4f}{metrics['test']['bpc']:>10.4f}{ratio:>15.3f}")
     print(
-        f"RNN: {train_report['parameters']:,} parameters, {train_report['seconds_per_epoch']:.1f} s/epoch, "
+        f"RNN: {train_report['parameters']:,} parameters, {train_report['seconds_per_100_steps']:.1f} s per 100 steps, "
         f"{rnn_seconds:.0f} s training on {train_report['device']}; "
         f"evaluation, n-gram fit included, {evaluate_seconds:.0f} s"
     )
