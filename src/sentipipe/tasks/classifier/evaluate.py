@@ -57,18 +57,17 @@ def choose_serving(
 ) -> tuple[Predictor, dict]:
     """Unseen-word vectors, quantization and temperature, decided on validation data; what was measured."""
     decision: dict = {"unseen_words": {"mode": e.unseen_words}}
+    modes = (True, False) if e.unseen_words == "auto" else (e.unseen_words == "subwords",)
+    fp32 = {sw: model.serving(1.0, False, sw).logits(val_texts, e.batch_size) for sw in modes}
     if e.unseen_words == "auto":  # subword vectors help typos, but can move a model's answers: val decides
-        accuracy = {
-            sw: float((model.serving(1.0, False, sw).logits(val_texts, e.batch_size).argmax(1) == val_y).mean())
-            for sw in (True, False)
-        }
+        accuracy = {sw: float((x.argmax(1) == val_y).mean()) for sw, x in fp32.items()}
         subwords = accuracy[True] >= accuracy[False] - e.quantize_tolerance
         decision["unseen_words"].update(val_accuracy_subwords=accuracy[True], val_accuracy_unk=accuracy[False])
     else:
-        subwords = e.unseen_words == "subwords"
+        (subwords,) = modes
     decision["unseen_words"]["chosen"] = "subwords" if subwords else "unk"
     plain = model.serving(1.0, False, subwords)
-    logits = {False: plain.logits(val_texts, e.batch_size)}
+    logits = {False: fp32[subwords]}
     decision.update(mode=e.quantize, tolerance=e.quantize_tolerance)
     if e.quantize != "off":
         logits[True] = plain.serving(1.0, True, subwords).logits(val_texts, e.batch_size)
