@@ -144,6 +144,20 @@ def _lease_holder(client: MlflowClient, name: str) -> str | None:
         return None
 
 
+def _try_write_lease(client: MlflowClient, name: str, me: str) -> bool:
+    """Write our id into the lease; False when a concurrent writer's insert won.
+
+    A SQL-backed server inserts a new tag row without a compare-and-set, so two
+    writers who both saw no tag race on the row's primary key: the loser gets a
+    unique-constraint error (BAD_REQUEST), which means someone else holds it now.
+    """
+    try:
+        client.set_registered_model_tag(name, LEASE_TAG, f"{me} {time.time() + LEASE_SECONDS}")
+    except MlflowException:
+        return False
+    return True
+
+
 @contextmanager
 def _lease(client: MlflowClient, name: str, timeout: float):
     """Mutual exclusion through a tag on the registered model (Fischer's algorithm).
@@ -156,8 +170,7 @@ def _lease(client: MlflowClient, name: str, timeout: float):
     me, deadline = uuid.uuid4().hex, time.monotonic() + timeout
     rng = random.Random(me)
     while True:
-        if _lease_holder(client, name) is None:
-            client.set_registered_model_tag(name, LEASE_TAG, f"{me} {time.time() + LEASE_SECONDS}")
+        if _lease_holder(client, name) is None and _try_write_lease(client, name, me):
             time.sleep(SETTLE_SECONDS)
             if _lease_holder(client, name) == me:
                 break

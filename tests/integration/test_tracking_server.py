@@ -11,6 +11,7 @@ creates); that role must be allowed to create databases: each run gets a fresh o
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -97,3 +98,42 @@ def test_racing_registrations_through_the_server_end_with_one_champion(pipeline_
     """No file lock can reach a server store: the lease on the registered model serialises the decisions."""
     url, registration = pipeline_on_server["url"], pipeline_on_server["registration"]
     assert_one_champion_after_a_race(url, f"runs:/{registration['run_id']}/model")
+
+
+def test_the_lease_admits_one_holder_at_a_time_when_writers_collide(pipeline_on_server, monkeypatch):
+    """Four writers find the lease free at the same instant: their inserts of the tag row collide in PostgreSQL.
+
+    The losers of that insert get a unique-constraint error from the server; each must back off and retry,
+    not fail its registration, and the critical sections must never overlap.
+    """
+    import threading
+
+    from mlflow import MlflowClient
+
+    from sentipipe import registry
+
+    monkeypatch.setattr(registry, "SETTLE_SECONDS", 0.3)
+    url = pipeline_on_server["url"]
+    client = MlflowClient(tracking_uri=url, registry_uri=url)
+    client.create_registered_model("leased")
+    barrier, spans, errors = threading.Barrier(4), [], []
+
+    def contend():
+        try:
+            barrier.wait()
+            with registry._lease(MlflowClient(tracking_uri=url, registry_uri=url), "leased", timeout=60):
+                start = time.monotonic()
+                time.sleep(0.2)
+                spans.append((start, time.monotonic()))
+        except Exception as error:  # noqa: BLE001 - the test reports any failure of a contender
+            errors.append(repr(error))
+
+    threads = [threading.Thread(target=contend) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == [] and len(spans) == 4
+    spans.sort()
+    assert all(earlier[1] <= later[0] for earlier, later in zip(spans, spans[1:])), spans
+    assert registry.LEASE_TAG not in client.get_registered_model("leased").tags
