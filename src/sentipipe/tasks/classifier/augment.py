@@ -182,3 +182,66 @@ def contrast(
                 words = [*first, "but", *second]
                 out.append((words, [True] * (len(words) - 1) + [False], "short_contrast"))
     return out
+
+
+DETERMINERS = {"the", "this", "that", "its", "his", "her", "their", "our"}
+NEGATIONS = (("not",), ("never",), ("n't",))
+
+
+def subjects(texts: Sequence[Sequence[str]], exclude: set[str]) -> list[tuple[str, ...]]:
+    """Subjects as the corpus writes them before "is" or "was": "the plot", "this flick", "it".
+
+    A subject holding a word of `exclude` (the behavioural suite's subjects) is left out.
+    """
+    found: set[tuple[str, ...]] = {("it",)}
+    for tokens in texts:
+        for j in range(2, len(tokens)):
+            if tokens[j] in ("is", "was") and tokens[j - 2] in DETERMINERS and tokens[j - 1].isalpha():
+                if tokens[j - 1] not in exclude and tokens[j - 1] not in DETERMINERS:
+                    found.add((tokens[j - 2], tokens[j - 1]))
+    return sorted(found)
+
+
+def _clause(found, pools, rng: np.random.Generator, polarity: int, negated: bool) -> list[str]:
+    """A subject, "is" or "was", a negator if `negated`, and an adjective; its rule label is polarity ^ negated."""
+    adjective = pools[polarity][int(rng.integers(len(pools[polarity])))]
+    negator = list(NEGATIONS[int(rng.integers(len(NEGATIONS)))]) if negated else []
+    if negated and rng.random() < 0.15:
+        return ["not", adjective]  # the bare phrase, as a one-line review writes it
+    return [*found[int(rng.integers(len(found)))], str(rng.choice(("is", "was"))), *negator, adjective]
+
+
+def rule_clauses(
+    texts: Sequence[Sequence[str]], vocab: set[str], n: int, rng: np.random.Generator, exclude: set[str]
+) -> list[tuple[list[str], int]]:
+    """n short texts labelled by rule (1 positive, 0 negative), built from a corpus subject, "is" or "was",
+    maybe a negator, and an adjective of this module's lists.
+
+    - two thirds are one clause: the adjective's polarity, flipped by "not", "never" or "n't"; a quarter
+      of them affirmed, so that a negator is no cue on its own;
+    - a third join two clauses of opposite labels: "A, but B" and "A, yet B" take B's label,
+      "although A, B" too; "A but B" with the clauses swapped keeps it honest about order.
+
+    The teacher reads "the plot is not bad" as negative too (the corpus barely negates a negative word),
+    so these labels come from the rule, not from the teacher.
+    """
+    pools = [[w for w in NEGATIVE if w in vocab], [w for w in POSITIVE if w in vocab]]
+    found = subjects(texts, exclude)
+    if not all(pools) or n <= 0:
+        return []
+    out = []
+    for _ in range(n):
+        polarity, negated = int(rng.integers(2)), bool(rng.random() >= 0.25)
+        first = _clause(found, pools, rng, polarity, negated)
+        label = polarity ^ int(negated)
+        if rng.random() < 1 / 3:
+            other, negated = 1 - label, bool(rng.random() < 0.25)
+            second = _clause(found, pools, rng, other ^ int(negated), negated)
+            connective = str(rng.choice(("but", "yet", "although")))
+            if connective == "although":
+                out.append((["although", *first, ",", *second, "."], other))
+            else:
+                out.append(([*first, ",", connective, *second, "."], other))
+        else:
+            out.append(([*first, "."], label))
+    return out

@@ -16,6 +16,7 @@ them (another task) is reported as not applicable.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -100,6 +101,11 @@ def cases() -> list[Case]:
         filler = " ".join(FILLER[(k + i) % len(FILLER)] for i in range(12))
         add(Case("long", f"{filler} All in all, the film is {word}. {filler}", label))
     return out
+
+
+def words() -> set[str]:
+    """Every word the suite's cases use, lower-cased: what augmentation must not teach."""
+    return {w for case in cases() for w in re.findall(r"[a-z']+", case.text.lower())}
 
 
 def applicable(labels: Sequence[str]) -> bool:

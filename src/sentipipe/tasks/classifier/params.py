@@ -69,6 +69,12 @@ class TrainParams(LoopParams):
         "none", description="a bag-of-words path (words, or words and hashed word pairs) added to the logits"
     )
     freeze_embeddings: bool = False
+    rule_clauses: int = Field(
+        0,
+        ge=0,
+        description="short negation and contrast clauses labelled by rule, added to training "
+        '("the plot is not bad.": positive); binary positive/negative labels only',
+    )
     class_weights: Literal["none", "balanced"] = "none"
     batch_tokens: int | None = Field(
         4096, ge=1, description="padded tokens per batch at most: long documents come fewer to a batch; null: no cap"

@@ -12,7 +12,7 @@ import torch
 
 from sentipipe import tracking
 from sentipipe.io import read_json, require
-from sentipipe.tasks.classifier import vocab_file
+from sentipipe.tasks.classifier import augment, behaviour, vocab_file
 from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
 from sentipipe.tasks.classifier.objective import Classification
 from sentipipe.tasks.classifier.params import ClassifierConfig
@@ -38,6 +38,35 @@ def soft_target_split(words: vocab_file.VocabFile) -> tuple[EncodedSplit, np.nda
     soft = pd.read_parquet(SOFT_TARGETS)
     encoded = encode([list(t) for t in soft["tokens"]], soft["label"].to_numpy(), words.vocab)
     return encoded, np.stack(soft["logits"].map(np.asarray).to_list())
+
+
+def with_rule_clauses(
+    split: EncodedSplit, soft: np.ndarray | None, words: vocab_file.VocabFile, n: int, seed: int
+) -> tuple[EncodedSplit, np.ndarray | None]:
+    """The training rows and n negation and contrast clauses labelled by rule (augment.rule_clauses) after them.
+
+    Under distillation a clause's soft target is the teacher's mean logits over the training texts of
+    its rule label: the teacher's own voice for that class, not its (wrong) reading of the clause.
+    """
+    tokens, labelled = words.vocab.tokens, split.labels >= 0
+    texts = [[tokens[i] for i in split.sequence(k)] for k in np.flatnonzero(labelled)]
+    exclude = behaviour.words()  # the suite stays a test of what was not shown
+    rows = augment.rule_clauses(texts, set(tokens), n, np.random.default_rng(seed), exclude)
+    if not rows:
+        return split, soft
+    index = [words.labels.index("negative"), words.labels.index("positive")]
+    labels = np.array([index[y] for _, y in rows], dtype=np.int64)
+    extra = encode([w for w, _ in rows], labels, words.vocab)
+    merged = EncodedSplit(
+        np.concatenate([split.ids, extra.ids]).astype(np.int32),
+        np.concatenate([split.offsets, extra.offsets[1:] + split.offsets[-1]]).astype(np.int64),
+        np.concatenate([split.labels, extra.labels]),
+    )
+    if soft is not None:
+        means = np.stack([soft[split.labels == c].mean(axis=0) for c in range(soft.shape[1])])
+        soft = np.concatenate([soft, means[labels]]).astype(soft.dtype)
+    print(f"train: {len(rows)} negation and contrast clauses labelled by rule, e.g. {' '.join(rows[0][0])!r}")
+    return merged, soft
 
 
 def logged_params(params: ClassifierConfig) -> dict[str, str]:
@@ -75,6 +104,8 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
             f"train: distilling the teacher's {len(soft)} soft targets "
             f"(the teacher's val accuracy: {teacher['val_accuracy']:.4f})"
         )
+    if p.rule_clauses and behaviour.applicable(words.labels):
+        train_split, soft = with_rule_clauses(train_split, soft, words, p.rule_clauses, p.seed)
     objective = Classification(
         train_split,
         val_split,
