@@ -25,7 +25,8 @@ run: setup  ## the default pipeline (the classifier) on params.yaml, ending with
 # fine-tuned on the training split, its soft targets for the texts and their variants, and a recurrent
 # student with trainable word vectors that learns them within a larger step budget.
 DISTILL := -S classifier.distill.enabled=true -S classifier.train.freeze_embeddings=false \
-	-S classifier.train.max_steps=8000 -S classifier.train.eval_every=500 -S classifier.train.lexical=none
+	-S classifier.train.max_steps=8000 -S classifier.train.eval_every=500 -S classifier.train.lexical=none \
+	-S classifier.train.rule_clauses=6000
 
 distill: setup  ## the classifier distilled from a fine-tuned MiniLM (about 30 min on 2 CPU cores, minutes on a GPU)
 	dvc exp run $(DISTILL)

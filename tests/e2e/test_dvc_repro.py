@@ -166,7 +166,7 @@ GENERATOR_STAGES = {f"{GENERATOR}:{s}" for s in ("tokenize", "train", "evaluate"
             "src/sentipipe/text/vocab.py",
             {"tokenize", "embed", "teacher", "train", "evaluate", "register", *GENERATOR_STAGES},
         ),
-        ("src/sentipipe/tasks/classifier/augment.py", {"teacher"}),
+        ("src/sentipipe/tasks/classifier/augment.py", {"teacher", "train"}),
         ("src/sentipipe/tasks/generator/ngram.py", {f"{GENERATOR}:evaluate"}),
         ("src/sentipipe/tasks/generator/units.py", GENERATOR_STAGES),
     ],

@@ -69,6 +69,13 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert run.data.metrics["served_subwords"] == float(unseen["chosen"] == "subwords")
     assert set(metrics["behaviour"]) >= {"negation_of_positive", "contrast", "typo", "overall"}
     assert metrics["test_by_source"]["tiny"]["rows"] == 20
+    # Training cut texts at tokenize's length; the served artifact reads what evaluate decided, and says so.
+    from sentipipe.tasks.classifier.predictor import Predictor
+
+    trained_length = read_json(paths.TOKENS_REPORT)["max_length"]
+    assert Predictor.load(paths.MODEL).tokenizer.max_length == trained_length
+    served_length = Predictor.load(paths.SERVED).tokenizer.max_length
+    assert served_length == metrics["serving"]["max_length"] >= trained_length
     for plot in (paths.ROC, paths.PR, paths.CALIBRATION, paths.CONFUSION):
         assert plot.read_text().count("\n") > 1
 

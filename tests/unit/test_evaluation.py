@@ -58,3 +58,13 @@ def test_groups_and_curves():
     rows = reliability_rows(labels, probs, probs)
     assert sum(r["uncalibrated_count"] for r in rows) == 6 and [r["confidence"] for r in rows][:2] == [0.05, 0.15]
     assert rows[7]["calibrated"] == 0.5, "two predictions near 0.8: one right, one wrong"
+
+
+def test_the_served_model_reads_up_to_length_cap_when_training_cut_at_a_percentile():
+    from sentipipe.tasks.classifier.evaluate import read_length
+    from sentipipe.tasks.classifier.params import TokenizeParams
+
+    assert read_length(TokenizeParams(), 46)[0] == 512
+    assert read_length(TokenizeParams(length_cap=300), 46)[0] == 300
+    assert read_length(TokenizeParams(length_cap=300), 300)[0] == 300  # a long-document corpus: unchanged
+    assert read_length(TokenizeParams(max_length=46), 46)[0] == 46  # set in params: holds for serving too

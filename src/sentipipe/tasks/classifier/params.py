@@ -19,7 +19,9 @@ class TokenizeParams(Section):
         "auto", description="tokens kept per text; auto: length_percentile of the training texts, capped"
     )
     length_percentile: float = Field(99.0, gt=0, le=100)
-    length_cap: int = Field(512, ge=1, description="the most tokens `auto` may choose")
+    length_cap: int = Field(
+        512, ge=1, description="the most tokens `auto` may choose; with auto, the served model reads up to this many"
+    )
     truncation: Literal["head", "tail", "head+tail"] = Field(
         "head+tail", description="which part of a longer text is kept (head+tail: a quarter from the start)"
     )

@@ -10,6 +10,7 @@ vocabulary lacks, from their character n-grams.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import warnings
 from collections.abc import Sequence
@@ -63,6 +64,20 @@ class Predictor:
         """The same network and vocabulary, served another way (the weights are shared, not copied)."""
         return Predictor(
             self.network, self.vocab, self.labels, self.tokenizer, self.device, temperature, quantized, subwords
+        )
+
+    def reading(self, max_length: int) -> Predictor:
+        """The same predictor, cutting texts at max_length tokens (the same truncation rule)."""
+        tokenizer = dataclasses.replace(self.tokenizer, max_length=max_length)
+        return Predictor(
+            self.network,
+            self.vocab,
+            self.labels,
+            tokenizer,
+            self.device,
+            self.temperature,
+            self.quantized,
+            self.subwords,
         )
 
     def save(self, path: str | Path) -> None:
