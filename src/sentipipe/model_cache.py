@@ -1,8 +1,8 @@
 """Registered models on local disk, so `sentipipe predict` starts in about two seconds, not eight.
 
 A model version never changes once registered, so its files are kept under
-the cache (`$SENTIPIPE_CACHE/models`, by store, name and version) after the
-first download. What an alias points at can change: it is asked of the store
+the cache (`$SENTIPIPE_CACHE/models`, by store, name, version and the
+version's run and creation time) after the first download. What an alias points at can change: it is asked of the store
 every time, with one SQL query on a local SQLite store or one REST call on a
 tracking server, neither of which needs MLflow imported; any other store goes
 through MLflow. Loading a cached version builds the task's python model from
@@ -46,66 +46,84 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
     return name, None, version
 
 
-def _alias_from_sqlite(path: str, name: str, alias: str) -> str | None:
+def _version_from_sqlite(path: str, name: str, alias: str | None, version: str | None) -> tuple[str, str] | None:
     if not Path(path).is_file():
         return None
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
         try:
-            row = db.execute(
-                "SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?", (name, alias)
-            ).fetchone()
+            if alias is not None:
+                row = db.execute(
+                    "SELECT v.version, v.run_id, v.creation_time FROM registered_model_aliases a "
+                    "JOIN model_versions v ON v.name = a.name AND v.version = a.version "
+                    "WHERE a.name = ? AND a.alias = ?",
+                    (name, alias),
+                ).fetchone()
+            else:
+                row = db.execute(
+                    "SELECT version, run_id, creation_time FROM model_versions WHERE name = ? AND version = ?",
+                    (name, int(version)),
+                ).fetchone()
         except sqlite3.DatabaseError:
             return None  # another schema: let MLflow answer
-    return str(row[0]) if row else "missing"
+    return (str(row[0]), f"{row[1]}:{row[2]}") if row else ("missing", "")
 
 
-def _alias_from_server(uri: str, name: str, alias: str) -> str | None:
-    query = urllib.parse.urlencode({"name": name, "alias": alias})
+def _version_from_server(uri: str, name: str, alias: str | None, version: str | None) -> tuple[str, str] | None:
+    if alias is not None:
+        query, endpoint = urllib.parse.urlencode({"name": name, "alias": alias}), "registered-models/alias"
+    else:
+        query, endpoint = urllib.parse.urlencode({"name": name, "version": version}), "model-versions/get"
     try:
-        with urllib.request.urlopen(
-            f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/alias?{query}", timeout=10
-        ) as r:
-            return str(json.load(r)["model_version"]["version"])
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/api/2.0/mlflow/{endpoint}?{query}", timeout=10) as r:
+            found = json.load(r)["model_version"]
+        return str(found["version"]), f"{found.get('run_id', '')}:{found.get('creation_timestamp', '')}"
     except urllib.error.HTTPError as exc:
-        return "missing" if exc.code == 404 else None
+        return ("missing", "") if exc.code == 404 else None
     except (OSError, KeyError, ValueError):
         return None
 
 
-def _alias_from_mlflow(tracking_uri: str, name: str, alias: str) -> str:
+def _version_from_mlflow(tracking_uri: str, name: str, alias: str | None, version: str | None) -> tuple[str, str]:
     from mlflow import MlflowClient  # noqa: PLC0415 - the slow path, for stores the fast ones cannot read
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
+    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     try:
-        return str(
-            MlflowClient(tracking_uri, registry_uri=tracking_uri).get_model_version_by_alias(name, alias).version
+        found = (
+            client.get_model_version_by_alias(name, alias)
+            if alias is not None
+            else client.get_model_version(name, version)
         )
     except MlflowException:
-        return "missing"
+        return "missing", ""
+    return str(found.version), f"{found.run_id}:{found.creation_timestamp}"
 
 
-def resolve(tracking_uri: str, model_uri: str) -> tuple[str, str]:
-    """(name, version) the URI means now."""
+def resolve(tracking_uri: str, model_uri: str) -> tuple[str, str, str]:
+    """(name, version, identity) the URI means now; identity (the version's run and creation time) tells a
+    version 1 apart from the version 1 of a store deleted and created again at the same place."""
     name, alias, version = parse_model_uri(model_uri)
-    if version is None:
-        found = None
-        if tracking_uri.startswith("sqlite:///"):
-            found = _alias_from_sqlite(tracking_uri.removeprefix("sqlite:///"), name, alias)
-        elif tracking_uri.startswith(("http://", "https://")):
-            found = _alias_from_server(tracking_uri, name, alias)
-        version = found or _alias_from_mlflow(tracking_uri, name, alias)
-        if version == "missing":
-            raise SentipipeError(
-                f"cannot load {model_uri}: no version has alias {alias!r} (has `dvc repro` registered one?)"
-            )
-    return name, version
+    found = None
+    if tracking_uri.startswith("sqlite:///"):
+        found = _version_from_sqlite(tracking_uri.removeprefix("sqlite:///"), name, alias, version)
+    elif tracking_uri.startswith(("http://", "https://")):
+        found = _version_from_server(tracking_uri, name, alias, version)
+    resolved, identity = found or _version_from_mlflow(tracking_uri, name, alias, version)
+    if resolved == "missing":
+        what = f"no version has alias {alias!r}" if alias is not None else f"no version {version}"
+        raise SentipipeError(f"cannot load {model_uri}: {what} (has `dvc repro` registered one?)")
+    return name, resolved, identity
 
 
 def local_model(tracking_uri: str, model_uri: str) -> Path:
-    """The version's files on local disk, downloaded the first time through MLflow."""
-    name, version = resolve(tracking_uri, model_uri)
+    """The version's files on local disk, downloaded the first time through MLflow.
+
+    Kept by store, name, version and the version's identity: a store recreated at the same path starts
+    its versions at 1 again, and its version 1 is another model.
+    """
+    name, version, identity = resolve(tracking_uri, model_uri)
     store = hashlib.sha256(tracking_uri.encode()).hexdigest()[:12]
-    target = cache_root() / store / name / version
+    target = cache_root() / store / name / f"{version}-{hashlib.sha256(identity.encode()).hexdigest()[:10]}"
     if (target / "MLmodel").is_file():
         return target
     import mlflow.artifacts  # noqa: PLC0415 - only a first download needs it

@@ -5,9 +5,11 @@ from __future__ import annotations
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from sentipipe.cli import main as cli_main
+from sentipipe.errors import SentipipeError
 from sentipipe.io import read_json
 from sentipipe.runner import run
 from sentipipe.tasks.classifier import params as classifier_params
@@ -159,14 +161,26 @@ def test_predict_follows_the_champion_alias_while_versions_stay_cached(tiny_work
 
     run_pipeline()
     first = model_cache.local_model(mlflow_store, "models:/tiny-classifier@champion")
-    assert first.name == "1" and (first / "MLmodel").is_file()
+    assert first.name.startswith("1-") and (first / "MLmodel").is_file()
+    assert model_cache.local_model(mlflow_store, "models:/tiny-classifier/1") == first
     run_pipeline({"classifier": {"train": {"max_steps": 8}}})  # version 2, not promoted
     assert model_cache.local_model(mlflow_store, "models:/tiny-classifier@champion") == first
     MlflowClient(mlflow_store).set_registered_model_alias("tiny-classifier", "champion", "2")
     second = model_cache.local_model(mlflow_store, "models:/tiny-classifier@champion")
-    assert second.name == "2", "the alias is asked of the store every time"
+    assert second.name.startswith("2-"), "the alias is asked of the store every time"
     served = model_cache.load_python_model(second, ServedClassifier)
     assert [r["label"] in ("positive", "negative") for r in served.predict_rows(["a wonderful film"], {})] == [True]
+
+    # The registered model deleted and registered again (or the store recreated at the same path): its
+    # version 1 is another model, not the cached one.
+    MlflowClient(mlflow_store).delete_registered_model("tiny-classifier")
+    run_pipeline()
+    again = model_cache.local_model(mlflow_store, "models:/tiny-classifier@champion")
+    assert again.name.startswith("1-") and again != first
+    run_id = read_json(paths.REGISTRATION)["run_id"]
+    assert yaml.safe_load((again / "MLmodel").read_text())["run_id"] == run_id
+    with pytest.raises(SentipipeError, match="no version 7"):
+        model_cache.local_model(mlflow_store, "models:/tiny-classifier/7")
 
 
 def test_cli_without_a_champion_is_a_clear_error(tiny_workspace, capsys):
