@@ -2,11 +2,12 @@
 
 A model version never changes once registered, so its files are kept under
 the cache (`$SENTIPIPE_CACHE/models`, by store, name, version and the
-version's run and creation time) after the first download. What an alias points at can change: it is asked of the store
-every time, with one SQL query on a local SQLite store or one REST call on a
-tracking server, neither of which needs MLflow imported; any other store goes
-through MLflow. Loading a cached version builds the task's python model from
-the MLmodel file the way MLflow's loader does (artifacts and model config),
+version's run and creation time) after the first download. What an alias
+points at can change: it is asked of the store every time, with one SQL query
+on a local SQLite store or one REST call on a tracking server, neither of
+which needs MLflow imported; any other store goes through MLflow. Loading a
+cached version builds the task's python model from the MLmodel file the way
+MLflow's loader does (artifacts and model config),
 minus MLflow's own start-up.
 """
 

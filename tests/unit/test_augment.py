@@ -100,3 +100,7 @@ def test_rule_clauses_follow_the_training_rows_with_labels_and_the_teachers_mean
 
     plain, none = with_rule_clauses(split, None, file, 10, seed=3)
     assert none is None and len(plain) == 13
+    # Three classes: "not bad" is not surely "positive" there, so no rule clause is added.
+    three = VocabFile(vocab, ["negative", "neutral", "positive"], TokenizerSettings(), {})
+    same, _ = with_rule_clauses(split, None, three, 10, seed=3)
+    assert same is split

@@ -48,6 +48,8 @@ def with_rule_clauses(
     Under distillation a clause's soft target is the teacher's mean logits over the training texts of
     its rule label: the teacher's own voice for that class, not its (wrong) reading of the clause.
     """
+    if set(words.labels) != {"negative", "positive"}:  # a rule's label means one of these two, nothing else
+        return split, soft
     tokens, labelled = words.vocab.tokens, split.labels >= 0
     texts = [[tokens[i] for i in split.sequence(k)] for k in np.flatnonzero(labelled)]
     exclude = behaviour.words()  # the suite stays a test of what was not shown
@@ -104,7 +106,7 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
             f"train: distilling the teacher's {len(soft)} soft targets "
             f"(the teacher's val accuracy: {teacher['val_accuracy']:.4f})"
         )
-    if p.rule_clauses and behaviour.applicable(words.labels):
+    if p.rule_clauses:
         train_split, soft = with_rule_clauses(train_split, soft, words, p.rule_clauses, p.seed)
     objective = Classification(
         train_split,
