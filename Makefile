@@ -28,7 +28,7 @@ DISTILL := -S classifier.distill.enabled=true -S classifier.train.freeze_embeddi
 	-S classifier.train.max_steps=8000 -S classifier.train.eval_every=500 -S classifier.train.lexical=none \
 	-S classifier.train.rule_clauses=6000
 
-distill: setup  ## the classifier distilled from a fine-tuned MiniLM (about 30 min on 2 CPU cores, minutes on a GPU)
+distill: setup  ## the classifier distilled from a fine-tuned MiniLM (about an hour on 2 CPU cores, minutes on a GPU)
 	dvc exp run $(DISTILL)
 	sentipipe summary
 
