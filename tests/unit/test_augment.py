@@ -1,21 +1,12 @@
 """Distillation's augmentation never teaches the behavioural suite's words."""
 
-import re
-
 import numpy as np
 
 from sentipipe.tasks.classifier import augment, behaviour
 
 
-def _suite_words() -> set[str]:
-    words: set[str] = set()
-    for case in behaviour.cases():
-        words |= set(re.findall(r"[a-z]+", case.text.lower()))
-    return words
-
-
 def test_augmentation_adjectives_share_no_word_with_any_suite_case():
-    shared = (set(augment.POSITIVE) | set(augment.NEGATIVE)) & _suite_words()
+    shared = (set(augment.POSITIVE) | set(augment.NEGATIVE)) & behaviour.words()
     assert shared == set(), f"augment.py word lists overlap the behavioural suite: {sorted(shared)}"
 
 
@@ -32,7 +23,7 @@ def test_opposite_adjective_edits_only_insert_augmentation_words():
         w for words, (orig, _) in zip(swapped, texts, strict=True) for w, o in zip(words, orig, strict=True) if w != o
     }
     assert new and new <= set(augment.POSITIVE) | set(augment.NEGATIVE)
-    assert not new & _suite_words()
+    assert not new & behaviour.words()
 
 
 def _rule_label(words: list[str], polarity: dict[str, int]) -> int:

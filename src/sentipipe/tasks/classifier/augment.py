@@ -191,14 +191,13 @@ NEGATIONS = (("not",), ("never",), ("n't",))
 def subjects(texts: Sequence[Sequence[str]], exclude: set[str]) -> list[tuple[str, ...]]:
     """Subjects as the corpus writes them before "is" or "was": "the plot", "this flick", "it".
 
-    A subject holding a word of `exclude` (the behavioural suite's subjects) is left out.
+    A subject whose noun is a word of `exclude` (every word of the behavioural suite) is left out.
     """
-    found: set[tuple[str, ...]] = {("it",)}
+    found, banned = {("it",)}, exclude | DETERMINERS
     for tokens in texts:
-        for j in range(2, len(tokens)):
-            if tokens[j] in ("is", "was") and tokens[j - 2] in DETERMINERS and tokens[j - 1].isalpha():
-                if tokens[j - 1] not in exclude and tokens[j - 1] not in DETERMINERS:
-                    found.add((tokens[j - 2], tokens[j - 1]))
+        for det, noun, verb in zip(tokens, tokens[1:], tokens[2:]):
+            if verb in ("is", "was") and det in DETERMINERS and noun.isalpha() and noun not in banned:
+                found.add((det, noun))
     return sorted(found)
 
 

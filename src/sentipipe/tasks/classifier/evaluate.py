@@ -99,7 +99,7 @@ def evaluate(params: ClassifierConfig) -> dict:
     require(MODEL, *(prepared(s) for s in ("train", "val", "test")))
     trained = Predictor.load(MODEL)
     length, length_rule = read_length(params.classifier.tokenize, trained.tokenizer.max_length)
-    trained = trained.reading(length)
+    trained = trained.serving(1.0, False, trained.subwords, max_length=length)  # as trained, reading up to length
     classes = trained.labels
     frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
     texts = {s: f["text"].astype(str).tolist() for s, f in frames.items()}

@@ -60,24 +60,14 @@ class Predictor:
         self._index: SubwordIndex | None = None
         self._unseen: dict[str, np.ndarray | None] = {}
 
-    def serving(self, temperature: float, quantized: bool, subwords: bool) -> Predictor:
-        """The same network and vocabulary, served another way (the weights are shared, not copied)."""
-        return Predictor(
-            self.network, self.vocab, self.labels, self.tokenizer, self.device, temperature, quantized, subwords
-        )
+    def serving(self, temperature: float, quantized: bool, subwords: bool, max_length: int | None = None) -> Predictor:
+        """The same network and vocabulary, served another way (the weights are shared, not copied).
 
-    def reading(self, max_length: int) -> Predictor:
-        """The same predictor, cutting texts at max_length tokens (the same truncation rule)."""
-        tokenizer = dataclasses.replace(self.tokenizer, max_length=max_length)
+        `max_length`: where texts are cut (the same truncation rule); None keeps this predictor's.
+        """
+        tokenizer = self.tokenizer if max_length is None else dataclasses.replace(self.tokenizer, max_length=max_length)
         return Predictor(
-            self.network,
-            self.vocab,
-            self.labels,
-            tokenizer,
-            self.device,
-            self.temperature,
-            self.quantized,
-            self.subwords,
+            self.network, self.vocab, self.labels, tokenizer, self.device, temperature, quantized, subwords
         )
 
     def save(self, path: str | Path) -> None:
