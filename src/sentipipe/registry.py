@@ -62,7 +62,7 @@ class Evidence:
 
     baseline: float | None = None  # the reference baseline's value of the same metric, same split
     baseline_name: str = "the baseline"
-    behaviour: float | None = None  # the behavioural suite's overall pass rate
+    behaviour: float | None = None  # the validation behavioural suite's overall pass rate (the test suite is reported)
 
 
 def evidence(metrics: dict, name: str) -> Evidence:
@@ -72,7 +72,7 @@ def evidence(metrics: dict, name: str) -> Evidence:
     return Evidence(
         baseline=float(value) if value is not None else None,
         baseline_name=reference.get("name", "the baseline"),
-        behaviour=metrics.get("behaviour", {}).get("overall"),
+        behaviour=metrics.get("behaviour_validation", {}).get("overall"),
     )
 
 
@@ -91,7 +91,9 @@ def decide(
     floor = getattr(params, "behaviour_floor", None)
     if floor is not None and seen.behaviour is not None and seen.behaviour < floor:
         promote = False
-        reasons.append(f"behavioural pass rate {seen.behaviour:.3f} is below register.behaviour_floor {floor}")
+        reasons.append(
+            f"validation behavioural pass rate {seen.behaviour:.3f} is below register.behaviour_floor {floor}"
+        )
     if not passes_floor(new, params):
         promote = False
         reasons.append(f"{params.metric} {new:.4f} misses the floor {params.floor}")

@@ -70,6 +70,8 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert unseen["chosen"] == ("subwords" if with_ >= without - 0.003 else "unk") == metrics["serving"]["unseen_words"]
     assert run.data.metrics["served_subwords"] == float(unseen["chosen"] == "subwords")
     assert set(metrics["behaviour"]) >= {"negation_of_positive", "contrast", "typo", "overall"}
+    assert set(metrics["behaviour_validation"]) == set(metrics["behaviour"])
+    assert run.data.metrics["behaviour_val_overall"] == metrics["behaviour_validation"]["overall"]
     assert metrics["test_by_source"]["tiny"]["rows"] == 20
     # Training cut texts at tokenize's length; the served artifact reads what evaluate decided, and says so.
     from sentipipe.tasks.classifier.predictor import Predictor

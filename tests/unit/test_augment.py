@@ -33,13 +33,14 @@ def _rule_label(words: list[str], polarity: dict[str, int]) -> int:
 
 def test_rule_clauses_are_labelled_by_rule_and_use_no_suite_subject_or_adjective():
     texts = [
-        "the premise is thin .".split(),
+        "the setup is thin .".split(),
         "this flick was a mess .".split(),
         "the film is long .".split(),  # the suite's subject: never mined
+        "the picture is thin .".split(),  # the validation suite's: never mined either
         "their chemistry is n't there .".split(),
     ]
     vocab = set(augment.POSITIVE) | set(augment.NEGATIVE) | {"not", "never", "n't", "is", "was", "."}
-    exclude = behaviour.words()
+    exclude = behaviour.held_out()
     rows = augment.rule_clauses(texts, vocab, 600, np.random.default_rng(0), exclude)
     assert len(rows) == 600
     polarity = {**{w: 1 for w in augment.POSITIVE}, **{w: 0 for w in augment.NEGATIVE}}
@@ -59,7 +60,8 @@ def test_rule_clauses_are_labelled_by_rule_and_use_no_suite_subject_or_adjective
     assert 0.65 < negated / single < 0.85  # a quarter affirmed: a negator is no cue on its own
     assert 0.25 < joined / len(rows) < 0.42
     subjects = {tuple(words[:2]) for words, _ in rows}
-    assert ("the", "premise") in subjects and ("this", "flick") in subjects and ("the", "film") not in subjects
+    assert ("the", "setup") in subjects and ("this", "flick") in subjects
+    assert ("the", "film") not in subjects and ("the", "picture") not in subjects
     assert {label for _, label in rows} == {0, 1}
 
 
@@ -95,3 +97,25 @@ def test_rule_clauses_follow_the_training_rows_with_labels_and_the_teachers_mean
     three = VocabFile(vocab, ["negative", "neutral", "positive"], TokenizerSettings(), {})
     same, _ = with_rule_clauses(split, None, three, 10, seed=3)
     assert same is split
+
+
+def test_the_validation_suite_shares_only_template_words_with_the_test_suite_and_none_with_augmentation():
+    blank = behaviour.Lexicon(
+        positive=("qqqqq",) * 6,
+        negative=("qqqqq",) * 6,
+        subjects=("qqqqq",),
+        praise=("qqqqq",),
+        complaints=("qqqqq",),
+        names=("qqqqq",),
+        filler=("qqqqq",),
+        short=(("qqqqq", "positive"),),
+        intensifiers=("qqqqq",),
+        downtoners=("qqqqq",),
+    )
+    template = behaviour.words(blank)  # the templates' own words, filled with nothing
+    validation = behaviour.words(behaviour.VALIDATION)
+    assert validation & behaviour.words() <= template
+    assert not validation & (set(augment.POSITIVE) | set(augment.NEGATIVE))
+    suite, held = behaviour.cases(), behaviour.cases(behaviour.VALIDATION)
+    assert [c.capability for c in suite] == [c.capability for c in held]  # the same templates, case for case
+    assert {c.expected for c in held} == {"positive", "negative", None}

@@ -95,14 +95,18 @@ def test_the_behaviour_floor_blocks_promotion_with_its_reason():
     from sentipipe.registry import Evidence
 
     promote, reasons = decide(0.9, None, policy(behaviour_floor=0.9), seen=Evidence(behaviour=0.85))
-    assert not promote and "behavioural pass rate 0.850 is below register.behaviour_floor 0.9" in reasons[0]
+    assert not promote and "validation behavioural pass rate 0.850 is below register.behaviour_floor 0.9" in reasons[0]
     assert decide(0.9, None, policy(behaviour_floor=0.9), seen=Evidence(behaviour=0.95))[0]
 
 
 def test_the_evidence_comes_from_the_metrics_file():
     from sentipipe.registry import evidence
 
-    metrics = {"baseline": {"name": "B", "val": {"accuracy": 0.8}}, "behaviour": {"overall": 0.7}}
+    metrics = {
+        "baseline": {"name": "B", "val": {"accuracy": 0.8}},
+        "behaviour": {"overall": 0.5},  # the test suite: reported, never gated on
+        "behaviour_validation": {"overall": 0.7},
+    }
     seen = evidence(metrics, "val_accuracy")
     assert (seen.baseline, seen.baseline_name, seen.behaviour) == (0.8, "B", 0.7)
     assert evidence({}, "val_accuracy").baseline is None

@@ -157,6 +157,8 @@ def evaluate(params: ClassifierConfig) -> dict:
     failures = None
     if e.behaviour and behaviour.applicable(classes):
         metrics["behaviour"], failures = behaviour.run(served.predict_proba, classes)
+        # the same templates with words of their own: what a gate or a choice of params may look at
+        metrics["behaviour_validation"], _ = behaviour.run(served.predict_proba, classes, behaviour.VALIDATION)
 
     curves = ev.curve_rows(y["test"], probs["test"], classes)
     reliability = ev.reliability_rows(y["test"], before["test"], probs["test"])
@@ -194,6 +196,7 @@ def _log(params: ClassifierConfig, metrics: dict, curves: dict, reliability: lis
                 flat.update({f"baseline_{split}_{k}": metrics["baseline"][split][k] for k in ("accuracy", "macro_f1")})
             flat["test_mcnemar_p_vs_baseline"] = metrics["versus_baseline"]["test_mcnemar"]["p_value"]
         flat.update({f"behaviour_{k}": v for k, v in metrics.get("behaviour", {}).items()})
+        flat.update({f"behaviour_val_{k}": v for k, v in metrics.get("behaviour_validation", {}).items()})
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if v is not None})
         for path in (METRICS, EXPLANATIONS):
             mlflow.log_artifact(str(path))
@@ -230,5 +233,6 @@ def _print(metrics: dict) -> None:
             f"test {b['test']['accuracy']:.4f}; McNemar p = {versus['test_mcnemar']['p_value']:.3g} on test"
         )
     if "behaviour" in metrics:
-        rates = ", ".join(f"{k} {v:.2f}" for k, v in metrics["behaviour"].items())
-        print(f"evaluate: behavioural suite pass rates: {rates}")
+        for key, name in (("behaviour", "behavioural suite"), ("behaviour_validation", "validation suite")):
+            rates = ", ".join(f"{k} {v:.2f}" for k, v in metrics[key].items())
+            print(f"evaluate: {name} pass rates: {rates}")

@@ -52,7 +52,7 @@ def with_rule_clauses(
         return split, soft
     tokens, labelled = words.vocab.tokens, split.labels >= 0
     texts = [[tokens[i] for i in split.sequence(k)] for k in np.flatnonzero(labelled)]
-    exclude = behaviour.words()  # the suite stays a test of what was not shown
+    exclude = behaviour.held_out()  # both suites stay tests of what was not shown
     rows = augment.rule_clauses(texts, set(tokens), n, np.random.default_rng(seed), exclude)
     if not rows:
         return split, soft
