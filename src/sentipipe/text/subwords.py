@@ -22,24 +22,6 @@ MIN_LENGTH = 3  # shorter words carry too few trigrams to judge
 MIN_EDIT_LENGTH = 5  # one edit from a shorter word is too often another word ("bad" -> "bed", "good" -> "goad")
 
 
-def deletions(word: str) -> set[str]:
-    """The word with one letter left out, each way."""
-    return {word[:i] + word[i + 1 :] for i in range(len(word))}
-
-
-def one_edit(a: str, b: str) -> bool:
-    """True when b is a with one letter dropped, added or changed, or two neighbours swapped (a != b)."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (
-            len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]]
-        )
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    return short in deletions(long)
-
-
 def trigrams(word: str) -> set[str]:
     padded = f"<{word}>"
     return {padded[i : i + 3] for i in range(len(padded) - 2)}
@@ -56,8 +38,8 @@ class SubwordIndex:
         self.tokens = list(tokens)
         self.grams: dict[str, list[int]] = defaultdict(list)
         self.sizes = np.zeros(len(tokens), dtype=np.int32)
-        self.ids: dict[str, int] = {}
-        self.by_deletion: dict[str, list[int]] = defaultdict(list)  # a word less one letter -> the words
+        self.ids: dict[str, int] = {}  # words an unseen word may be one edit from
+        letters: set[str] = set()
         for i, token in enumerate(tokens[first_word:], start=first_word):
             if len(token) >= MIN_LENGTH and token.isalpha():
                 grams = trigrams(token)
@@ -65,21 +47,25 @@ class SubwordIndex:
                 for gram in grams:
                     self.grams[gram].append(i)
             if len(token) >= MIN_EDIT_LENGTH - 1 and token.isalpha():
-                self.ids.setdefault(token, i)  # an unseen word may be one of these with a letter added
-            if len(token) >= MIN_EDIT_LENGTH and token.isalpha():
-                for shorter in deletions(token):
-                    self.by_deletion[shorter].append(i)
+                self.ids.setdefault(token, i)
+                letters.update(token)
+        self.letters = "".join(sorted(letters))
 
     def one_edit_away(self, word: str) -> list[int]:
-        """Vocabulary ids of the words one edit from `word` (symmetric deletions, then checked), most frequent first."""
+        """Vocabulary ids of the words one edit from `word`, most frequent first.
+
+        Every string one edit away is looked up (about 50 per letter of the word, well under a
+        millisecond): no index to build, which keeps a cold `sentipipe predict` quick.
+        """
         if len(word) < MIN_EDIT_LENGTH or not word.isalpha():
             return []
-        found = set(self.by_deletion.get(word, ()))  # a letter added to the word
-        for shorter in deletions(word):
-            found.update(self.by_deletion.get(shorter, ()))  # changed or swapped
-            if shorter in self.ids:
-                found.add(self.ids[shorter])  # a letter dropped from the word
-        return sorted(i for i in found if one_edit(word, self.tokens[i]))
+        splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+        edits = {a + b[1:] for a, b in splits if b}
+        edits.update(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1)
+        edits.update(a + c + b[1:] for a, b in splits if b for c in self.letters)
+        edits.update(a + c + b for a, b in splits for c in self.letters)
+        edits.discard(word)
+        return sorted(self.ids[e] for e in edits if e in self.ids)
 
     def neighbours(self, word: str) -> list[tuple[int, float]]:
         """The most frequent vocabulary word one edit away (score 1), else up to k ids by Dice score
