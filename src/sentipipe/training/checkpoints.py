@@ -1,20 +1,43 @@
-"""Resumable checkpoints: written atomically every epoch, resumed only when params and data match."""
+"""Resumable checkpoints: written atomically every epoch, resumed only when params, data and code match."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import sys
 from pathlib import Path
 
 import torch
 
 from sentipipe.io import write_bytes
 
+PACKAGE = Path(__file__).resolve().parents[1]  # src/sentipipe
 
-def fingerprint(section: dict, data_tags: dict[str, str]) -> str:
-    """What a checkpoint must match to be resumed: the train params and the data."""
-    blob = json.dumps({"train": section, "data": data_tags}, sort_keys=True)
+
+def code_digest(package: Path = PACKAGE, script: str | None = None) -> str:
+    """md5 over the package's Python sources and the running stage script.
+
+    A run killed, its code edited, then `dvc repro` again: DVC reruns the stage, and without this
+    the stage would resume weights trained by the old code and finish them with the new.
+    Every file of the package counts, not only the ones this stage imports: an edit elsewhere
+    costs a fresh start after a kill, never a wrong model.
+    """
+    if script is None:
+        script = getattr(sys.modules.get("__main__"), "__file__", None)
+    files = sorted(package.rglob("*.py"))
+    if script and Path(script).is_file():
+        files.append(Path(script).resolve())
+    digest = hashlib.md5()
+    for path in files:
+        digest.update(str(path.relative_to(package) if path.is_relative_to(package) else path.name).encode())
+        digest.update(hashlib.md5(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def fingerprint(section: dict, data_tags: dict[str, str], code: str | None = None) -> str:
+    """What a checkpoint must match to be resumed: the train params, the data and the code."""
+    blob = json.dumps({"train": section, "data": data_tags, "code": code or code_digest()}, sort_keys=True)
     return hashlib.md5(blob.encode()).hexdigest()
 
 
