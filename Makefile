@@ -24,8 +24,7 @@ run: setup  ## the default pipeline (the classifier) on params.yaml, ending with
 # The documented distillation set (.github/workflows/retrain.yml passes the same flags): a MiniLM teacher
 # fine-tuned on the training split, its soft targets for the texts and their variants, and a recurrent
 # student with trainable word vectors that learns them within a larger step budget. Unseen words get their
-# spelling neighbours' vectors, not <unk>: the validation suite 0.72 -> 0.80 (typos 0.56 -> 0.98) for 1.1
-# points of val accuracy (README, Distillation).
+# spelling neighbours' vectors, not <unk>: robustness to typos bought with some val accuracy (README, Distillation).
 DISTILL := -S classifier.distill.enabled=true -S classifier.train.freeze_embeddings=false \
 	-S classifier.train.max_steps=8000 -S classifier.train.eval_every=500 -S classifier.train.lexical=none \
 	-S classifier.train.rule_clauses=6000 -S classifier.evaluate.unseen_words=subwords

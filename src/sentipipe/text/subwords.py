@@ -35,7 +35,6 @@ class SubwordIndex:
 
     def __init__(self, tokens: Sequence[str], first_word: int = 2, k: int = 3, min_score: float = 0.6):
         self.k, self.min_score = k, min_score
-        self.tokens = list(tokens)
         self.grams: dict[str, list[int]] = defaultdict(list)
         self.sizes = np.zeros(len(tokens), dtype=np.int32)
         self.ids: dict[str, int] = {}  # words an unseen word may be one edit from
