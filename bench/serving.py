@@ -1,9 +1,12 @@
 """Prediction speed of the champion classifier, against baselines measured in the same run.
 
 In process, batched (the test split's texts repeated to --rows, batches of --batch):
-  - the model as it was served before this work: fp32, temperature 1, unseen words as <unk>;
-  - the model as served now (the registry's artifact: int8 if evaluate chose it, calibrated,
-    unseen words from their subwords);
+  - the model as it was served before this work: torch's own nn.LSTM/GRU forward in fp32,
+    temperature 1, unseen words as <unk> (the baseline, ratio 1.00);
+  - torch's dynamic int8 quantization of that forward (what was served before the folded path);
+  - the folded path (tasks/classifier/folded.py) in fp32: exact, only faster;
+  - the model as served now (the registry's artifact: the folded path, int8 recurrence if
+    evaluate chose it, calibrated, unseen words from their subwords);
   - the TF-IDF word+char logistic regression (C tuned on val), predict only.
 Explanations: p50/p95 of one explained sentence.
 Over REST, on loopback: `sentipipe serve` against `mlflow models serve` on the same model; batched
@@ -28,12 +31,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import requests
+import torch
 
 from sentipipe import model_cache, tracking
 from sentipipe.data.paths import prepared
 from sentipipe.tasks.classifier import baseline
 from sentipipe.tasks.classifier.explain import explain
 from sentipipe.tasks.classifier.params import load
+from sentipipe.tasks.classifier.predictor import quantize
 from sentipipe.tasks.classifier.served import ServedClassifier
 
 
@@ -103,6 +108,10 @@ def main() -> int:
     model_uri = args.model_uri or f"models:/{params.classifier.register.model_name}@champion"
     served = model_cache.load_python_model(model_cache.local_model(uri, model_uri), ServedClassifier).predictor
     before = served.serving(1.0, False, False)
+    before.model = before.network  # torch's own forward, not the folded path
+    torch_int8 = served.serving(served.temperature, True, served.subwords)
+    torch_int8.model = quantize(torch_int8.network)
+    folded_fp32 = served.serving(served.temperature, False, served.subwords)
     frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
     texts = frames["test"]["text"].tolist()
     texts = (texts * (args.rows // len(texts) + 1))[: args.rows]
@@ -111,12 +120,14 @@ def main() -> int:
     reference = baseline.fit(frames["train"]["text"].tolist(), y["train"], frames["val"]["text"].tolist(), y["val"])
 
     rates = {
-        "before: fp32, temperature 1, unseen words <unk>": rate(before.predict_proba, texts, args.batch),
-        f"served: {'int8' if served.quantized else 'fp32'}, T={served.temperature:.2f}, subwords": rate(
-            served.predict_proba, texts, args.batch
-        ),
+        "before: torch fp32 forward, T=1, unseen words <unk>": rate(before.predict_proba, texts, args.batch),
+        "torch's int8 forward (served until the folded path)": rate(torch_int8.predict_proba, texts, args.batch),
+        "folded path, fp32 (exact)": rate(folded_fp32.predict_proba, texts, args.batch),
+        f"served: folded, {'int8' if served.quantized else 'fp32'}, T={served.temperature:.2f}, "
+        f"{'subwords' if served.subwords else '<unk>'}": rate(served.predict_proba, texts, args.batch),
         f"TF-IDF word+char LR (C={reference.c:g})": rate(reference.predict_proba, texts, args.batch),
     }
+    served_key, reference_key = list(rates)[3], list(rates)[4]
     one = [frames["test"]["text"].iloc[i] for i in range(200)]
     explain(served, one[:5])
     timings = []
@@ -147,11 +158,11 @@ def main() -> int:
 
     first = next(iter(rates.values()))
     print(f"\nmodel {model_uri}; {len(texts)} sentences in batches of {args.batch}; {os.cpu_count()} CPUs")
-    print(f"{'in process, batched':<52}{'sentences/s':>12}{'ratio':>8}")
+    print(f"{'in process, batched':<60}{'sentences/s':>12}{'ratio':>8}")
     for name, value in rates.items():
-        print(f"{name:<52}{value:>12.0f}{value / first:>8.2f}")
-    served_rate = list(rates.values())[1]
-    print(f"served / TF-IDF LR: {served_rate / list(rates.values())[2]:.2f}")
+        print(f"{name:<60}{value:>12.0f}{value / first:>8.2f}")
+    ratio = rates[served_key] / rates[reference_key]
+    print(f"served / TF-IDF LR: {ratio:.2f}; torch threads: {torch.get_num_threads()}")
     print(f"one explained sentence (occlusion, in process): p50 {explain_p50:.1f} ms, p95 {explain_p95:.1f} ms")
     print(f"\nREST on loopback ({args.clients} concurrent clients, one sentence a request, {args.requests} requests):")
     print(f"{'server':<24}{'batched sent/s':>16}{'requests/s':>12}{'p50 ms':>9}{'p95 ms':>9}")

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from sentipipe.io import write_bytes
+from sentipipe.tasks.classifier import folded
 from sentipipe.tasks.classifier.network import ClassifierNetwork, ClassifierSpec
 from sentipipe.text.batching import iterate
 from sentipipe.text.encoding import EncodedSplit
@@ -53,7 +54,10 @@ class Predictor:
         subwords: bool = False,
     ):
         self.network = model.to(device).eval()  # fp32, as trained: what is saved
-        self.model = quantize(self.network) if quantized else self.network
+        if folded.applies(self.network, torch.device(device)):  # the CPU serving path (folded.py)
+            self.model = folded.FoldedRecurrent(self.network, quantized)
+        else:
+            self.model = quantize(self.network) if quantized else self.network
         self.vocab, self.labels, self.tokenizer = vocab, list(labels), tokenizer
         self.device = torch.device(device)
         self.temperature, self.quantized, self.subwords = float(temperature), quantized, subwords
