@@ -104,10 +104,10 @@ class FoldedRecurrent:
         if len(missing):
             self._table[missing] = self._project(self.network.embedding.weight.detach()[missing])
             self._ready[missing] = True
-        rows = self._table[known]
+        rows = torch.index_select(self._table, 0, known)
         if len(known) < len(distinct):
             assert extra is not None, "ids beyond the vocabulary need their vectors in `extra`"
-            unseen = extra.to(self._w_in)[distinct[len(known) :] - vocab]
+            unseen = torch.index_select(extra.to(self._w_in), 0, distinct[len(known) :] - vocab)
             rows = torch.cat([rows, self._project(unseen)])
         return rows, local
 
@@ -120,54 +120,67 @@ class FoldedRecurrent:
             return torch.addmm(self._b_rec[k], h, self._rec_t[k])
         return h @ self._rec_t[k]
 
-    def _step(self, x: list[torch.Tensor], h: torch.Tensor, c: torch.Tensor | None):
-        """One time step of every direction: x[k] (batch, gates) is direction k's input projection."""
+    def _step(self, x: list[torch.Tensor], h: torch.Tensor, c: torch.Tensor | None) -> None:
+        """One time step of every direction, in place on the state views h (and c) of the rows still reading.
+
+        x[k] (rows, gates) is direction k's input projection for this step.
+        """
         n = self.hidden
-        recurrent = [self._recurrent(k, h[k]) for k in range(self.directions)]
         if self.cell == "gru":  # r, z, n: the candidate reads r * (W_hn h + b_hn)
-            xs, hh = torch.stack(x), torch.stack(recurrent)
+            hh = torch.stack([self._recurrent(k, h[k]) for k in range(self.directions)])
+            xs = torch.stack(x)
             rz = torch.sigmoid(xs[..., : 2 * n] + hh[..., : 2 * n])
             candidate = _tanh(xs[..., 2 * n :] + rz[..., :n] * hh[..., 2 * n :])
-            return candidate + rz[..., n:] * (h - candidate), None
-        g = torch.stack([x[k] + recurrent[k] for k in range(self.directions)])
+            h.sub_(candidate).mul_(rz[..., n:]).add_(candidate)  # (1 - z) * candidate + z * h
+            return
+        g = torch.empty(self.directions, *x[0].shape)
+        for k in range(self.directions):
+            torch.add(x[k], self._recurrent(k, h[k]), out=g[k])
         if self.cell == "lstm":  # gates reordered i, f, o, g (g doubled): one sigmoid for all four
             s = torch.sigmoid_(g)
-            c = s[..., n : 2 * n] * c + s[..., :n] * (2 * s[..., 3 * n :] - 1)
-            return s[..., 2 * n : 3 * n] * _tanh(c), c
-        if self.cell == "rnn_relu":
-            return torch.relu_(g), None
-        return _tanh(g), None
+            cell = s[..., 3 * n :].mul_(2).sub_(1)  # tanh(g)
+            c.mul_(s[..., n : 2 * n]).addcmul_(s[..., :n], cell)
+            torch.mul(s[..., 2 * n : 3 * n], _tanh(c), out=h)
+        elif self.cell == "rnn_relu":
+            h.copy_(torch.relu_(g))
+        else:
+            h.copy_(_tanh(g))
 
     @torch.no_grad()
     def __call__(self, ids: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
-        batch, steps = ids.shape
         lengths = lengths.to(torch.long)
-        rows, local = self._rows(ids, extra)
+        # Longest first, so that at each step the rows still reading are a prefix of the batch:
+        # a step computes only those (as packed sequences do), padding costs nothing.
+        order = torch.argsort(lengths, descending=True, stable=True)
+        sorted_ids, sorted_lengths = ids[order], lengths[order]
+        steps = int(sorted_lengths[0]) if len(order) else 0
+        rows, local = self._rows(sorted_ids[:, :steps], extra)
         tables = rows.split(self._gates, dim=1)
         t = torch.arange(steps)[None, :]
         # direction 1 reads each sequence backwards from its last token: reversed within its length
-        sequences = [local, local.gather(1, (lengths[:, None] - 1 - t).clamp(min=0))][: self.directions]
+        sequences = [local, local.gather(1, (sorted_lengths[:, None] - 1 - t).clamp(min=0))][: self.directions]
         sequences = [s.T.contiguous() for s in sequences]  # (time, batch): one row per step
+        reading = (sorted_lengths[None, :] > torch.arange(steps)[:, None]).sum(1).tolist()  # rows at each step
+        batch = len(order)
         h = torch.zeros(self.directions, batch, self.hidden)
         c = torch.zeros_like(h) if self.cell == "lstm" else None
         pooling = self.spec.pooling
         pooled = torch.full_like(h, float("-inf")) if pooling == "max" else torch.zeros_like(h)
-        shortest = int(lengths.min())
-        for step in range(steps):
-            x = [torch.index_select(tables[k], 0, sequences[k][step]) for k in range(self.directions)]
-            h, c = self._step(x, h, c)
+        for step, n in enumerate(reading):
+            x = [torch.index_select(tables[k], 0, sequences[k][step, :n]) for k in range(self.directions)]
+            state = h[:, :n]
+            self._step(x, state, c[:, :n] if c is not None else None)
             if pooling == "max":
-                if step < shortest:
-                    torch.maximum(pooled, h, out=pooled)
-                else:
-                    pooled = torch.where((step < lengths)[None, :, None], torch.maximum(pooled, h), pooled)
+                torch.maximum(pooled[:, :n], state, out=pooled[:, :n])
             elif pooling == "mean":
-                pooled += h if step < shortest else h * (step < lengths)[None, :, None]
-            else:  # last: each direction's state after the sequence's last token
-                pooled = torch.where((step == lengths - 1)[None, :, None], h, pooled)
-        if pooling == "mean":
-            pooled = pooled / lengths.clamp(min=1)[None, :, None]
-        logits = self.network.head(torch.cat(list(pooled), dim=-1))
+                pooled[:, :n] += state
+        if pooling == "last":  # each direction's state after the sequence's last token
+            pooled = h
+        elif pooling == "mean":
+            pooled = pooled / sorted_lengths.clamp(min=1)[None, :, None]
+        restore = torch.empty_like(order)
+        restore[order] = torch.arange(batch)
+        logits = self.network.head(torch.cat(list(pooled), dim=-1))[restore]
         if self.spec.lexical != "none":
             logits = logits + self.network._lexical(ids, lengths).to(logits.dtype)
         return logits
