@@ -3,9 +3,10 @@
 Everything that turns raw text into probabilities travels together, so a
 checkpoint, the evaluation stage and the served MLflow model cannot disagree.
 The serving choices the evaluate stage makes on validation data go in the same
-file: the temperature that calibrates the probabilities, int8 dynamic
-quantization of the recurrent and linear layers, and vectors for words the
-vocabulary lacks, from their character n-grams.
+file: the temperature that calibrates the probabilities, int8 recurrent
+weights, and vectors for words the vocabulary lacks, from their spelling. On
+a CPU the network runs through folded.py (its input projection folded into a
+word table); elsewhere, or for shapes it does not cover, as trained.
 """
 
 from __future__ import annotations
