@@ -93,3 +93,18 @@ def test_word_rows_are_computed_once_and_only_for_words_read():
     model.embedding.weight.data.zero_()  # a second call must not recompute the rows it has
     with torch.no_grad():
         assert not torch.allclose(fast(ids, lengths), model(ids, lengths))
+
+
+def test_concurrent_calls_fill_the_shared_word_table_safely():
+    """The server scores explained requests in threads beside the batcher: one predictor, many callers."""
+    import concurrent.futures
+
+    model = _model("lstm", True, "max", lexical="words")
+    batches = [_batch(seed) for seed in range(16)]
+    with torch.no_grad():
+        expected = [model(ids, lengths) for ids, lengths in batches]
+    fast = folded.FoldedRecurrent(model)
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda batch: fast(*batch), batches))
+    for ours, theirs in zip(got, expected, strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
