@@ -13,6 +13,7 @@ Over REST, on loopback: `sentipipe serve` against `mlflow models serve` on the s
 throughput, then --clients concurrent clients sending one sentence each (--requests in all).
 
     python bench/serving.py [--rows 20000] [--batch 1000] [--clients 8] [--requests 800] [--workers 1]
+                            [--before OLD/served.pt]
 
 Run `make run` first (the champion of the workspace's store is used).
 """
@@ -38,7 +39,7 @@ from sentipipe.data.paths import prepared
 from sentipipe.tasks.classifier import baseline
 from sentipipe.tasks.classifier.explain import explain
 from sentipipe.tasks.classifier.params import load
-from sentipipe.tasks.classifier.predictor import quantize
+from sentipipe.tasks.classifier.predictor import Predictor, quantize
 from sentipipe.tasks.classifier.served import ServedClassifier
 
 
@@ -102,6 +103,11 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=1, help="sentipipe serve --workers")
     ap.add_argument("--skip-mlflow", action="store_true", help="do not start `mlflow models serve` for comparison")
     ap.add_argument("--model-uri", help="default: models:/<classifier.register.model_name>@champion")
+    ap.add_argument(
+        "--before",
+        help="another model's predictor file (served.pt), e.g. an earlier default: its torch fp32 forward joins the "
+        "in-process rows, so the served model is also compared with it in the same run",
+    )
     args = ap.parse_args()
     params = load()
     uri = tracking.tracking_uri(params.tracking)
@@ -128,6 +134,12 @@ def main() -> int:
         f"TF-IDF word+char LR (C={reference.c:g})": rate(reference.predict_proba, texts, args.batch),
     }
     served_key, reference_key = list(rates)[3], list(rates)[4]
+    if args.before:
+        other = Predictor.load(args.before).serving(1.0, False, False)
+        other.model = other.network
+        spec = other.network.spec
+        before_key = f"--before: torch fp32 forward ({spec.cell}, hidden {spec.hidden_size}), T=1, <unk>"
+        rates[before_key] = rate(other.predict_proba, texts, args.batch)
     one = [frames["test"]["text"].iloc[i] for i in range(200)]
     explain(served, one[:5])
     timings = []
@@ -162,6 +174,8 @@ def main() -> int:
     for name, value in rates.items():
         print(f"{name:<60}{value:>12.0f}{value / first:>8.2f}")
     ratio = rates[served_key] / rates[reference_key]
+    if args.before:
+        print(f"served / --before's fp32 forward: {rates[served_key] / rates[before_key]:.2f}")
     print(f"served / TF-IDF LR: {ratio:.2f}; torch threads: {torch.get_num_threads()}")
     print(f"one explained sentence (occlusion, in process): p50 {explain_p50:.1f} ms, p95 {explain_p95:.1f} ms")
     print(f"\nREST on loopback ({args.clients} concurrent clients, one sentence a request, {args.requests} requests):")
