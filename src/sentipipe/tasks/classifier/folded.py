@@ -5,8 +5,8 @@ The embeddings are fixed once a model is trained, so a word's input projection
 computes it once per word (on first sight, then cached: at most vocabulary x
 gates x directions floats) and runs the recurrence itself, one step of both
 directions at a time: per token only the recurrent product `W_hh . h` is left.
-For the default BiLSTM (384-dim vectors, hidden 256) that removes 60% of the
-multiply-adds. With `quantized`, `W_hh` is int8 (per output channel, dynamic
+For a BiLSTM over 384-dim vectors that removes 75% of the multiply-adds at
+hidden 128 (the default) and 60% at hidden 256. With `quantized`, `W_hh` is int8 (per output channel, dynamic
 activations); the word table stays fp32, so only the recurrent product is
 approximated.
 
