@@ -5,7 +5,7 @@ and calibrates on (the grid of sentipipe.tasks.classifier.baseline); test data
 decides nothing. Our model runs the real stages (tokenize, embed, train,
 evaluate) in a throw-away workspace and MLflow store, and is scored as served.
 
-    python bench/quality.py                 # the default split: accuracy with Wilson intervals, McNemar tests
+    python bench/quality.py                 # one seeded split (not the pipeline's rows): Wilson intervals, McNemar
     python bench/quality.py --cv 10         # stratified 10-fold CV on the default corpus (the published protocol)
     python bench/quality.py --corpora       # each corpus of several shapes on its own split
     python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, its student, the default
@@ -270,9 +270,9 @@ def throughput(served: Predictor, texts: list[str], distilled: dict, classes: in
     }
 
 
-def run_seeds(raw: dict, tmp: Path, seeds: int, seed: int, distilled: dict | None) -> dict:
+def run_seeds(raw: dict, tmp: Path, seeds: int, seed: int, distilled: dict | None, partial: Path | None = None) -> dict:
     """Repeated hold-out: `seeds` seeded 80/10/10 splits; the default, and with `distilled` params the teacher
-    and its student."""
+    and its student. With `partial`, every finished split is written there at once (a run of hours can stop)."""
     frame = corpus(raw.get("data", {}))
     runs = []
     speed = None
@@ -304,6 +304,8 @@ def run_seeds(raw: dict, tmp: Path, seeds: int, seed: int, distilled: dict | Non
             {"seed": seed + k, "sizes": {s: len(f) for s, f in frames.items()}, "methods": table, "runs": extra}
         )
         print(f"seed {seed + k}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in table.items()), flush=True)
+        if partial:
+            partial.write_text(json.dumps({"splits": runs, "throughput": speed}, indent=1, default=str))
     return {"splits": runs, "throughput": speed, "main": "student" if distilled else "default"}
 
 
@@ -397,7 +399,8 @@ def main() -> int:
             output = {"cv": args.cv, **summary, "folds": result["folds"]}
         elif args.seeds:
             distilled = load_raw(str(params_path), [*distill_flags(), *args.set]) if args.distill else None
-            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled)
+            partial = json_path.with_suffix(".partial.json") if json_path else None
+            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial)
             main = result["main"]
             summary = summarise_splits(result["splits"], main)
             rows = {
@@ -460,7 +463,7 @@ def main() -> int:
             best = max((n for n in rows if n != "ours"), key=lambda n: rows[n]["accuracy"])
             p = result["methods"][best]["mcnemar_ours_vs"]["p_value"]
             note = f"One split {result['sizes']}; Wilson 95% intervals; ours against {best}: McNemar p = {p:.3g}."
-            text = markdown("The default split", rows, note)
+            text = markdown("One seeded split of the default corpus", rows, note)
             output = result
     output["params"] = {"file": str(params_path), "overrides": args.set}
     output["seconds"] = round(time.perf_counter() - start)
