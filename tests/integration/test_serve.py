@@ -246,10 +246,9 @@ def test_workers_really_are_separate_processes(classifier_work):
         deadline = time.monotonic() + 90
         asked = 0
         while len(seen) < 2 and time.monotonic() < deadline:
-            session = requests.Session()  # a new connection each time: the kernel spreads them over the workers
-            seen.add(session.get(f"{url}/version", timeout=10).json()["pid"])
+            with requests.Session() as session:  # a new connection each time
+                seen.add(session.get(f"{url}/version", timeout=10).json()["pid"])
             assert post(url, {"inputs": ["a wonderful film"]}).json()["predictions"][0]["label"] == "positive"
-            session.close()
             asked += 1
             time.sleep(0.02 * (asked % 7))  # varied pauses: which idle worker wins the accept is a race
         for _ in range(20):  # and no third process answers
