@@ -91,6 +91,9 @@ class LoopParams(Section):
     schedule: Literal["cosine", "plateau", "constant"] = "cosine"
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0, description="share of the step budget warming up (cosine)")
     monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    ema_decay: float = Field(
+        0.0, ge=0.0, lt=1.0, description="evaluate and keep a moving average of the weights (e.g. 0.999); 0: off"
+    )
     amp: bool = Field(True, description="mixed precision on CUDA (bf16 where cuDNN runs RNNs in it); not on CPU")
     deterministic: bool = Field(False, description="deterministic kernels on CUDA (reproducible, slower)")
     device: Literal["auto", "cpu", "cuda"] = "auto"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 
@@ -24,7 +25,9 @@ def _split(n: int, seed: int) -> EncodedSplit:
     return EncodedSplit(ids, np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64), rng.integers(0, 2, size=n))
 
 
-def _reads_during_fit(monkeypatch, max_steps: int, eval_every: int, rows: int = 704) -> tuple[int, int]:
+def _reads_during_fit(
+    monkeypatch, max_steps: int, eval_every: int, rows: int = 704, ema_decay: float = 0.0
+) -> tuple[int, int]:
     """How many times the project's code read a tensor's value into Python during one fit, and the evaluations.
 
     Reads inside PyTorch itself are not counted: AdamW keeps its step counters on the CPU (not capturable)
@@ -42,7 +45,7 @@ def _reads_during_fit(monkeypatch, max_steps: int, eval_every: int, rows: int = 
     torch.manual_seed(0)
     model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
     objective = Classification(_split(rows, 0), _split(16, 1), batch_size=8, num_classes=2)
-    params = TrainParams(max_steps=max_steps, eval_every=eval_every, patience=0, threads=1)
+    params = TrainParams(max_steps=max_steps, eval_every=eval_every, patience=0, threads=1, ema_decay=ema_decay)
     result = fit(model, objective, params, torch.device("cpu"))
     monkeypatch.undo()
     return reads["n"], len(result.history)
@@ -66,13 +69,69 @@ def test_a_corpus_shorter_than_the_interval_is_evaluated_every_epoch():
     assert long.eval_every == 50 and [h.step for h in long.history] == [50, 100]
 
 
-def test_no_training_step_reads_from_the_device(monkeypatch):
+@pytest.mark.parametrize("ema_decay", [0.0, 0.99])
+def test_no_training_step_reads_from_the_device(monkeypatch, ema_decay):
     """Reads happen once per evaluation, however many steps run between two evaluations (a GPU never waits)."""
-    few, evaluations = _reads_during_fit(monkeypatch, max_steps=40, eval_every=20)
-    many, same_evaluations = _reads_during_fit(monkeypatch, max_steps=160, eval_every=80)
+    few, evaluations = _reads_during_fit(monkeypatch, max_steps=40, eval_every=20, ema_decay=ema_decay)
+    many, same_evaluations = _reads_during_fit(monkeypatch, max_steps=160, eval_every=80, ema_decay=ema_decay)
     assert evaluations == same_evaluations == 2
     assert few == many, f"{few} reads for 40 steps but {many} for 160: something reads every step"
     assert many / evaluations <= 8, f"{many / evaluations} reads per evaluation"
+
+
+class _Recording(Classification):
+    """Records the weights each step trains from: the live trajectory, to average by hand."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list[list[torch.Tensor]] = []
+
+    def step(self, model, batch, device):
+        self.seen.append([p.detach().clone() for p in model.parameters()])
+        return super().step(model, batch, device)
+
+
+def _ema_run(ema_decay: float, max_steps: int = 24, **kwargs):
+    torch.manual_seed(0)
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8, dropout=0.0))
+    objective = _Recording(_split(704, 0), _split(64, 1), batch_size=8, num_classes=2)
+    params = TrainParams(max_steps=max_steps, eval_every=12, patience=0, threads=1, ema_decay=ema_decay)
+    return model, objective, fit(model, objective, params, torch.device("cpu"), **kwargs)
+
+
+def test_the_moving_average_is_what_is_evaluated_and_kept_while_training_follows_the_live_weights():
+    plain_model, plain, plain_result = _ema_run(0.0)
+    model, recorded, result = _ema_run(0.9)
+    # training is undisturbed: the same live weights at every step, the same training loss
+    assert all(torch.equal(a, b) for x, y in zip(plain.seen, recorded.seen) for a, b in zip(x, y))
+    assert [h.train_loss for h in result.history] == [h.train_loss for h in plain_result.history]
+    # the kept weights are the average of the live ones, computed here by hand with the same warm-up
+    names = [n for n, _ in model.named_parameters()]
+    trajectory = [*recorded.seen[1:], [p.detach() for p in model.parameters()]]  # the weights after each step
+    average = [w.clone() for w in recorded.seen[0]]
+    for n, weights in enumerate(trajectory[: result.best.step]):
+        decay = min(0.9, (1 + n) / (10 + n))
+        average = [a + (1 - decay) * (w - a) for a, w in zip(average, weights)]
+    for name, expected in zip(names, average):
+        assert torch.allclose(result.best_state[name], expected, atol=1e-6), name
+    live = dict(model.named_parameters())
+    assert any(not torch.allclose(result.best_state[n], live[n]) for n in names), "the model trains on, live"
+    assert [h.val_loss for h in result.history] != [h.val_loss for h in plain_result.history], "the average is scored"
+
+
+def test_a_run_with_a_moving_average_resumes_exactly():
+    saved: list[dict] = []
+    _, _, straight = _ema_run(0.9, max_steps=36, save_checkpoint=lambda state: saved.append(copy.deepcopy(state)))
+    first = saved[0]
+    assert first["step"] == 12 and first["average"]["updates"] == 12
+    torch.manual_seed(123)  # the resumed run restores every random state it needs from the checkpoint
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8, dropout=0.0))
+    objective = Classification(_split(704, 0), _split(64, 1), batch_size=8, num_classes=2)
+    params = TrainParams(max_steps=36, eval_every=12, patience=0, threads=1, ema_decay=0.9)
+    resumed = fit(model, objective, params, torch.device("cpu"), resume=first)
+    assert [h.val_loss for h in resumed.history] == [h.val_loss for h in straight.history]
+    assert resumed.best.step == straight.best.step
+    assert all(torch.equal(resumed.best_state[k], straight.best_state[k]) for k in straight.best_state)
 
 
 @pytest.mark.parametrize(
