@@ -122,13 +122,28 @@ def test_queued_experiments_land_in_the_workspace_store_with_their_names(repro):
     repo, env, *_ = repro
     sweep = ["-S", "classifier.train.cell=gru", "-S", "classifier.train.bidirectional=true,false"]
     run(["dvc", "exp", "run", "--queue", *sweep], repo, env)
-    run(["dvc", "queue", "start", "-j", "2"], repo, env)
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        status = run(["dvc", "queue", "status"], repo, env).stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(3)
+    # `dvc queue start` returns once its workers run, but they inherit its output: waiting for that output to
+    # close waits for the workers to exit. Under load, a worker told by DVC's monitor to shut down on an empty
+    # queue while its task still ran once finished the task and then idled for good (worker log, dvc-task).
+    # So the starter writes to a file, the queue's status decides, and the workers are stopped here.
+    with open(repo / "queue-start.log", "w") as log:
+        starter = subprocess.Popen(
+            ["dvc", "queue", "start", "-j", "2"], cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            status = run(["dvc", "queue", "status"], repo, env).stdout
+            if "Success" in status and "Queued" not in status and "Running" not in status:
+                break
+            time.sleep(3)
+    finally:
+        subprocess.run(["dvc", "queue", "stop"], cwd=repo, env=env, capture_output=True, timeout=120)
+        try:
+            starter.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            starter.kill()
+            starter.wait()
     assert status.count("Success") == 2, status
     client = MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("sentipipe-classifier")
