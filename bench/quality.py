@@ -49,6 +49,7 @@ from sentipipe.io import read_json, write_parquet
 from sentipipe.tasks.classifier import baseline, paths
 from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.classifier.predictor import Predictor
+from sentipipe.tracking import file_md5
 
 from common import load_raw
 
@@ -62,16 +63,20 @@ def teacher_key(params: ClassifierConfig) -> str:
     """What the teacher's outputs depend on: the files of its dvc.yaml deps (the code from the repository, the
     data from the working directory) and its params; the same key means the same soft targets."""
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]["teacher"]
-    digest = hashlib.sha256()
-    for dep in sorted(stage["deps"]):
-        root = Path.cwd() if dep.startswith("data/") else REPO
-        path = root / dep
-        for f in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
-            digest.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    deps = {dep: file_md5((Path.cwd() if dep.startswith("data/") else REPO) / dep) for dep in stage["deps"]}
     c = params.classifier
     fixed = {"distill": c.distill.model_dump(mode="json"), "experiment": c.experiment, "device": c.train.device}
-    digest.update(json.dumps(fixed, sort_keys=True).encode())
-    return digest.hexdigest()[:20]
+    return hashlib.sha256(json.dumps({"deps": deps, **fixed}, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def copy_teacher_outputs(source: Path, target: Path) -> None:
+    """The teacher stage's outputs, from under `source` to under `target`, replacing what is there."""
+    for out in (paths.TEACHER_DIR, paths.TEACHER_REPORT):
+        if (target / out).is_dir():
+            shutil.rmtree(target / out)
+        (target / out).unlink(missing_ok=True)
+        (target / out).parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if (source / out).is_dir() else shutil.copy2)(source / out, target / out)
 
 
 def teacher_stage(params: ClassifierConfig) -> None:
@@ -82,22 +87,14 @@ def teacher_stage(params: ClassifierConfig) -> None:
         teacher(params)
         return
     entry = TEACHER_CACHE / teacher_key(params)
-    outputs = (paths.TEACHER_DIR, paths.TEACHER_REPORT)
     if (entry / "complete").exists():
-        for out in outputs:
-            if out.is_dir():
-                shutil.rmtree(out)
-            out.unlink(missing_ok=True)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copytree if (entry / out).is_dir() else shutil.copy2)(entry / out, out)
+        copy_teacher_outputs(entry, Path.cwd())
         report = read_json(paths.TEACHER_REPORT)
         print(f"teacher: reused from {entry} (val {report['val_accuracy']:.4f}, test {report['test_accuracy']:.4f})")
         return
     teacher(params)
-    shutil.rmtree(entry, ignore_errors=True)
-    for out in outputs:
-        (entry / out).parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if out.is_dir() else shutil.copy2)(out, entry / out)
+    (entry / "complete").unlink(missing_ok=True)
+    copy_teacher_outputs(Path.cwd(), entry)
     (entry / "complete").touch()
 
 

@@ -100,7 +100,7 @@ def _ema_run(ema_decay: float, max_steps: int = 24, **kwargs):
 
 
 def test_the_moving_average_is_what_is_evaluated_and_kept_while_training_follows_the_live_weights():
-    plain_model, plain, plain_result = _ema_run(0.0)
+    _, plain, plain_result = _ema_run(0.0)
     model, recorded, result = _ema_run(0.9)
     # training is undisturbed: the same live weights at every step, the same training loss
     assert all(torch.equal(a, b) for x, y in zip(plain.seen, recorded.seen) for a, b in zip(x, y))

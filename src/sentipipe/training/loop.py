@@ -143,32 +143,30 @@ class _Average:
     """
 
     def __init__(self, parameters: list[nn.Parameter], decay: float):
-        self.parameters, self.decay, self.updates = parameters, decay, 0
-        self.weights = [p.detach().clone() for p in parameters]
+        self.current = [p.detach() for p in parameters]  # views of the live weights: they follow every update
+        self.weights = [p.clone() for p in self.current]
+        self.decay, self.updates = decay, 0
         self.live: list[torch.Tensor] = []
 
     def update(self) -> None:
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        torch._foreach_lerp_(self.weights, [p.detach() for p in self.parameters], 1.0 - decay)
+        torch._foreach_lerp_(self.weights, self.current, 1.0 - decay)
         self.updates += 1
 
     def swap_in(self) -> None:
         """The average into the model, the live weights kept aside (to evaluate the average)."""
-        self.live = [p.detach().clone() for p in self.parameters]
-        with torch.no_grad():
-            torch._foreach_copy_([p.data for p in self.parameters], self.weights)
+        self.live = [p.clone() for p in self.current]
+        torch._foreach_copy_(self.current, self.weights)
 
     def swap_out(self) -> None:
-        with torch.no_grad():
-            torch._foreach_copy_([p.data for p in self.parameters], self.live)
+        torch._foreach_copy_(self.current, self.live)
         self.live = []
 
     def state_dict(self) -> dict:
-        return {"weights": [w.detach().cpu().clone() for w in self.weights], "updates": self.updates}
+        return {"weights": [w.cpu().clone() for w in self.weights], "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
-        for w, saved in zip(self.weights, state["weights"]):
-            w.copy_(saved)
+        torch._foreach_copy_(self.weights, [w.to(self.weights[0].device) for w in state["weights"]])
         self.updates = state["updates"]
 
 
