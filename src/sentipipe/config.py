@@ -51,7 +51,9 @@ class DataParams(Section):
     corpora: list[Literal["movie", "amazon", "nyt", "tweets"]] = Field(default_factory=lambda: ["movie"], min_length=1)
     threshold: float = Field(0.0, ge=0.0, description="ratings: positive above +threshold, negative below -threshold")
     # source: file
-    path: str | None = Field(None, description="a CSV, TSV, JSONL or Parquet file")
+    path: str | list[str] | None = Field(
+        None, description="a CSV, TSV, JSONL or Parquet file, or a list of them (each file's name is its rows' group)"
+    )
     text_column: str = "text"
     label_column: str | None = "label"
     rating_column: str | None = Field(None, description="a numeric column turned into labels by `threshold`")
@@ -65,6 +67,11 @@ class DataParams(Section):
         default_factory=list,
         description="sources/groups held out as the whole test split (out-of-domain test); empty: random split",
     )
+    val_groups: list[str] = Field(
+        default_factory=list,
+        description="sources/groups held out as the whole validation split (e.g. a benchmark's dev set); "
+        "empty: random split",
+    )
     val_size: float = Field(0.1, gt=0.0, lt=0.5)
     test_size: float = Field(0.1, gt=0.0, lt=0.5)
     seed: int = 13
@@ -74,7 +81,16 @@ class DataParams(Section):
         check_split_sizes(self, "data")
         if self.source == "file" and bool(self.label_column) == bool(self.rating_column):
             raise ValueError("set exactly one of data.label_column and data.rating_column")
+        if both := sorted(set(self.val_groups) & set(self.test_groups)):
+            raise ValueError(f"data.val_groups and data.test_groups share {both}; a group is held out once")
+        if isinstance(self.path, list) and not self.path:
+            raise ValueError("data.path: an empty list; name at least one file")
         return self
+
+    @property
+    def paths(self) -> list[str]:
+        """The corpus files, in order (a single path as a list of one)."""
+        return [self.path] if isinstance(self.path, str) else list(self.path or [])
 
 
 class LoopParams(Section):

@@ -105,7 +105,7 @@ def test_one_class_is_not_a_data_set(workdir):
 def test_undecodable_rows_over_the_tolerance_fail_with_the_row(workdir):
     rows = b"text,label\n" + b"fine text,pos\n" * 8 + b"caf\xe9 bad bytes,neg\n" + b"more,neg\n"
     (workdir / "c.csv").write_bytes(rows)
-    with pytest.raises(DataError, match=r"1 of 10 rows hold bytes that are not UTF-8 \(first: row 9\)"):
+    with pytest.raises(DataError, match=r"1 of 10 rows hold bytes that are not UTF-8 \(first: c.csv row 9\)"):
         ingest(file_params(workdir / "c.csv"))
     table, report = _ingest(workdir / "c.csv", max_undecodable=0.2)
     assert report["dropped"]["undecodable"] == 1 and len(table) == 9
@@ -143,3 +143,32 @@ def test_the_data_reports_count_tokens_and_truncation(workdir, mlflow_store):
     assert train["truncated_to_max_length"] == train["sentences"] and train["length_p50_p90_p99_max"][-1] == 5
     assert read_json(PREPARE_REPORT)["splits"]["test"]["labels"].keys() == {"negative", "neutral", "positive"}
     assert read_json(INGEST_REPORT)["labels"] == {"negative": 48, "neutral": 48, "positive": 48}
+
+
+def test_a_list_of_files_is_one_corpus_whose_groups_are_the_files(workdir):
+    frame = three_class_frame(4)
+    frame.iloc[::4].to_parquet(workdir / "dev.parquet")
+    frame.drop(frame.index[::4]).to_csv(workdir / "train.csv", index=False)
+    params = classifier_params(
+        {
+            "data": {
+                "source": "file",
+                "path": ["train.csv", "dev.parquet"],
+                "text_column": "review",
+                "label_column": "sentiment",
+                "val_groups": ["dev"],
+            }
+        }
+    )
+    ingest(params)
+    report = read_json(INGEST_REPORT)
+    assert report["groups"] == {"dev": 24, "train": 72} and report["path"] == ["train.csv", "dev.parquet"]
+    prepare(params)
+    prepared = read_json(PREPARE_REPORT)
+    split, dropped = prepared["splits"], prepared["dropped"]
+    assert split["val"]["rows"] == 24  # the given part whole, its repeated neutral texts included
+    assert split["train"]["rows"] + split["test"]["rows"] + sum(dropped.values()) == 72
+    val = pd.read_parquet("data/prepared/val.parquet")
+    assert set(val["source"]) == {"dev"} and val["id"].str.startswith("dev.parquet:").all()
+    with pytest.raises(DataError, match=r"missing.csv: file not found"):
+        read_corpus(parse({"data": {**params.data.model_dump(), "path": ["train.csv", "missing.csv"]}}, DataConfig).data)

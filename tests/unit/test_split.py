@@ -70,3 +70,43 @@ def test_whole_groups_can_be_held_out_as_an_out_of_domain_test():
     assert len(parts["val"]) == 20
     with pytest.raises(DataError, match=r"data.test_groups: \['z'\] not found; the groups are \['a', 'b', 'c'\]"):
         prepare(frame, DataParams(test_groups=["z"]))
+
+
+def test_a_given_validation_group_is_the_whole_val_split_and_test_is_drawn_from_the_rest():
+    frame = corpus(60).assign(source=(["train"] * 50 + ["dev"] * 10) * 2)
+    parts, report = prepare(frame, DataParams(val_groups=["dev"], test_size=0.2, seed=5))
+    assert set(parts["val"]["source"]) == {"dev"} and len(parts["val"]) == 20
+    assert set(parts["train"]["source"]) == set(parts["test"]["source"]) == {"train"}
+    assert len(parts["test"]) == 20 and len(parts["train"]) == 80
+    both, _ = prepare(
+        frame.assign(source=(["train"] * 45 + ["test"] * 5 + ["dev"] * 10) * 2),
+        DataParams(val_groups=["dev"], test_groups=["test"]),
+    )
+    assert [len(both[s]) for s in ("train", "val", "test")] == [90, 20, 10]
+    with pytest.raises(DataError, match=r"data.val_groups: \['z'\] not found"):
+        prepare(frame, DataParams(val_groups=["z"]))
+
+
+def test_held_out_groups_are_kept_whole_and_their_texts_leave_the_training_pool():
+    frame = corpus(40).assign(source="train")
+    official = pd.DataFrame(
+        [
+            ("t1", "GOOD TEXT 3", "positive", "test"),  # also in the pool: the pool's copy goes
+            ("t2", "bad text 5", "positive", "test"),  # in the pool with another label: kept as given
+            ("t3", "only in test", "negative", "test"),
+            ("t4", "only in test", "negative", "test"),  # a duplicate inside the official part: kept
+            ("d1", "good text 7", "positive", "dev"),
+            ("d2", "bad text 9", "negative", "dev"),
+        ],
+        columns=frame.columns,
+    )
+    parts, report = prepare(pd.concat([frame, official]), DataParams(test_groups=["test"], val_groups=["dev"]))
+    assert parts["test"]["id"].tolist() == ["t1", "t2", "t3", "t4"] and parts["val"]["id"].tolist() == ["d1", "d2"]
+    pool = set(parts["train"]["text"].map(normalise_key))
+    assert not pool & {"good text 3", "bad text 5", "good text 7", "bad text 9"}
+    assert report["dropped"]["also_in_held_out_groups"] == 4 and len(parts["train"]) == 76
+
+
+def test_a_group_cannot_be_held_out_twice():
+    with pytest.raises(ValueError, match="share \\['x'\\]"):
+        DataParams(val_groups=["x"], test_groups=["x"])

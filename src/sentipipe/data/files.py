@@ -44,33 +44,40 @@ class FileIngest:
     """
 
     def __init__(self, params: DataParams, chunk_rows: int = 50_000):
-        self.params, self.path, self.chunk_rows = params, Path(params.path or ""), chunk_rows
+        self.params, self.paths, self.chunk_rows = params, [Path(p) for p in params.paths], chunk_rows
+        self.path = self.paths[0] if self.paths else Path("")
         self.rows_read = 0
+        self.file_rows = 0  # rows read from the current file
         self.dropped: dict[str, int] = {"undecodable": 0}
-        self.first_undecodable: int | None = None
+        self.first_undecodable: str | None = None
         self.labels: dict[str, int] = {}
+        self.groups: dict[str, int] = {}
 
     def chunks(self) -> Iterator[pd.DataFrame]:
-        p, path = self.params, self.path
-        try:
-            chunks, _ = read_chunks(path, self.chunk_rows)
-            for frame in chunks:
-                yield self._chunk(frame.reset_index(drop=True))
-        except (ValueError, OSError, pd.errors.ParserError) as exc:
-            raise DataError(
-                f"{path}: cannot be read as {path.suffix.lstrip('.')}: {str(exc).splitlines()[0]}"
-            ) from None
+        """Every file in turn (a list of files: each file's name is its rows' group unless a column gives it)."""
+        p = self.params
+        for path in self.paths:
+            self.path, self.file_rows = path, 0
+            try:
+                chunks, _ = read_chunks(path, self.chunk_rows)
+                for frame in chunks:
+                    yield self._chunk(frame.reset_index(drop=True))
+            except (ValueError, OSError, pd.errors.ParserError) as exc:
+                raise DataError(
+                    f"{path}: cannot be read as {path.suffix.lstrip('.')}: {str(exc).splitlines()[0]}"
+                ) from None
+        where = self.paths[0] if len(self.paths) == 1 else f"data.path ({len(self.paths)} files)"
         if self.rows_read and self.dropped["undecodable"] / self.rows_read > p.max_undecodable:
             raise DataError(
-                f"{path}: {self.dropped['undecodable']} of {self.rows_read} rows hold bytes that are not UTF-8 "
-                f"(first: row {self.first_undecodable + 1}), over data.max_undecodable={p.max_undecodable}; "
+                f"{where}: {self.dropped['undecodable']} of {self.rows_read} rows hold bytes that are not UTF-8 "
+                f"(first: {self.first_undecodable}), over data.max_undecodable={p.max_undecodable}; "
                 "re-encode the file as UTF-8"
             )
         if len(self.labels) < 2:
-            raise DataError(f"{path}: fewer than two classes remain after reading ({self.labels}); check the labels")
+            raise DataError(f"{where}: fewer than two classes remain after reading ({self.labels}); check the labels")
 
     def _chunk(self, frame: pd.DataFrame) -> pd.DataFrame:
-        p, path, offset = self.params, self.path, self.rows_read
+        p, path, offset = self.params, self.path, self.file_rows
         needed = [p.text_column, p.label_column or p.rating_column] + ([p.group_column] if p.group_column else [])
         missing = [c for c in needed if c not in frame.columns]
         if missing:
@@ -78,6 +85,7 @@ class FileIngest:
                 f"{path}: column(s) {missing} not found; the file has columns {list(map(str, frame.columns))}"
             )
         self.rows_read += len(frame)
+        self.file_rows += len(frame)
         text = frame[p.text_column]
         non_text = text.map(lambda v: not isinstance(v, str))
         if non_text.any():
@@ -86,7 +94,7 @@ class FileIngest:
         undecodable = text.str.contains(REPLACEMENT, regex=False)
         self._count("undecodable", int(undecodable.sum()))
         if undecodable.any() and self.first_undecodable is None:
-            self.first_undecodable = offset + int(undecodable.to_numpy().nonzero()[0][0])
+            self.first_undecodable = f"{path.name} row {offset + int(undecodable.to_numpy().nonzero()[0][0]) + 1}"
         if p.rating_column:
             rating = pd.to_numeric(frame[p.rating_column], errors="coerce")
             label = rating_labels(rating, p.threshold)
@@ -109,6 +117,8 @@ class FileIngest:
         )
         for name, count in table["label"].value_counts().items():
             self.labels[str(name)] = self.labels.get(str(name), 0) + int(count)
+        for name, count in table["source"].value_counts().items():
+            self.groups[str(name)] = self.groups.get(str(name), 0) + int(count)
         return table[COLUMNS]
 
     def _count(self, reason: str, n: int) -> None:
@@ -117,9 +127,10 @@ class FileIngest:
     def report(self) -> dict:
         return {
             "source": "file",
-            "path": str(self.path),
+            "path": str(self.paths[0]) if len(self.paths) == 1 else [str(p) for p in self.paths],
             "rows_read": self.rows_read,
             "dropped": self.dropped,
             "rows_kept": sum(self.labels.values()),
             "labels": dict(sorted(self.labels.items())),
+            "groups": dict(sorted(self.groups.items())),
         }

@@ -65,36 +65,70 @@ def _clean(keys: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, dict[str, 
     return keep, dropped
 
 
+def _group_rows(params: DataParams, key: str, names: list) -> list[int]:
+    wanted = getattr(params, key)
+    missing = sorted(set(wanted) - set(names))
+    if missing:
+        raise DataError(f"data.{key}: {missing} not found; the groups are {sorted(names)}")
+    return [names.index(g) for g in wanted]
+
+
 def plan(keys: np.ndarray, labels: np.ndarray, groups: np.ndarray, params: DataParams, classes: list, names: list):
     """Where every row goes: 0 train, 1 val, 2 test, -1 dropped; and what was dropped, by reason.
 
-    `labels` and `groups` are codes into `classes` and `names`.
+    `labels` and `groups` are codes into `classes` and `names`. Whole groups may be held out as the
+    test split (`test_groups`) or the validation split (`val_groups`): a benchmark's official parts.
+    Those rows are kept as given (only empty texts go), so a held-out part is scored whole; a row of
+    the other groups whose text is also in a held-out part is dropped, so nothing held out is trained on.
     """
-    keep, dropped = _clean(keys, labels)
+    test_codes, val_codes = _group_rows(params, "test_groups", names), _group_rows(params, "val_groups", names)
+    held_test, held_val = np.isin(groups, test_codes), np.isin(groups, val_codes)
+    held = held_test | held_val
+    pool = ~held
+    keep, dropped = np.zeros(len(keys), dtype=bool), {}
+    if pool.any():
+        pool_keep, dropped = _clean(keys[pool], labels[pool])
+        keep[np.flatnonzero(pool)[pool_keep]] = True
+    else:
+        dropped = {"empty_text": 0, "conflicting_labels": 0, "duplicate_text": 0}
+    empty_held = held & (keys == 0)
+    dropped["empty_text"] += int(empty_held.sum())
+    keep |= held & ~empty_held
+    if held.any():
+        seen = np.isin(keys, keys[held & keep]) & ~held & keep
+        dropped["also_in_held_out_groups"] = int(seen.sum())
+        keep &= ~seen
     rows = np.flatnonzero(keep)
     present = sorted({classes[c] for c in np.unique(labels[rows])})
     if len(present) < 2:
         raise DataError(f"need at least two classes after cleaning, found {present}")
-    if params.max_rows is not None and len(rows) > params.max_rows:
-        rows, _ = train_test_split(rows, train_size=params.max_rows, stratify=labels[rows], random_state=params.seed)
-    dropped["over_max_rows"] = int(keep.sum() - len(rows))
+    free = rows[~held[rows]]
+    if params.max_rows is not None and len(free) > params.max_rows:
+        free, _ = train_test_split(free, train_size=params.max_rows, stratify=labels[free], random_state=params.seed)
+    dropped["over_max_rows"] = int((keep & ~held).sum() - len(free))
     where = np.full(len(keys), DROPPED, dtype=np.int8)
+    given_test, given_val = rows[held_test[rows]], rows[held_val[rows]]
     try:
-        if params.test_groups:  # out-of-domain test: whole groups held out; train and val from the others
-            missing = sorted(set(params.test_groups) - set(names))
-            if missing:
-                raise DataError(f"data.test_groups: {missing} not found; the groups are {sorted(names)}")
-            held = np.isin(groups[rows], [names.index(g) for g in params.test_groups])
-            rest, test = rows[~held], rows[held]
-            n_val = params.val_size
+        if test_codes and val_codes:
+            train, val, test = free, given_val, given_test
+        elif test_codes:  # out-of-domain test: whole groups held out; train and val from the others
+            train, val = train_test_split(
+                free, test_size=params.val_size, stratify=labels[free], random_state=params.seed
+            )
+            test = given_test
+        elif val_codes:  # a given validation part (e.g. a benchmark's dev set); test drawn from the others
+            train, test = train_test_split(
+                free, test_size=params.test_size, stratify=labels[free], random_state=params.seed
+            )
+            val = given_val
         else:
             rest, test = train_test_split(
-                rows, test_size=params.test_size, stratify=labels[rows], random_state=params.seed
+                free, test_size=params.test_size, stratify=labels[free], random_state=params.seed
             )
             n_val = params.val_size / (1.0 - params.test_size)
-        train, val = train_test_split(rest, test_size=n_val, stratify=labels[rest], random_state=params.seed)
+            train, val = train_test_split(rest, test_size=n_val, stratify=labels[rest], random_state=params.seed)
     except ValueError as exc:
-        raise DataError(f"cannot split {len(rows)} rows stratified by label: {exc}") from None
+        raise DataError(f"cannot split {len(free)} rows stratified by label: {exc}") from None
     for code, part in enumerate((train, val, test)):
         where[part] = code
         lacking = set(present) - {classes[c] for c in np.unique(labels[part])}
