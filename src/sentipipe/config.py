@@ -96,7 +96,10 @@ class DataParams(Section):
 class LoopParams(Section):
     """What the training loop reads, whatever the task: the step budget, optimiser, schedule, device."""
 
-    max_steps: int = Field(3000, ge=1, description="the budget of optimizer steps")
+    max_epochs: float | None = Field(
+        None, gt=0, description="passes over the training data at most; the budget is this or max_steps, fewer"
+    )
+    max_steps: int = Field(3000, ge=1, description="the budget of optimizer steps (a cap when max_epochs is set)")
     eval_every: int = Field(200, ge=1, description="steps between evaluations on validation data (one epoch at most)")
     patience: int = Field(5, ge=0, description="evaluations without improvement before stopping; 0: never")
     max_minutes: float = Field(120.0, gt=0, description="a safety net on wall time, recorded when it fires")

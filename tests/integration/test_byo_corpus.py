@@ -171,4 +171,6 @@ def test_a_list_of_files_is_one_corpus_whose_groups_are_the_files(workdir):
     val = pd.read_parquet("data/prepared/val.parquet")
     assert set(val["source"]) == {"dev"} and val["id"].str.startswith("dev.parquet:").all()
     with pytest.raises(DataError, match=r"missing.csv: file not found"):
-        read_corpus(parse({"data": {**params.data.model_dump(), "path": ["train.csv", "missing.csv"]}}, DataConfig).data)
+        read_corpus(
+            parse({"data": {**params.data.model_dump(), "path": ["train.csv", "missing.csv"]}}, DataConfig).data
+        )

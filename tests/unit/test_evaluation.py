@@ -9,6 +9,7 @@ from sentipipe.tasks.classifier.evaluation import (
     grouped_metrics,
     reliability_rows,
 )
+from sentipipe.tasks.classifier.objective import confusion_figures
 
 CLASSES = ["negative", "positive"]
 
@@ -68,3 +69,12 @@ def test_the_served_model_reads_up_to_length_cap_when_training_cut_at_a_percenti
     assert read_length(TokenizeParams(length_cap=300), 46)[0] == 300
     assert read_length(TokenizeParams(length_cap=300), 300)[0] == 300  # a long-document corpus: unchanged
     assert read_length(TokenizeParams(max_length=46), 46)[0] == 46  # set in params: holds for serving too
+
+
+def test_confusion_figures_average_recall_over_the_classes_present():
+    # truth x predicted: 8 of class 0 (6 right), 2 of class 1 (1 right), none of class 2
+    figures = confusion_figures(np.array([[6, 2, 0], [1, 1, 0], [0, 0, 0]], dtype=float))
+    assert figures["accuracy"] == 0.7 and figures["macro_recall"] == (6 / 8 + 1 / 2) / 2
+    probs = np.eye(3)[[0] * 6 + [1] * 2 + [0] + [1]]
+    metrics = classification_metrics(np.array([0] * 8 + [1] * 2), probs, ["a", "b", "c"])
+    assert metrics["macro_recall"] == figures["macro_recall"]

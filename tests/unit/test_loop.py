@@ -69,6 +69,28 @@ def test_a_corpus_shorter_than_the_interval_is_evaluated_every_epoch():
     assert long.eval_every == 50 and [h.step for h in long.history] == [50, 100]
 
 
+def test_the_budget_follows_the_data_in_passes_capped_by_steps():
+    """max_epochs passes over each corpus: 3 passes of 8 batches is 24 steps, of 88 batches 264, capped at 100."""
+    torch.manual_seed(0)
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
+    params = TrainParams(max_epochs=3, max_steps=100, eval_every=50, patience=0, threads=1)
+    small = fit(model, Classification(_split(64, 0), _split(16, 1), 8, 2), params, torch.device("cpu"))
+    assert (small.steps_per_epoch, small.budget, small.steps, small.stop_reason) == (8, 24, 24, "max_epochs")
+    assert [h.epoch for h in small.history] == [1.0, 2.0, 3.0]
+    large = fit(model, Classification(_split(704, 0), _split(16, 1), 8, 2), params, torch.device("cpu"))
+    assert (large.steps_per_epoch, large.budget, large.steps, large.stop_reason) == (88, 100, 100, "max_steps")
+
+
+def test_val_macro_recall_can_pick_the_best_evaluation():
+    """The classifier's validation reports recall averaged over classes, and the loop can monitor it."""
+    torch.manual_seed(0)
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
+    params = TrainParams(max_steps=40, eval_every=10, patience=0, threads=1, monitor="val_macro_recall")
+    result = fit(model, Classification(_split(704, 0), _split(64, 1), 8, 2), params, torch.device("cpu"))
+    recalls = [h.extra["val_macro_recall"] for h in result.history]
+    assert result.best.extra["val_macro_recall"] == max(recalls) and all(0 <= r <= 1 for r in recalls)
+
+
 @pytest.mark.parametrize("ema_decay", [0.0, 0.99])
 def test_no_training_step_reads_from_the_device(monkeypatch, ema_decay):
     """Reads happen once per evaluation, however many steps run between two evaluations (a GPU never waits)."""

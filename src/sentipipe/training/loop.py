@@ -43,7 +43,7 @@ from sentipipe.training.device import amp_dtype_for
 from sentipipe.training.distributed import DistInfo, all_reduce_max, all_reduce_sum
 from sentipipe.training.objectives import Objective
 
-STOP_REASONS = ("patience", "max_steps", "max_minutes")
+STOP_REASONS = ("patience", "max_epochs", "max_steps", "max_minutes")
 
 
 def seed_everything(seed: int) -> None:
@@ -88,8 +88,12 @@ class EvalMetrics:
         return {"step": self.step, **self.scalars()}
 
     def score(self, monitor: str) -> float:
-        """Higher is better, whatever is monitored."""
-        return self.val_accuracy if monitor == "val_accuracy" else -self.val_loss
+        """Higher is better, whatever is monitored (val_accuracy, val_loss, or one of the task's val figures)."""
+        if monitor == "val_accuracy":
+            return self.val_accuracy
+        if monitor == "val_loss":
+            return -self.val_loss
+        return self.extra[monitor]
 
 
 @dataclass
@@ -100,6 +104,15 @@ class TrainResult:
     stop_reason: str
     steps: int
     eval_every: int  # the interval used: eval_every, or one epoch's steps if fewer
+    budget: int = 0  # the steps allowed: max_steps, or max_epochs passes if fewer
+    steps_per_epoch: int = 0
+
+
+def step_budget(params: LoopParams, steps_per_epoch: int) -> int:
+    """The steps this run may take: max_epochs passes over the data, capped by max_steps."""
+    if params.max_epochs is None:
+        return params.max_steps
+    return max(1, min(params.max_steps, math.ceil(params.max_epochs * steps_per_epoch)))
 
 
 def _state_copy(model: nn.Module) -> dict:
@@ -188,15 +201,19 @@ def fit(
     bare = getattr(model, "module", model)
     trainable = [(n, p) for n, p in bare.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([p for _, p in trainable], lr=params.lr, weight_decay=params.weight_decay)
+    rng = np.random.default_rng(params.seed)
+    epoch_rng = rng.bit_generator.state
+    # the budget follows the data: one pass's steps (the first epoch's batches) times max_epochs, capped
+    steps_per_epoch = max(len(objective.shard(objective.batches(np.random.default_rng(params.seed)), dist)), 1)
+    budget = step_budget(params, steps_per_epoch)
     step_scheduler = eval_scheduler = None
     if params.schedule == "cosine":
-        factor = warmup_cosine(params.max_steps, params.warmup_ratio)
+        factor = warmup_cosine(budget, params.warmup_ratio)
         step_scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     elif params.schedule == "plateau":
         eval_scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=1)
     amp_dtype = amp_dtype_for(device, params.amp)
     scaler = torch.amp.GradScaler(enabled=amp_dtype == torch.float16)
-    rng = np.random.default_rng(params.seed)
     meter = _Meter([p for _, p in trainable], device)
     average = _Average([p for _, p in trainable], params.ema_decay) if params.ema_decay else None
 
@@ -204,7 +221,6 @@ def fit(
     best: EvalMetrics | None = None
     best_state: dict = {}
     step, epoch, position, stale, elapsed = 0, 0, 0, 0, 0.0
-    epoch_rng = rng.bit_generator.state
     if resume is not None:
         bare.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
@@ -224,7 +240,8 @@ def fit(
         step, epoch, position, elapsed = resume["step"], resume["epoch"], resume["position"], resume["elapsed"]
         epoch_rng = resume["epoch_rng"]
         if resume.get("stop_reason"):
-            return TrainResult(best_state, best, history, resume["stop_reason"], step, resume.get("eval_every", 0))
+            every = resume.get("eval_every", 0)
+            return TrainResult(best_state, best, history, resume["stop_reason"], step, every, budget, steps_per_epoch)
 
     def epoch_batches() -> list:
         """This epoch's batches: drawn from the generator's state at the epoch's start, so a resume redraws them."""
@@ -232,11 +249,10 @@ def fit(
         return objective.shard(objective.batches(rng), dist)
 
     batches = epoch_batches()
-    steps_per_epoch = max(len(batches), 1)
     every = (resume or {}).get("eval_every") or min(params.eval_every, steps_per_epoch)
     started, since = time.monotonic() - elapsed, time.perf_counter()
     stop_reason = ""
-    bar = tqdm(total=params.max_steps, initial=step, leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
+    bar = tqdm(total=budget, initial=step, leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
     model.train()
     if position == 0:
         objective.start_epoch()
@@ -261,7 +277,7 @@ def fit(
         meter.add(loss, correct, count, norm)
         step, position = step + 1, position + 1
         bar.update(1)
-        if step % every and step < params.max_steps:
+        if step % every and step < budget:
             continue
         # ---- an evaluation: the one place values come back to the host
         train_loss, train_accuracy, grad_norm, layers = meter.read(dist)
@@ -298,8 +314,8 @@ def fit(
         elapsed = all_reduce_max(time.monotonic() - started, device, dist)  # every rank stops together
         if params.patience and stale >= params.patience:
             stop_reason = "patience"
-        elif step >= params.max_steps:
-            stop_reason = "max_steps"
+        elif step >= budget:
+            stop_reason = "max_epochs" if budget < params.max_steps else "max_steps"
         elif elapsed >= params.max_minutes * 60:
             stop_reason = "max_minutes"
         if on_eval:
@@ -332,4 +348,4 @@ def fit(
         since = time.perf_counter()
     bar.close()
     assert best is not None
-    return TrainResult(best_state, best, history, stop_reason, step, every)
+    return TrainResult(best_state, best, history, stop_reason, step, every, budget, steps_per_epoch)

@@ -85,10 +85,10 @@ def log_datasets(paths: dict[str, Path], tags: dict[str, str]) -> None:
         mlflow.log_input(dataset, context=context)
 
 
-def _print_eval(m: EvalMetrics, max_steps: int) -> None:
+def _print_eval(m: EvalMetrics) -> None:
     extra = "".join(f" {k.removeprefix('val_')} {v:.4f}" for k, v in m.extra.items())
     print(
-        f"step {m.step}/{max_steps} (epoch {m.epoch:.1f}): train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
+        f"step {m.step} (epoch {m.epoch:.1f}): train loss {m.train_loss:.4f} acc {m.train_accuracy:.4f} | "
         f"val loss {m.val_loss:.4f} acc {m.val_accuracy:.4f}{extra} | grad norm {m.grad_norm:.3f} | "
         f"{m.seconds:.1f}s",
         flush=True,
@@ -121,7 +121,7 @@ def run_training(
         scalars = {f"curve_{k}": v for k, v in m.scalars().items()}
         scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
         mlflow.log_metrics(scalars, step=m.step)
-        _print_eval(m, p.max_steps)
+        _print_eval(m)
 
     latest: dict = dict(resume or {})
 
@@ -173,8 +173,10 @@ def run_training(
         mlflow.set_tag("train.stop_reason", result.stop_reason)
         if dist.enabled:
             mlflow.set_tag("distributed.weights_identical", str(len(set(digests)) == 1).lower())
-        budget = {k: getattr(p, k) for k in ("max_steps", "eval_every", "patience", "max_minutes")}
+        budget = {k: getattr(p, k) for k in ("max_epochs", "max_steps", "eval_every", "patience", "max_minutes")}
         budget["eval_every_used"] = result.eval_every  # one epoch's steps when an epoch is shorter
+        budget["steps_per_epoch"] = result.steps_per_epoch
+        budget["budget_steps"] = result.budget  # max_epochs passes, capped by max_steps
         report = {
             "run_id": run_id,
             "experiment_id": run.info.experiment_id,
@@ -185,7 +187,8 @@ def run_training(
         }
         report["rank_weight_digests"] = digests
     print(
-        f"train: stopped after {result.steps} steps ({result.stop_reason}); the best evaluation, kept, "
+        f"train: stopped after {result.steps} of {result.budget} steps ({result.stop_reason}; "
+        f"{result.steps_per_epoch} steps a pass); the best evaluation, kept, "
         f"was at step {result.best.step} (epoch {result.best.epoch:.1f})",
         flush=True,
     )

@@ -47,9 +47,13 @@ def classification_metrics(labels: np.ndarray, probs: np.ndarray, classes: Seque
     """Headline metrics plus per-class precision and recall, as a flat name -> value mapping."""
     k = len(classes)
     predicted = probs.argmax(axis=1)
+    present = sorted(set(np.unique(labels).tolist()))
+    recalls = [float((predicted[labels == c] == c).mean()) for c in present]
     metrics = {
         "accuracy": float(accuracy_score(labels, predicted)),
         "macro_f1": float(f1_score(labels, predicted, average="macro", labels=list(range(k)), zero_division=0)),
+        # recall averaged over the classes present (SemEval's "average recall"): robust to class imbalance
+        "macro_recall": float(np.mean(recalls)) if recalls else float("nan"),
     }
     if len(np.unique(labels)) < 2:
         metrics["roc_auc"] = metrics["pr_auc"] = float("nan")

@@ -12,6 +12,19 @@ from sentipipe.training.device import to_device
 from sentipipe.training.distributed import DistInfo, shard
 
 
+def confusion_figures(confusion: np.ndarray) -> dict[str, float]:
+    """Accuracy, recall averaged over the classes present, macro-F1: from a truth x predicted count matrix."""
+    truth, predicted, hits = confusion.sum(1), confusion.sum(0), np.diag(confusion)
+    present = truth > 0
+    recall = hits[present] / truth[present]
+    f1 = 2 * hits[present] / np.maximum(truth[present] + predicted[present], 1)
+    return {
+        "accuracy": float(hits.sum() / max(confusion.sum(), 1)),
+        "macro_recall": float(recall.mean()) if present.any() else 0.0,
+        "macro_f1": float(f1.mean()) if present.any() else 0.0,
+    }
+
+
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
     if mode == "none":
         return None
@@ -37,7 +50,7 @@ class Classification:
         """`soft_targets` (one row of teacher logits per training row): distillation; rows labelled -1 have none."""
         self.train, self.val, self.batch_size, self.max_tokens = train, val, batch_size, max_tokens
         self.soft = torch.from_numpy(soft_targets.astype(np.float32)) if soft_targets is not None else None
-        self.alpha = alpha
+        self.alpha, self.num_classes = alpha, num_classes
         w = class_weights(train.labels, num_classes, weights)
         self.weights = w.to(device) if (w is not None and device is not None) else w
 
@@ -68,16 +81,17 @@ class Classification:
         return loss, (logits.argmax(-1) == target.argmax(-1)).sum(), len(batch)
 
     def validate(self, model: nn.Module, device: torch.device) -> dict[str, float]:
-        sums = torch.zeros(2, dtype=torch.float64, device=device)  # loss, correct: read once at the end
+        k = self.num_classes
+        sums = torch.zeros(1 + k * k, dtype=torch.float64, device=device)  # loss, truth x predicted: read once
         tokens = self.max_tokens * 4 if self.max_tokens else None
         for ids, lengths, labels in iterate(self.val, self.batch_size * 4, shuffle=False, max_tokens=tokens):
             ids, labels = to_device(device, ids, labels)
             logits = model(ids, lengths)
-            loss = nn.functional.cross_entropy(logits.float(), labels, reduction="sum")
-            sums += torch.stack([loss.double(), (logits.argmax(-1) == labels).sum().double()])
-        loss_sum, correct = sums.tolist()
-        n = max(len(self.val), 1)
-        return {"loss": loss_sum / n, "accuracy": correct / n}
+            loss = nn.functional.cross_entropy(logits.float(), labels, reduction="sum").double()
+            counts = torch.bincount(labels * k + logits.argmax(-1), minlength=k * k).double()
+            sums += torch.cat([loss.view(1), counts])
+        values = sums.cpu().numpy()
+        return {"loss": float(values[0]) / max(len(self.val), 1), **confusion_figures(values[1:].reshape(k, k))}
 
     def state_dict(self) -> dict:
         return {}

@@ -60,6 +60,9 @@ class EmbedParams(Section):
 
 
 class TrainParams(LoopParams):
+    monitor: Literal["val_accuracy", "val_loss", "val_macro_recall", "val_macro_f1"] = Field(
+        "val_accuracy", description="picks the best evaluation and drives early stopping"
+    )
     cell: Literal["rnn_tanh", "rnn_relu", "lstm", "gru"] = "lstm"
     bidirectional: bool = True
     hidden_size: int = Field(128, ge=1)
@@ -125,8 +128,9 @@ class ClassifierRegisterParams(RegisterParams):
     model_name: str = Field("sentipipe-classifier", min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
     metric: str = Field(
         "val_accuracy",
-        pattern=r"^(val|test)_[a-z0-9_]+$",
-        description="a key of reports/classifier/metrics.json as <split>_<name>: val_macro_f1, val_log_loss, ...",
+        pattern=r"^val_[a-z0-9_]+$",
+        description="a validation figure of reports/classifier/metrics.json: val_accuracy, val_macro_recall, "
+        "val_macro_f1, val_log_loss, ... (test figures are reported, never decided on)",
     )
 
 
