@@ -62,7 +62,8 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     baseline = metrics["baseline"]
     grid = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256)
     assert baseline["C"] in grid and 0 < baseline["test"]["accuracy"] <= 1
-    assert set(baseline["val_accuracy_by_C"]) == {str(float(c)) for c in grid}
+    assert set(baseline["val_accuracy_by_candidate"]) == {f"{c:g}" for c in grid}  # balanced classes: no weights
+    assert baseline["tuned_on"] == "val_accuracy" and baseline["class_weight"] == "none"
     assert 0 <= metrics["versus_baseline"]["test_mcnemar"]["p_value"] <= 1
     assert metrics["calibration"]["temperature"] > 0 and "before" in metrics["calibration"]["val"]
     unseen = metrics["unseen_words"]  # auto: subwords unless they cost val accuracy beyond the tolerance
@@ -190,6 +191,8 @@ def test_cli_without_a_champion_is_a_clear_error(tiny_workspace, capsys):
     assert cli_main(["predict", "hello"]) == 1
     err = capsys.readouterr().err
     assert "cannot load models:/nobody-registered-this@champion" in err and "Traceback" not in err
+    assert "no model named 'nobody-registered-this' is registered" in err
+    assert "train and register one: make run (or dvc repro)" in err
 
 
 def test_a_stage_with_missing_inputs_says_what_to_run(workdir, capsys):

@@ -78,3 +78,20 @@ def test_confusion_figures_average_recall_over_the_classes_present():
     probs = np.eye(3)[[0] * 6 + [1] * 2 + [0] + [1]]
     metrics = classification_metrics(np.array([0] * 8 + [1] * 2), probs, ["a", "b", "c"])
     assert metrics["macro_recall"] == figures["macro_recall"]
+
+
+def test_the_baseline_is_tuned_on_the_registry_figure_with_balanced_weights_when_classes_are_imbalanced():
+    from sentipipe.tasks.classifier import baseline
+
+    truth, predicted = np.array([0, 0, 0, 0, 1, 1, 2]), np.array([0, 0, 0, 0, 0, 1, 0])
+    assert baseline.figure("accuracy", truth, predicted) == 5 / 7
+    assert baseline.figure("macro_recall", truth, predicted) == (1 + 0.5 + 0) / 3
+    assert baseline.tuning_metric("val_macro_recall") == "macro_recall"
+    assert baseline.tuning_metric("val_log_loss") == "accuracy"
+    assert {w for _, w in baseline.grid(np.array([0, 1] * 5))} == {"none"}
+    assert {w for _, w in baseline.grid(np.array([0] * 8 + [1] * 2))} == {"none", "balanced"}
+    texts = ["good fun", "great film", "lovely", "fine and good", "great", "bad", "awful film", "dull"] * 3
+    labels = np.array([1, 1, 1, 1, 1, 0, 0, 0] * 3)
+    fitted = baseline.fit(texts, labels, texts[:8], labels[:8], "macro_recall")
+    assert fitted.metric == "macro_recall" and len(fitted.val_by_candidate) == 2 * len(baseline.C_GRID)
+    assert fitted.predict_proba(["awful"]).argmax() == 0

@@ -141,12 +141,15 @@ def evaluate(params: ClassifierConfig) -> dict:
         y["test"], probs["test"], classes, frames["test"]["source"].astype(str)
     )
     if e.baseline:
-        reference = baseline.fit(texts["train"], y["train"], texts["val"], y["val"])
+        tuned_on = baseline.tuning_metric(params.classifier.register.metric)
+        reference = baseline.fit(texts["train"], y["train"], texts["val"], y["val"], tuned_on)
         base = {s: reference.predict_proba(texts[s]) for s in ("val", "test")}
         metrics["baseline"] = {
             "name": BASELINE_NAME,
             "C": reference.c,
-            "val_accuracy_by_C": {str(k): v for k, v in reference.val_accuracy_by_c.items()},
+            "class_weight": reference.class_weight,
+            "tuned_on": f"val_{tuned_on}",
+            f"val_{tuned_on}_by_candidate": reference.val_by_candidate,
             **{s: ev.classification_metrics(y[s], base[s], classes) for s in ("val", "test")},
         }
         paired = stats.mcnemar(probs["test"].argmax(1) == y["test"], base["test"].argmax(1) == y["test"])
@@ -229,7 +232,8 @@ def _print(metrics: dict) -> None:
     if "baseline" in metrics:
         b, versus = metrics["baseline"], metrics["versus_baseline"]
         print(
-            f"evaluate: {b['name']} (C={b['C']:g}, tuned on val): val accuracy {b['val']['accuracy']:.4f}, "
+            f"evaluate: {b['name']} (C={b['C']:g}, class weights {b['class_weight']}, tuned on {b['tuned_on']}): "
+            f"val accuracy {b['val']['accuracy']:.4f}, "
             f"test {b['test']['accuracy']:.4f}; McNemar p = {versus['test_mcnemar']['p_value']:.3g} on test"
         )
     if "behaviour" in metrics:
