@@ -41,11 +41,33 @@ def _tracking_uri(args) -> str:
     return tracking.tracking_uri(config.load(args.params, config.TrackingConfig).tracking)
 
 
+def _checked(args, task: str) -> tuple[str, str]:
+    """(store, model URI) once the URI is known to name a version.
+
+    The one place where every command (predict, generate, serve) turns "no such version" into what
+    to do: which versions exist, their aliases and registration reasons, and how to pick one.
+    """
+    from sentipipe import model_cache, refusal  # noqa: PLC0415
+
+    tracking_uri, model_uri = _tracking_uri(args), _model_uri(args, task)
+    try:
+        model_cache.resolve(tracking_uri, model_uri)
+    except model_cache.MissingVersion as missing:
+        found = model_cache.versions(tracking_uri, missing.name)
+        names = [] if found else model_cache.model_names(tracking_uri)
+        verb = "serve" if args.command == "serve" else refusal.USE[task]
+        message = refusal.without_version(
+            task, verb, model_uri, name=missing.name, what=missing.what, store=tracking_uri, versions=found, names=names
+        )
+        raise SentipipeError(message) from None
+    return tracking_uri, model_uri
+
+
 def _served(args, task: str):
     """The task's served model, from the local cache of registered versions (downloaded on first use)."""
     from sentipipe import model_cache  # noqa: PLC0415
 
-    folder = model_cache.local_model(_tracking_uri(args), _model_uri(args, task))
+    folder = model_cache.local_model(*_checked(args, task))
     if task == "generator":
         from sentipipe.tasks.generator.served import ServedGenerator as model_class  # noqa: PLC0415
     else:
@@ -93,12 +115,11 @@ def cmd_generate(args) -> None:
 
 
 def cmd_serve(args) -> None:
+    uri, model_uri = _checked(args, args.task)  # before the workers start: each would fail with MLflow's traceback
     import uvicorn  # noqa: PLC0415
 
     from sentipipe import server  # noqa: PLC0415
 
-    uri = _tracking_uri(args)
-    model_uri = _model_uri(args, args.task)
     os.environ.update({"MLFLOW_TRACKING_URI": uri, server.MODEL_URI_ENV: model_uri})
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # each worker: the HTTP loop and torch threads
     print(f"serving {model_uri} from {uri} on http://{args.host}:{args.port}/invocations", flush=True)
@@ -114,42 +135,48 @@ def cmd_serve(args) -> None:
 
 
 def cmd_summary(args) -> None:
-    """What `make run` prints at the end: the registered version, its test accuracy, a sample prediction."""
+    """What `make run` and `make generator` print at the end: each task's registered version, its test figures
+    and a sample; last, for each version the gate kept from champion, why and how to use it anyway."""
+    from sentipipe import refusal  # noqa: PLC0415
     from sentipipe.io import read_json  # noqa: PLC0415
     from sentipipe.tasks.classifier import paths as classifier  # noqa: PLC0415
     from sentipipe.tasks.generator import paths as generator  # noqa: PLC0415
 
-    for path in (classifier.REGISTRATION, classifier.METRICS):
-        if not path.is_file():
-            raise SentipipeError(f"{path} not found: run the pipeline first (make run)")
-    reg, metrics = read_json(classifier.REGISTRATION), read_json(classifier.METRICS)
-    test = metrics["test"]
-    print(
-        f"registered classifier: {reg['name']} version {reg['version']} "
-        f"(champion: version {reg['champion_version']}; {reg['reason']})"
-    )
-    print(f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, ROC-AUC {test['roc_auc']:.4f}")
-    args.texts = ["A warm, funny and beautifully acted film.", "A dull, lifeless mess of a movie."]
-    args.model_uri = f"models:/{reg['name']}/{reg['version']}"
+    found = {
+        task: (read_json(paths.REGISTRATION), read_json(paths.METRICS))
+        for task, paths in (("classifier", classifier), ("generator", generator))
+        if paths.REGISTRATION.is_file() and paths.METRICS.is_file()
+    }
+    if not found:
+        raise SentipipeError(
+            f"{classifier.REGISTRATION} not found: run the pipeline first (make run, or make generator)"
+        )
     args.input = args.output = None
     args.explain = False
-    print("sample predictions (label, probabilities, text):")
-    cmd_predict(args)
-    if generator.REGISTRATION.is_file() and generator.METRICS.is_file():
-        reg, metrics = read_json(generator.REGISTRATION), read_json(generator.METRICS)
-        print(
-            f"registered generator: {reg['name']} version {reg['version']} "
-            f"(champion: version {reg['champion_version']}; {reg['reason']})"
-        )
-        line = f"test bits per character {metrics['test']['bpc']:.4f}, perplexity {metrics['test']['perplexity']:.2f}"
-        if "baseline" in metrics:
-            b = metrics["baseline"]
-            line += f" ({b['name']}: {b['test']['bpc']:.4f})"
-        print(line)
-        args.prompts, args.model_uri = ["The movie"], f"models:/{reg['name']}/{reg['version']}"
-        args.max_length = args.temperature = args.top_k = args.seed = None
-        print("sample generation:")
-        cmd_generate(args)
+    args.max_length = args.temperature = args.top_k = args.seed = None
+    for task, (reg, metrics) in found.items():
+        champion = f"version {reg['champion_version']}" if reg["champion_version"] is not None else "none"
+        print(f"registered {task}: {reg['name']} version {reg['version']} (champion: {champion}; {reg['reason']})")
+        args.model_uri = f"models:/{reg['name']}/{reg['version']}"
+        test = metrics["test"]
+        if task == "classifier":
+            print(
+                f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, ROC-AUC {test['roc_auc']:.4f}"
+            )
+            args.texts = ["A warm, funny and beautifully acted film.", "A dull, lifeless mess of a movie."]
+            print("sample predictions (label, probabilities, text):")
+            cmd_predict(args)
+        else:
+            line = f"test bits per character {test['bpc']:.4f}, perplexity {test['perplexity']:.2f}"
+            if "baseline" in metrics:
+                line += f" ({metrics['baseline']['name']}: {metrics['baseline']['test']['bpc']:.4f})"
+            print(line)
+            args.prompts = ["The movie"]
+            print("sample generation:")
+            cmd_generate(args)
+    for task, (reg, _) in found.items():
+        if not reg["promoted"]:
+            print("\n" + "\n".join(refusal.after_registration(task, reg)), flush=True)
 
 
 def cmd_check_store(args) -> None:
@@ -204,7 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="label texts, or a CSV/TSV/JSONL/Parquet file, with the champion classifier")
     p.add_argument("texts", nargs="*", help="one or more texts")
-    p.add_argument("--model-uri", help="default: models:/<classifier.register.model_name>@champion")
+    p.add_argument(
+        "--model-uri",
+        help="default: models:/<classifier.register.model_name>@champion (or models:/NAME@challenger, models:/NAME/3)",
+    )
     p.add_argument("--input", help="a CSV, TSV, JSONL or Parquet file to label, streamed in chunks")
     p.add_argument("--output", help="where to write it (format from the suffix): input columns + label + prob_*")
     p.add_argument("--text-column", default="text")
@@ -218,7 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("generate", help="continue prompts with the champion generator")
     g.add_argument("prompts", nargs="*", help="prompts (none: start a text from nothing)")
-    g.add_argument("--model-uri", help="default: models:/<generator.register.model_name>@champion")
+    g.add_argument(
+        "--model-uri",
+        help="default: models:/<generator.register.model_name>@champion (or models:/NAME@challenger, models:/NAME/3)",
+    )
     g.add_argument("--max-length", type=int, help="units to generate (default: generator.sample.max_length)")
     g.add_argument("--temperature", type=float, help="0: greedy; higher: more random")
     g.add_argument("--top-k", type=int, help="sample among the k likeliest units; 0: all")
@@ -227,7 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="serve a task's champion over REST (MLflow's scoring protocol)")
     s.add_argument("--task", choices=TASKS, default="classifier", help="which champion")
-    s.add_argument("--model-uri")
+    s.add_argument(
+        "--model-uri",
+        help="default: models:/<TASK.register.model_name>@champion (or models:/NAME@challenger, models:/NAME/3)",
+    )
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=5001)
     s.add_argument("--workers", type=int, default=1, help="server processes, each with the model loaded")

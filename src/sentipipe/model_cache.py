@@ -9,6 +9,9 @@ which needs MLflow imported; any other store goes through MLflow. Loading a
 cached version builds the task's python model from the MLmodel file the way
 MLflow's loader does (artifacts and model config),
 minus MLflow's own start-up.
+
+A URI that names no version raises MissingVersion; `versions` and `model_names` then say what the
+store does hold, for a message that tells the user which version to pick (refusal.without_version).
 """
 
 from __future__ import annotations
@@ -27,6 +30,17 @@ import yaml
 
 from sentipipe.errors import SentipipeError
 from sentipipe.io import cache_dir
+from sentipipe.refusal import RegisteredVersion
+
+DELETED_STAGE = "Deleted_Internal"  # MLflow's mark on a deleted version's row
+
+
+class MissingVersion(SentipipeError):
+    """A registry URI that names no version: no such alias, version number or registered model."""
+
+    def __init__(self, model_uri: str, name: str, what: str):
+        super().__init__(f"cannot load {model_uri}: {what}")
+        self.model_uri, self.name, self.what = model_uri, name, what
 
 
 def cache_root() -> Path:
@@ -61,8 +75,9 @@ def _version_from_sqlite(path: str, name: str, alias: str | None, version: str |
                 ).fetchone()
             else:
                 row = db.execute(
-                    "SELECT version, run_id, creation_time FROM model_versions WHERE name = ? AND version = ?",
-                    (name, int(version)),
+                    "SELECT version, run_id, creation_time FROM model_versions "
+                    "WHERE name = ? AND version = ? AND coalesce(current_stage, '') != ?",
+                    (name, int(version), DELETED_STAGE),
                 ).fetchone()
         except sqlite3.DatabaseError:
             return None  # another schema: let MLflow answer
@@ -85,10 +100,9 @@ def _version_from_server(uri: str, name: str, alias: str | None, version: str | 
 
 
 def _version_from_mlflow(tracking_uri: str, name: str, alias: str | None, version: str | None) -> tuple[str, str]:
-    from mlflow import MlflowClient  # noqa: PLC0415 - the slow path, for stores the fast ones cannot read
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
-    client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
+    client = _mlflow_client(tracking_uri)
     try:
         found = (
             client.get_model_version_by_alias(name, alias)
@@ -112,8 +126,81 @@ def resolve(tracking_uri: str, model_uri: str) -> tuple[str, str, str]:
     resolved, identity = found or _version_from_mlflow(tracking_uri, name, alias, version)
     if resolved == "missing":
         what = f"no version has alias {alias!r}" if alias is not None else f"no version {version}"
-        raise SentipipeError(f"cannot load {model_uri}: {what} (has `dvc repro` registered one?)")
+        raise MissingVersion(model_uri, name, what)
     return name, resolved, identity
+
+
+def _versions_from_sqlite(path: str, name: str) -> list[RegisteredVersion] | None:
+    if not Path(path).is_file():
+        return []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        try:
+            numbers = db.execute(
+                "SELECT version FROM model_versions WHERE name = ? AND coalesce(current_stage, '') != ? "
+                "ORDER BY version DESC",
+                (name, DELETED_STAGE),
+            ).fetchall()
+            aliases = db.execute("SELECT version, alias FROM registered_model_aliases WHERE name = ?", (name,))
+            aliases = aliases.fetchall()
+            tags = db.execute(
+                "SELECT version, key, value FROM model_version_tags WHERE name = ? AND key LIKE 'registration.%'",
+                (name,),
+            ).fetchall()
+        except sqlite3.DatabaseError:
+            return None  # another schema: let MLflow answer
+    return [
+        _registered(n, [a for v, a in aliases if v == n], {k: value for v, k, value in tags if v == n})
+        for (n,) in numbers
+    ]
+
+
+def _registered(number, aliases, tags: dict) -> RegisteredVersion:
+    return RegisteredVersion(
+        int(number), tuple(sorted(aliases)), tags.get("registration.decision"), tags.get("registration.reasons")
+    )
+
+
+def _mlflow_client(tracking_uri: str):
+    from mlflow import MlflowClient  # noqa: PLC0415 - for stores the fast path cannot read
+
+    return MlflowClient(tracking_uri, registry_uri=tracking_uri)
+
+
+def versions(tracking_uri: str, name: str) -> list[RegisteredVersion]:
+    """The registered model's versions, newest first, with their aliases and registration decisions; [] if none."""
+    if tracking_uri.startswith("sqlite:///"):
+        found = _versions_from_sqlite(tracking_uri.removeprefix("sqlite:///"), name)
+        if found is not None:
+            return found
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    client = _mlflow_client(tracking_uri)
+    try:
+        aliases = client.get_registered_model(name).aliases
+        found = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return []
+    held = [_registered(v.version, [a for a, n in aliases.items() if str(n) == str(v.version)], v.tags) for v in found]
+    return sorted(held, key=lambda v: v.version, reverse=True)
+
+
+def model_names(tracking_uri: str) -> list[str]:
+    """The names of the store's registered models (for a message when params name one it does not hold)."""
+    if tracking_uri.startswith("sqlite:///"):
+        path = tracking_uri.removeprefix("sqlite:///")
+        if not Path(path).is_file():
+            return []
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            try:
+                return [row[0] for row in db.execute("SELECT name FROM registered_models ORDER BY name")]
+            except sqlite3.DatabaseError:
+                pass
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        return sorted(m.name for m in _mlflow_client(tracking_uri).search_registered_models())
+    except MlflowException:
+        return []
 
 
 def local_model(tracking_uri: str, model_uri: str) -> Path:

@@ -25,6 +25,7 @@ from mlflow.exceptions import MlflowException
 
 from sentipipe.config import RegisterParams
 from sentipipe.errors import SentipipeError
+from sentipipe.refusal import after_registration
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -263,14 +264,15 @@ def register(
     }
 
 
-def summary_line(stage: str, decision: dict) -> str:
-    moved = "moved" if decision["promoted"] else "kept"
-    line = f"{stage}: {decision['name']} version {decision['version']}; champion {moved}: {decision['reason']}"
+def summary_line(stage: str, decision: dict, task: str) -> str:
+    """What the register stage prints: the decision, and for a version kept from champion, how to use it anyway."""
+    if decision["promoted"]:
+        return f"{stage}: {decision['name']} version {decision['version']}; champion moved: {decision['reason']}"
+    lines = [f"{stage}: {line}" if not line.startswith(" ") else line for line in after_registration(task, decision)]
     if decision.get("below_baseline"):
-        line += (
-            f"\n{stage}: WARNING: this model is worse than the reference baseline on {decision['metric']} "
-            f"({decision['value']:.4f} against {decision['baseline_value']:.4f}); it is registered as "
-            f"{decision['decision']}, not champion. Serve the baseline's kind of model for this corpus, or "
-            "improve the model (see README: defaults that hold on any corpus)."
+        lines.append(
+            f"  WARNING: this model is worse than the reference baseline on {decision['metric']} "
+            f"({decision['value']:.4f} against {decision['baseline_value']:.4f}): serve the baseline's kind of model "
+            "for this corpus, or improve the model."
         )
-    return line
+    return "\n".join(lines)

@@ -21,5 +21,5 @@ def register(params: ClassifierConfig) -> dict:
             info.model_uri, c.register, run.info.run_id, metrics, METRICS, train_report["device"], run.data.tags
         )
     write_json(REGISTRATION, decision)
-    print(registry.summary_line("register", decision))
+    print(registry.summary_line("register", decision, "classifier"))
     return decision

@@ -19,5 +19,5 @@ def register(params: GeneratorConfig) -> dict:
             info.model_uri, g.register, run.info.run_id, metrics, METRICS, train_report["device"], run.data.tags
         )
     write_json(REGISTRATION, decision)
-    print(registry.summary_line("generator register", decision))
+    print(registry.summary_line("generator register", decision, "generator"))
     return decision
