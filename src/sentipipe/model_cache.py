@@ -99,6 +99,12 @@ def _version_from_server(uri: str, name: str, alias: str | None, version: str | 
         return None
 
 
+def _mlflow_client(tracking_uri: str):
+    from mlflow import MlflowClient  # noqa: PLC0415 - for stores the fast path cannot read
+
+    return MlflowClient(tracking_uri, registry_uri=tracking_uri)
+
+
 def _version_from_mlflow(tracking_uri: str, name: str, alias: str | None, version: str | None) -> tuple[str, str]:
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
@@ -160,12 +166,6 @@ def _registered(number, aliases, tags: dict) -> RegisteredVersion:
     )
 
 
-def _mlflow_client(tracking_uri: str):
-    from mlflow import MlflowClient  # noqa: PLC0415 - for stores the fast path cannot read
-
-    return MlflowClient(tracking_uri, registry_uri=tracking_uri)
-
-
 def versions(tracking_uri: str, name: str) -> list[RegisteredVersion]:
     """The registered model's versions, newest first, with their aliases and registration decisions; [] if none."""
     if tracking_uri.startswith("sqlite:///"):
@@ -184,17 +184,22 @@ def versions(tracking_uri: str, name: str) -> list[RegisteredVersion]:
     return sorted(held, key=lambda v: v.version, reverse=True)
 
 
+def _names_from_sqlite(path: str) -> list[str] | None:
+    if not Path(path).is_file():
+        return []
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        try:
+            return [row[0] for row in db.execute("SELECT name FROM registered_models ORDER BY name")]
+        except sqlite3.DatabaseError:
+            return None  # another schema: let MLflow answer
+
+
 def model_names(tracking_uri: str) -> list[str]:
     """The names of the store's registered models (for a message when params name one it does not hold)."""
     if tracking_uri.startswith("sqlite:///"):
-        path = tracking_uri.removeprefix("sqlite:///")
-        if not Path(path).is_file():
-            return []
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            try:
-                return [row[0] for row in db.execute("SELECT name FROM registered_models ORDER BY name")]
-            except sqlite3.DatabaseError:
-                pass
+        found = _names_from_sqlite(tracking_uri.removeprefix("sqlite:///"))
+        if found is not None:
+            return found
     from mlflow.exceptions import MlflowException  # noqa: PLC0415
 
     try:

@@ -167,3 +167,21 @@ def test_a_model_name_the_store_never_registered_says_which_pipeline_to_run(refu
     assert "no model named 'nobody' is registered in sqlite:///" in proc.stderr
     assert "train and register one: make generator" in proc.stderr
     assert "this store holds tiny-classifier, tiny-generator" in proc.stderr
+
+
+def test_the_store_read_directly_and_through_mlflow_lists_the_same_versions(refused, monkeypatch):
+    """SQLite is read with one query; any other store (a tracking server) through MLflow: the same answer."""
+    from sentipipe import model_cache
+
+    work, _ = refused
+    uri = f"sqlite:///{work / 'mlflow.db'}"
+    direct = model_cache.versions(uri, "tiny-classifier"), model_cache.model_names(uri)
+    assert direct[0] == [
+        model_cache.RegisteredVersion(
+            1, ("challenger",), "challenger", read_json(work / classifier_paths.REGISTRATION)["reason"]
+        )
+    ]
+    monkeypatch.setattr(model_cache, "_versions_from_sqlite", lambda path, name: None)
+    monkeypatch.setattr(model_cache, "_names_from_sqlite", lambda path: None)
+    assert (model_cache.versions(uri, "tiny-classifier"), model_cache.model_names(uri)) == direct
+    assert model_cache.versions(uri, "nobody") == []
