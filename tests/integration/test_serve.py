@@ -1,72 +1,20 @@
-"""`sentipipe serve` (the entry point alone, a bare PATH) serves the champion; we talk HTTP to it."""
+"""`sentipipe serve` (the entry point alone, a bare PATH) serves the champion; we talk HTTP to it.
+
+The classifier's workspace and server are shared with test_serve_malformed.py (conftest.py).
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
-from tests.helpers import run_tiny_generator, run_tiny_pipeline, tiny_raw, write_params, write_raw_corpus
-from tests.servers import free_port, stop, wait_until_up
+from tests.helpers import run_tiny_generator, tiny_raw, write_params
+from tests.integration.conftest import serve, trained
 
 pytestmark = pytest.mark.integration
-
-
-def serve(work: Path, *args: str):
-    """The `sentipipe` entry point, run as a service manager would (no venv on PATH), serving on a free port.
-
-    Yields the URL once /ping answers; stops the server after.
-    """
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env["PATH"] = "/usr/bin:/bin"  # a bare PATH: no uvicorn, no venv
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
-    log = work / "serve.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sentipipe"), "serve", "--port", str(port), *args],
-            cwd=work,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(proc, f"{url}/ping", "sentipipe serve", log, timeout=120)
-        yield url
-    finally:
-        stop(proc)
-
-
-def trained(tmp_path_factory, name: str, run) -> Path:
-    """A workspace where `run` (a tiny pipeline) trained and registered a champion into its own store."""
-    work = tmp_path_factory.mktemp(name)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(work)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
-        write_raw_corpus(work)
-        run()
-    return work
-
-
-@pytest.fixture(scope="module")
-def classifier_work(tmp_path_factory) -> Path:
-    work = trained(tmp_path_factory, "serve", run_tiny_pipeline)
-    write_params(work, tiny_raw())
-    return work
-
-
-@pytest.fixture(scope="module")
-def server(classifier_work):
-    """One real server for the module: trained, registered and started once."""
-    yield from serve(classifier_work)
 
 
 @pytest.fixture(scope="module")
