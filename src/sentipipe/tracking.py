@@ -10,6 +10,7 @@ the real workspace, so they land in the same store as workspace runs.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import subprocess
@@ -110,20 +111,98 @@ def file_md5(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _git(*args: str) -> str | None:
+# The identity of the data a model was validated on: the registry compares only models with the same one.
+VALIDATION_TAG = "data.validation.md5"
+
+
+def rows_md5(path: str | Path, columns: Iterable[str]) -> str:
+    """The md5 of a Parquet file's rows in these columns, in any order, whatever wrote the file.
+
+    A file's own md5 changes with the writer's version and the row order; the rows a model is
+    measured on do not.
+    """
+    import pyarrow.parquet as pq
+
+    columns = list(columns)
+    rows = []
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000, columns=columns):
+        values = [batch.column(c).to_pylist() for c in columns]
+        rows += [hashlib.md5(json.dumps(row, ensure_ascii=False).encode()).digest() for row in zip(*values)]
+    return hashlib.md5(b"".join(sorted(rows))).hexdigest()
+
+
+def _git(*args: str, cwd: str | Path | None = None, strip: bool = True) -> str | None:
     try:
-        proc = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10)
+        proc = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=cwd)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.strip() if strip else proc.stdout
+
+
+def _shorten(text: str, limit: int = 500) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _entries(entries: list | None) -> list[tuple[str, dict]]:
+    """A dvc.yaml entry list (`- path` or `- path: {options}`) as (path, options)."""
+    return [(e, {}) if isinstance(e, str) else next(iter(e.items())) for e in entries or []]
+
+
+def written_by_stages(root: str | Path = ".", pipelines: Iterable[str] | None = None) -> set[str]:
+    """What the pipelines' stages write, as paths from `root`: their outs, metrics and plots, each pipeline's
+    dvc.lock, and the .gitignore DVC keeps beside a cached output. A file, or a folder and all it holds.
+
+    A stage list built with `foreach`/templating is not resolved here; its outputs then count as edits.
+    """
+    root = Path(root)
+    if pipelines is None:
+        listed = _git("ls-files", "-z", "--", "dvc.yaml", "*/dvc.yaml", cwd=root)
+        pipelines = [p for p in (listed or "").split("\0") if p] or ["dvc.yaml"]
+    written: set[str] = set()
+    for pipeline in pipelines:
+        folder = Path(pipeline).parent
+        try:
+            stages = (yaml.safe_load((root / pipeline).read_text()) or {}).get("stages") or {}
+        except (OSError, yaml.YAMLError):
+            continue
+        written.add((folder / "dvc.lock").as_posix())
+        for stage in stages.values():
+            if not isinstance(stage, dict):
+                continue
+            wdir = folder / stage.get("wdir", ".")
+            for out, options in (o for key in ("outs", "metrics", "plots") for o in _entries(stage.get(key))):
+                path = Path(os.path.normpath(wdir / out))
+                written.add(path.as_posix())
+                if (options or {}).get("cache", True):  # DVC git-ignores what it caches
+                    written.add((path.parent / ".gitignore").as_posix())
+    return written
+
+
+def edited_files(root: str | Path = ".") -> list[str] | None:
+    """Tracked files under `root` that differ from the commit, other than what the stages write (None: no git).
+
+    These are the code, params and inputs that trained a model: a fresh clone's `dvc repro` rewrites
+    tracked reports and dvc.lock before training ends, and those must not make its lineage dirty.
+    """
+    args = ("status", "--porcelain", "-z", "--untracked-files=no", "--no-renames", "--", ".")
+    status = _git(*args, cwd=root, strip=False)
+    prefix = _git("rev-parse", "--show-prefix", cwd=root)
+    if status is None or prefix is None:
+        return None
+    # porcelain entries are "XY path", paths from the repository's top; the project may sit in a subfolder
+    changed = [e[3:].removeprefix(prefix) for e in status.split("\0") if len(e) > 3]
+    written = written_by_stages(root)
+    return sorted(f for f in changed if not any(f == w or f.startswith(w + "/") for w in written))
 
 
 def _recorded_outputs(locks: Iterable[Path]) -> dict[str, str]:
     recorded = {}
     for lock in locks:
         try:
-            stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
-        except (OSError, yaml.YAMLError):
+            stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
             continue
         recorded.update({out["path"]: out.get("md5", "") for st in stages.values() for out in st.get("outs", [])})
     return recorded
@@ -154,10 +233,11 @@ def lineage_tags(inputs: Iterable[str | Path], device: str) -> dict[str, str]:
     import sentipipe
 
     commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    edited = edited_files() if commit else None
     tags = {
         "git.commit": commit or "unknown",
-        "git.dirty": "unknown" if status is None else str(bool(status)).lower(),
+        "git.dirty": "unknown" if edited is None else str(bool(edited)).lower(),
+        **({"git.dirty_files": _shorten(", ".join(edited))} if edited else {}),
         "device": device,
         "versions.torch": torch.__version__,
         "versions.cuda": str(torch.version.cuda),
