@@ -3,9 +3,20 @@
 A new version becomes champion when it passes the floor, was trained on CUDA
 if `require_gpu` asks for that, and beats the current champion's metric by
 more than `min_improvement`. A version that passes the floor but not the
-other rules gets the alias `challenger`. Decisions are serialised (a lock file
-beside a local store, a lease on a tracking server's registry), so two
-registrations racing cannot leave a worse model as champion, or two champions.
+other rules gets the alias `challenger`.
+
+Only like is compared with like: a champion validated on other data (another
+hash in `tracking.VALIDATION_TAG`, e.g. the pipeline pointed at a new corpus
+under the same model name) has a metric that says nothing about the new one.
+Then the new version takes the place if it passes its other gates (floor,
+its own baseline on its own data, behaviour, device), and the reasons say
+that the two were not compared: a user who points the pipeline at a new
+corpus expects `sentipipe predict` to answer with the model of that corpus,
+and the old champion stays one `set_registered_model_alias` away.
+
+Decisions are serialised (a lock file beside a local store, a lease on a
+tracking server's registry), so two registrations racing cannot leave a worse
+model as champion, or two champions.
 """
 
 from __future__ import annotations
@@ -14,6 +25,7 @@ import os
 import random
 import time
 import uuid
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +38,7 @@ from mlflow.exceptions import MlflowException
 from sentipipe.config import RegisterParams
 from sentipipe.errors import SentipipeError
 from sentipipe.refusal import after_registration
+from sentipipe.tracking import VALIDATION_TAG
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -78,9 +91,19 @@ def evidence(metrics: dict, name: str) -> Evidence:
 
 
 def decide(
-    new: float, current: float | None, params: RegisterParams, device: str = "cpu", seen: Evidence | None = None
+    new: float,
+    current: float | None,
+    params: RegisterParams,
+    device: str = "cpu",
+    seen: Evidence | None = None,
+    validation: str | None = None,
+    champion_validation: str | None = None,
 ) -> tuple[bool, list[str]]:
-    """Pure policy: (promote?, reasons)."""
+    """Pure policy: (promote?, reasons).
+
+    `validation` and `champion_validation` identify the data each was validated on (None: not recorded;
+    a champion registered before the hash was recorded is compared as before, and the reasons say so).
+    """
     seen = seen or Evidence()
     reasons, promote = [], True
     if params.beat_baseline and seen.baseline is not None and below(new, seen.baseline, params):
@@ -101,6 +124,19 @@ def decide(
     if params.require_gpu and device == "cpu":
         promote = False
         reasons.append("trained on the CPU and register.require_gpu is true")
+    if validation and champion_validation and validation != champion_validation:
+        outcome = (
+            "this version, which passed its other gates, replaces it"
+            if promote
+            else "the champion stays only because this version failed a gate above"
+        )
+        reasons.append(
+            f"the champion was validated on other data (hash {champion_validation[:12]}, this version's "
+            f"{validation[:12]}), so {params.metric} is not comparable and was not compared: {outcome}"
+        )
+        return promote, reasons
+    if current is not None and validation and not champion_validation:
+        reasons.append("the champion records no validation-data hash: compared as if validated on the same data")
     if current is None:
         reasons.append("no champion yet")
     elif better(new, current, params):
@@ -204,13 +240,21 @@ def register(
     metrics_path: str | Path,
     device: str,
     run_tags: dict,
+    card: Callable[[dict], str] | None = None,
+    model_description: str | None = None,
 ) -> dict:
-    """Register a new version and apply the policy; the decision and its reasons go onto the version."""
+    """Register a new version and apply the policy; the decision and its reasons go onto the version.
+
+    The lineage comes from the training run's tags, read when that run opened (tracking.lineage_tags), not
+    from the tree now. `card` renders the version's description (its model card, markdown) from the
+    decision; `model_description` describes the registered model (its aliases and this policy).
+    """
     client = MlflowClient()
     name = params.model_name
     value = metric_value(metrics, params.metric, metrics_path)
     seen = evidence(metrics, params.metric)
     key = params.metric.partition("_")[2]
+    validation = run_tags.get(VALIDATION_TAG)
     tags = {
         # repr keeps full precision: the policy compares against these tags later.
         params.metric: repr(value),
@@ -219,7 +263,8 @@ def register(
         "run_id": run_id,
         "git.commit": run_tags.get("git.commit", "unknown"),
         "git.dirty": run_tags.get("git.dirty", "unknown"),
-        **{k: v for k, v in run_tags.items() if k.startswith("data.md5.")},
+        **{k: v for k, v in run_tags.items() if k.startswith("data.md5.") or k == "git.dirty_files"},
+        **({VALIDATION_TAG: validation} if validation else {}),
         # The experiment that registers the version holds its files: a training run restored from DVC's
         # run cache was tagged by an earlier experiment, which may never have been pushed.
         **({"dvc.exp_name": exp} if (exp := os.environ.get("DVC_EXP_NAME") or run_tags.get("dvc.exp_name")) else {}),
@@ -229,39 +274,51 @@ def register(
     version = mlflow.register_model(model_uri, name, tags=tags).version
     with registry_lock(client, mlflow.get_tracking_uri(), name):
         current_version, current = _champion(client, name, params.metric)
-        if current_version is not None and current is None:
+        champion_validation = current_version.tags.get(VALIDATION_TAG) if current_version else None
+        comparable = not (validation and champion_validation and validation != champion_validation)
+        if current_version is not None and current is None and comparable:
             promote = False
             reasons = [f"the champion (version {current_version.version}) has no {params.metric} tag; kept"]
         else:
-            promote, reasons = decide(value, current, params, device, seen)
+            promote, reasons = decide(value, current, params, device, seen, validation, champion_validation)
+        decision = "champion" if promote else (CHALLENGER if passes_floor(value, params) else "rejected")
+        champion_version = int(version) if promote else (int(current_version.version) if current_version else None)
+        result = {
+            "name": name,
+            "version": int(version),
+            "metric": params.metric,
+            "direction": params.direction,
+            "value": value,
+            "device": device,
+            "previous_champion": int(current_version.version) if current_version else None,
+            "previous_value": current,
+            "comparable": bool(comparable),
+            "validation": validation,
+            "previous_validation": champion_validation,
+            "baseline_value": seen.baseline,
+            "below_baseline": seen.baseline is not None and below(value, seen.baseline, params),
+            "behaviour_overall": seen.behaviour,
+            "promoted": promote,
+            "decision": decision,
+            "champion_version": champion_version,
+            "reason": "; ".join(reasons),
+            "run_id": run_id,
+            "git_commit": tags["git.commit"],
+            "git_dirty": tags["git.dirty"],
+            "data": {k.removeprefix("data.md5."): v for k, v in tags.items() if k.startswith("data.md5.")},
+        }
+        # the card before the aliases: a version that moved an alias always has its card
+        if card is not None:
+            client.update_model_version(name, version, description=card(result))
+        if model_description is not None:
+            client.update_registered_model(name, description=model_description)
         if promote:
             client.set_registered_model_alias(name, CHAMPION, version)
-        elif passes_floor(value, params):
+        elif decision == CHALLENGER:
             client.set_registered_model_alias(name, CHALLENGER, version)
-        decision = "champion" if promote else (CHALLENGER if passes_floor(value, params) else "rejected")
         client.set_model_version_tag(name, version, "registration.decision", decision)
-        client.set_model_version_tag(name, version, "registration.reasons", "; ".join(reasons))
-    champion_version = int(version) if promote else (int(current_version.version) if current_version else None)
-    return {
-        "name": name,
-        "version": int(version),
-        "metric": params.metric,
-        "direction": params.direction,
-        "value": value,
-        "device": device,
-        "previous_champion": int(current_version.version) if current_version else None,
-        "previous_value": current,
-        "baseline_value": seen.baseline,
-        "below_baseline": seen.baseline is not None and below(value, seen.baseline, params),
-        "behaviour_overall": seen.behaviour,
-        "promoted": promote,
-        "decision": decision,
-        "champion_version": champion_version,
-        "reason": "; ".join(reasons),
-        "run_id": run_id,
-        "git_commit": tags["git.commit"],
-        "data": {k.removeprefix("data.md5."): v for k, v in tags.items() if k.startswith("data.md5.")},
-    }
+        client.set_model_version_tag(name, version, "registration.reasons", result["reason"])
+    return result
 
 
 def summary_line(stage: str, decision: dict, task: str) -> str:

@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from sentipipe import tracking
+from sentipipe.data.paths import prepared
 from sentipipe.io import read_json, require
 from sentipipe.tasks.classifier import augment, behaviour, vocab_file
 from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
@@ -80,7 +81,7 @@ def logged_params(params: ClassifierConfig) -> dict[str, str]:
 def train(params: ClassifierConfig, fresh: bool = False) -> dict:
     p = params.classifier.train
     train_path, val_path = tokens("train"), tokens("val")
-    require(train_path, val_path, VOCAB, EMBEDDINGS, TEACHER_REPORT, SOFT_TARGETS)
+    require(train_path, val_path, VOCAB, EMBEDDINGS, TEACHER_REPORT, SOFT_TARGETS, prepared("val"))
     device, dist = device_and_dist(p)
     words = vocab_file.read(VOCAB)
     matrix = torch.from_numpy(np.load(EMBEDDINGS))
@@ -126,7 +127,12 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
         logged_params=logged_params(params),
         inputs={"training": train_path, "validation": val_path},
         lineage=[train_path, val_path, VOCAB, EMBEDDINGS, SOFT_TARGETS],
-        tags={"teacher.run_id": teacher["run_id"]} if teacher.get("enabled") else {},
+        # the validation rows themselves (not their ids, which change with the vocabulary): the registry
+        # compares a model only with a champion validated on the same rows
+        tags={
+            tracking.VALIDATION_TAG: tracking.rows_md5(prepared("val"), ("text", "label")),
+            **({"teacher.run_id": teacher["run_id"]} if teacher.get("enabled") else {}),
+        },
         checkpoint=CHECKPOINT,
         report=TRAIN_REPORT,
         history=HISTORY,

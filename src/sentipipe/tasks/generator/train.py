@@ -46,6 +46,9 @@ def train(params: GeneratorConfig, fresh: bool = False) -> dict:
         logged_params=tracking.flatten(g.model_dump()),
         inputs={"training": train_path, "validation": val_path},
         lineage=[train_path, val_path, VOCAB],
+        # bits per character depend on the units and the vocabulary (an unknown unit is cheap to predict):
+        # the registry compares a model only with a champion validated on the same id stream
+        tags={tracking.VALIDATION_TAG: tracking.file_md5(val_path)},
         checkpoint=CHECKPOINT,
         report=TRAIN_REPORT,
         history=HISTORY,
