@@ -72,6 +72,9 @@ def test_pipeline_trains_tracks_registers_and_serves_raw_text(tiny_workspace, ml
     assert run.data.metrics["served_subwords"] == float(unseen["chosen"] == "subwords")
     assert set(metrics["behaviour"]) >= {"negation_of_positive", "contrast", "typo", "overall"}
     assert set(metrics["behaviour_validation"]) == set(metrics["behaviour"])
+    for key in ("behaviour_other_syntax", "behaviour_other_syntax_held_out"):  # verbs, idioms... (own blocks)
+        assert set(metrics[key]) == {"verbs", "idioms", "double_negation", "other_domains", "overall"}, key
+    assert run.data.metrics["behaviour_other_held_overall"] == metrics["behaviour_other_syntax_held_out"]["overall"]
     assert run.data.metrics["behaviour_val_overall"] == metrics["behaviour_validation"]["overall"]
     assert metrics["test_by_source"]["tiny"]["rows"] == 20
     # Training cut texts at tokenize's length; the served artifact reads what evaluate decided, and says so.

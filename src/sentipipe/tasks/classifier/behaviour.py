@@ -12,6 +12,9 @@ the same few hundred cases every run. Two kinds:
 Two lexicons fill the same templates: `SUITE`, the test (reported; training
 never sees its words), and `VALIDATION`, words shared with neither the suite nor
 augmentation, for what may be chosen on (the register gate's floor, params).
+Cases in the syntax these templates do not use (verbs, idioms, double negation,
+other domains) are behaviour_other_syntax.py's: `other_syntax("validation")` to
+choose on, `other_syntax("held_out")` never chosen on.
 
 The suite needs the labels `positive` and `negative`; a classifier without
 them (another task) is reported as not applicable.
@@ -26,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from sentipipe.tasks.classifier import behaviour_other_syntax
 
 
 @dataclass(frozen=True)
@@ -164,9 +169,15 @@ def words(lexicon: Lexicon = SUITE) -> set[str]:
     return {w for case in cases(lexicon) for w in re.findall(r"[a-z']+", case.text.lower())}
 
 
+def other_syntax(part: str = "validation") -> list[Case]:
+    """Cases in syntax the templates above do not use: "validation" (to choose on) or "held_out" (never)."""
+    return [Case(*case) for case in behaviour_other_syntax.cases(part)]
+
+
 def held_out() -> set[str]:
-    """The words of both suites: what augmentation must not teach, so that each measures what was not shown."""
-    return words(SUITE) | words(VALIDATION)
+    """The words of every behavioural set (both suites, both parts of the other syntax's, content words only
+    there): what augmentation must not teach, so that each measures what was not shown."""
+    return words(SUITE) | words(VALIDATION) | behaviour_other_syntax.words()
 
 
 def applicable(labels: Sequence[str]) -> bool:
@@ -174,10 +185,13 @@ def applicable(labels: Sequence[str]) -> bool:
 
 
 def run(
-    predict: Callable[[list[str]], np.ndarray], labels: Sequence[str], lexicon: Lexicon = SUITE
+    predict: Callable[[list[str]], np.ndarray], labels: Sequence[str], lexicon: Lexicon | Sequence[Case] = SUITE
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """Pass rates per capability and overall, and the failed cases; `predict` gives probabilities."""
-    suite = cases(lexicon)
+    """Pass rates per capability and overall, and the failed cases; `predict` gives probabilities.
+
+    `lexicon`: the templates filled with a lexicon's words, or cases of their own (`other_syntax`).
+    """
+    suite = cases(lexicon) if isinstance(lexicon, Lexicon) else list(lexicon)
     originals = sorted({c.original for c in suite if c.original})
     texts = [c.text for c in suite] + originals
     predicted = [labels[i] for i in np.asarray(predict(texts)).argmax(axis=1)]

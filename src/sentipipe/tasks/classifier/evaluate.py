@@ -162,6 +162,10 @@ def evaluate(params: ClassifierConfig) -> dict:
         metrics["behaviour"], failures = behaviour.run(served.predict_proba, classes)
         # the same templates with words of their own: what a gate or a choice of params may look at
         metrics["behaviour_validation"], _ = behaviour.run(served.predict_proba, classes, behaviour.VALIDATION)
+        # cases in syntax the templates do not use (verbs, idioms, double negation, other domains): a part to
+        # choose on, and a held-out part that no choice looked at
+        for part, key in (("validation", "behaviour_other_syntax"), ("held_out", "behaviour_other_syntax_held_out")):
+            metrics[key], _ = behaviour.run(served.predict_proba, classes, behaviour.other_syntax(part))
 
     curves = ev.curve_rows(y["test"], probs["test"], classes)
     reliability = ev.reliability_rows(y["test"], before["test"], probs["test"])
@@ -200,6 +204,10 @@ def _log(params: ClassifierConfig, metrics: dict, curves: dict, reliability: lis
             flat["test_mcnemar_p_vs_baseline"] = metrics["versus_baseline"]["test_mcnemar"]["p_value"]
         flat.update({f"behaviour_{k}": v for k, v in metrics.get("behaviour", {}).items()})
         flat.update({f"behaviour_val_{k}": v for k, v in metrics.get("behaviour_validation", {}).items()})
+        flat.update({f"behaviour_other_{k}": v for k, v in metrics.get("behaviour_other_syntax", {}).items()})
+        flat.update(
+            {f"behaviour_other_held_{k}": v for k, v in metrics.get("behaviour_other_syntax_held_out", {}).items()}
+        )
         mlflow.log_metrics({k: float(v) for k, v in flat.items() if v is not None})
         for path in (METRICS, EXPLANATIONS):
             mlflow.log_artifact(str(path))
@@ -237,6 +245,11 @@ def _print(metrics: dict) -> None:
             f"test {b['test']['accuracy']:.4f}; McNemar p = {versus['test_mcnemar']['p_value']:.3g} on test"
         )
     if "behaviour" in metrics:
-        for key, name in (("behaviour", "behavioural suite"), ("behaviour_validation", "validation suite")):
+        for key, name in (
+            ("behaviour", "behavioural suite"),
+            ("behaviour_validation", "validation suite"),
+            ("behaviour_other_syntax", "other syntax (validation)"),
+            ("behaviour_other_syntax_held_out", "other syntax (held out)"),
+        ):
             rates = ", ".join(f"{k} {v:.2f}" for k, v in metrics[key].items())
             print(f"evaluate: {name} pass rates: {rates}")
