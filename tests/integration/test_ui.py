@@ -1,9 +1,11 @@
-"""`make ui` serves the MLflow UI; headless Chromium sees the experiment, a run's metrics and the champion.
+"""`make ui` serves the MLflow UI; headless Chromium sees the experiment, a run's metrics, the champion and
+the model card.
 
 A tiny model is trained and registered into a temporary SQLite store, `make ui` serves that store
 (UI_STORE, UI_PORT), and the Debian chromium, driven through the Debian chromedriver, opens the
-experiment's runs, the run's metrics and the registered model. Screenshots of the three pages are
-kept in test-artifacts/mlflow-ui-*.png at the repository root (git-ignored), also when a page fails.
+experiment's runs, the run's metrics, the registered model and its version's page, where the card is
+read as the browser rendered it. Screenshots of the pages are kept in test-artifacts/mlflow-ui-*.png at
+the repository root (git-ignored), also when a page fails.
 Needs chromium and chromium-driver: `make test` (.ci/services.sh) installs them.
 """
 
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from sentipipe.io import read_json
+from sentipipe.stats import wilson_interval
 from tests.helpers import REPO, run_tiny_pipeline, write_raw_corpus
 from tests.servers import free_port, stop, wait_until_up
 
@@ -74,8 +78,17 @@ def ui(tmp_path_factory):
         experiment = client.get_experiment_by_name(params.classifier.experiment)
         (run,) = client.search_runs([experiment.experiment_id])
 
+        reports = {
+            name: read_json(work / "reports" / name) for name in ("classifier/metrics.json", "data/prepare.json")
+        }
         wait_until_up(proc, f"{url}/health", "`make ui`", log, TIMEOUT)
-        yield {"url": url, "experiment": experiment, "run": run, "model": params.classifier.register.model_name}
+        yield {
+            "url": url,
+            "experiment": experiment,
+            "run": run,
+            "model": params.classifier.register.model_name,
+            "reports": reports,
+        }
     finally:
         stop(proc)
 
@@ -189,4 +202,42 @@ def test_the_registered_model_shows_the_champion_alias(browser, ui):
         "model",
         [re.escape(ui["model"]), r"Version 1\b", r"@\s*champion"],
     )
-    assert "challenger" not in text
+    # no version carries the alias (the model's description names it, as in models:/NAME@challenger)
+    assert not re.search(r"(?<![\w/-])@\s*challenger", text)
+
+
+def test_the_version_page_shows_its_model_card_rendered(browser, ui):
+    """The card as a user reads it: markdown rendered to headings and tables, figures from the reports."""
+    metrics, prepare = ui["reports"]["classifier/metrics.json"], ui["reports"]["data/prepare.json"]
+    rows = prepare["splits"]["test"]["rows"]
+    low, high = wilson_interval(round(metrics["test"]["accuracy"] * rows), rows)
+    figures = rf"this model\s+test \({rows} rows\)\s+{metrics['test']['accuracy']:.4f}\s+{low:.3f}–{high:.3f}"
+    text = show(
+        browser,
+        f"{ui['url']}/#/models/{ui['model']}/versions/1",
+        "version-card",
+        [
+            rf"{re.escape(ui['model'])} version 1: champion",
+            r"Decision: champion",
+            figures,
+            r"95% interval \(Wilson\)",
+            rf"T = {re.escape(format(metrics['calibration']['temperature'], 'g'))}",
+            r"Intended use and limits",
+        ],
+        scroll_to="Figures",
+    )
+    assert "## " not in text and "|---|" not in text and "**" not in text, "the markdown is rendered, not shown raw"
+
+
+def test_the_registered_models_page_explains_its_aliases_and_policy(browser, ui):
+    show(
+        browser,
+        f"{ui['url']}/#/models/{ui['model']}",
+        "model-description",
+        [
+            r"Aliases",
+            r"champion: the version that sentipipe predict",
+            r"The promotion policy",
+            r"validated on other data",
+        ],
+    )
