@@ -176,3 +176,32 @@ def test_two_torchrun_nodes_meet_by_c10d_rendezvous_and_train_as_one(tiny_worksp
     digests = report["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
     assert sum("step 20/40" in o for o in outputs) == 1, "one node holds rank 0, which alone reports"
+
+
+def test_a_search_trains_seeded_trials_as_child_runs_and_keeps_the_best(tiny_workspace, mlflow_store):
+    """Trial 0 is the params as written; the later ones draw from the space; the best trial's weights are the model."""
+    search = {"trials": 3, "space": {"hidden_size": [8, 24], "dropout": [0.0, 0.4]}, "prune_after": 100}
+    params = run_tiny_pipeline({"classifier": {"search": search}}, only=(*DATA_STAGES, "train"))
+    report = read_json(paths.TRAIN_REPORT)["search"]
+    trials = report["trials"]
+    assert len(trials) == 3 and trials[0]["hidden_size"] == 16 and trials[0]["dropout"] == 0.0
+    assert len({(t["hidden_size"], t["dropout"]) for t in trials}) == 3, "no combination is trained twice"
+    best = max(trials, key=lambda t: t["score"])
+    assert report["chosen"] == {"hidden_size": best["hidden_size"], "dropout": best["dropout"]}
+    weights = torch.load(paths.MODEL, weights_only=False)
+    assert weights["spec"]["hidden_size"] == best["hidden_size"]
+    client = MlflowClient()
+    parent = read_json(paths.TRAIN_REPORT)["run_id"]
+    children = client.search_runs([client.get_run(parent).info.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert sorted(c.info.run_id for c in children) == sorted(t["run_id"] for t in trials)
+    assert client.get_run(parent).data.params["search.chosen.hidden_size"] == str(best["hidden_size"])
+    # the same seed gives the same search
+    train(params, fresh=True)
+    assert read_json(paths.TRAIN_REPORT)["search"]["trials"][1]["score"] == trials[1]["score"]
+
+
+def test_a_trial_trailing_the_median_after_its_warm_up_is_pruned(tiny_workspace, mlflow_store):
+    search = {"trials": 2, "space": {"lr": [1e-6]}, "prune_after": 1}  # lr 1e-6 barely moves: it trails trial 0
+    run_tiny_pipeline({"classifier": {"search": search}}, only=(*DATA_STAGES, "train"))
+    trials = read_json(paths.TRAIN_REPORT)["search"]["trials"]
+    assert [t["state"] for t in trials] == ["complete", "pruned"] and trials[1]["steps"] < 96

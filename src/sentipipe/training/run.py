@@ -27,6 +27,7 @@ from sentipipe.training.device import amp_dtype_for, device_name, resolve_device
 from sentipipe.training.distributed import DistInfo, barrier, gather_digests, init_from_env, shutdown
 from sentipipe.training.loop import EvalMetrics, fit, seed_everything
 from sentipipe.training.objectives import Objective
+from sentipipe.training.search import SearchOutcome
 
 
 @dataclass
@@ -44,6 +45,9 @@ class TrainJob:
     history: Path
     save_model: Callable[[nn.Module], None]  # writes the best weights as the task's model file
     tags: dict[str, str] = field(default_factory=dict)  # the task's own tags on the run (a teacher's run id)
+    # a search on validation data, run inside this run (its trials are child runs); its best trial is the model
+    search: Callable[[Callable[[EvalMetrics], None]], SearchOutcome] | None = None
+    search_space: dict = field(default_factory=dict)
 
 
 def device_and_dist(p: LoopParams) -> tuple[torch.device, DistInfo]:
@@ -111,16 +115,20 @@ def run_training(
     tags.update(job.tags)
     data_tags = {k: v for k, v in tags.items() if k.startswith("data.md5.")}
     expected = checkpoints.fingerprint(p.model_dump(), data_tags)
-    resume = checkpoints.load(job.checkpoint, expected, fresh)
+    # a search is not resumed: a killed search starts again (each trial is minutes, its record is the child runs)
+    resume = checkpoints.load(job.checkpoint, expected, fresh or job.search is not None)
     history_rows: list[dict] = []
 
-    def on_eval(m: EvalMetrics) -> None:
+    def record(m: EvalMetrics) -> None:
         history_rows.append(m.row())
         # The curves get their own names: the unprefixed val_* metrics are the best
         # evaluation's (logged by evaluate), never the last one's.
         scalars = {f"curve_{k}": v for k, v in m.scalars().items()}
         scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
         mlflow.log_metrics(scalars, step=m.step)
+
+    def on_eval(m: EvalMetrics) -> None:
+        record(m)
         _print_eval(m)
 
     latest: dict = dict(resume or {})
@@ -149,7 +157,16 @@ def run_training(
         else:
             history_rows.extend(EvalMetrics(**h).row() for h in resume["history"])
             print(f"train: resuming run {run_id} after step {resume['step']} from {job.checkpoint}", flush=True)
-        result = fit(model, objective, p, device, on_eval, resume, checkpoint, dist)
+        searched = None
+        if job.search is not None:
+            searched = job.search(_print_eval)
+            model, result, p = searched.model, searched.result, searched.params
+            for m in result.history:  # the chosen trial's curve on the run itself
+                record(m)
+            mlflow.log_params({f"search.chosen.{k}": v for k, v in searched.chosen.items()})
+            mlflow.set_tag("search.why", searched.report(p.monitor, job.search_space)["why"])
+        else:
+            result = fit(model, objective, p, device, on_eval, resume, checkpoint, dist)
         bare = getattr(model, "module", model)
         digests = gather_digests(bare, dist)  # the last step's weights on every rank, before the best are loaded
         bare.load_state_dict(result.best_state)
@@ -185,6 +202,8 @@ def run_training(
             "budget": budget,
             **summary,
         }
+        if searched is not None:
+            report["search"] = searched.report(p.monitor, job.search_space)
         report["rank_weight_digests"] = digests
     print(
         f"train: stopped after {result.steps} of {result.budget} steps ({result.stop_reason}; "

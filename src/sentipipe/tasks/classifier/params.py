@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from sentipipe import config
 from sentipipe.config import DataParams, LoopParams, RegisterParams, Root, Section, TrackingParams
@@ -86,6 +86,51 @@ class TrainParams(LoopParams):
     )
 
 
+# Train keys a search may not vary: where and how reproducibly it runs, and the budget it is judged within.
+NOT_SEARCHED = {
+    "device",
+    "threads",
+    "seed",
+    "amp",
+    "deterministic",
+    "monitor",
+    "max_minutes",
+    "max_steps",
+    "max_epochs",
+}
+
+
+class SearchParams(Section):
+    """A small seeded search on validation data (Optuna); its trials are MLflow child runs of the training run."""
+
+    trials: int = Field(0, ge=0, description="trials, the params as written first; 0 or 1: no search")
+    space: dict[str, list] = Field(
+        default_factory=dict, description="classifier.train keys and the values tried (the written value is added)"
+    )
+    prune_after: float = Field(
+        1.0, ge=0.0, description="passes over the training data before a trial trailing the median may be stopped"
+    )
+    max_minutes: float = Field(240.0, gt=0, description="no new trial starts after this long (recorded)")
+    seed: int = 13
+
+    @model_validator(mode="after")
+    def _space(self) -> SearchParams:
+        for key, values in self.space.items():
+            if key not in TrainParams.model_fields:
+                raise ValueError(f"classifier.search.space.{key}: not a key of classifier.train")
+            if key in NOT_SEARCHED:
+                raise ValueError(f"classifier.search.space.{key}: not searched (one of {sorted(NOT_SEARCHED)})")
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"classifier.search.space.{key}: a non-empty list of values")
+            for value in values:
+                try:
+                    TrainParams.model_validate({key: value})
+                except ValidationError as exc:
+                    problem = exc.errors()[0]["msg"].lower()
+                    raise ValueError(f"classifier.search.space.{key}: {value!r} is not allowed: {problem}") from None
+        return self
+
+
 class EvaluateParams(Section):
     """Scoring, and the serving choices made on validation data (shipped with the registered model)."""
 
@@ -108,9 +153,16 @@ class EvaluateParams(Section):
 
 
 class DistillParams(Section):
-    """A recurrent student taught by a fine-tuned MiniLM teacher (stage teacher); the student alone is served."""
+    """A recurrent student taught by a fine-tuned encoder (stage teacher); the student alone is served."""
 
     enabled: bool = Field(False, description="train a teacher and distil it; off: train on the labels alone")
+    teacher: str = Field(
+        "minilm",
+        min_length=1,
+        description="the encoder the teacher fine-tunes: minilm (MiniLM-L6, offline), an installed offline model "
+        "package, or a local Hugging Face checkpoint folder (config.json, weights, tokenizer); general-purpose "
+        "encoders only",
+    )
     teacher_epochs: int = Field(3, ge=1)
     teacher_lr: float = Field(5e-5, gt=0.0)
     teacher_batch_size: int = Field(32, ge=1)
@@ -139,6 +191,7 @@ class ClassifierParams(Section):
     tokenize: TokenizeParams = Field(default_factory=TokenizeParams)
     embed: EmbedParams = Field(default_factory=EmbedParams)
     train: TrainParams = Field(default_factory=TrainParams)
+    search: SearchParams = Field(default_factory=SearchParams)
     distill: DistillParams = Field(default_factory=DistillParams)
     evaluate: EvaluateParams = Field(default_factory=EvaluateParams)
     register: ClassifierRegisterParams = Field(default_factory=ClassifierRegisterParams)

@@ -16,7 +16,7 @@ from sentipipe.io import read_json, require
 from sentipipe.tasks.classifier import augment, behaviour, vocab_file
 from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
 from sentipipe.tasks.classifier.objective import Classification
-from sentipipe.tasks.classifier.params import ClassifierConfig
+from sentipipe.tasks.classifier.params import ClassifierConfig, TrainParams
 from sentipipe.tasks.classifier.paths import (
     CHECKPOINT,
     EMBEDDINGS,
@@ -32,6 +32,7 @@ from sentipipe.tasks.classifier.predictor import Predictor
 from sentipipe.text.batching import padding_fraction
 from sentipipe.text.encoding import EncodedSplit, encode, load_split
 from sentipipe.training.run import TrainJob, device_and_dist, run_training, wrap
+from sentipipe.training.search import SearchOutcome, run_search, steps_per_pass
 
 
 def soft_target_split(words: vocab_file.VocabFile) -> tuple[EncodedSplit, np.ndarray]:
@@ -85,20 +86,6 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
     device, dist = device_and_dist(p)
     words = vocab_file.read(VOCAB)
     matrix = torch.from_numpy(np.load(EMBEDDINGS))
-    spec = ClassifierSpec(
-        vocab_size=len(words.vocab),
-        embed_dim=int(matrix.shape[1]),
-        num_classes=len(words.labels),
-        cell=p.cell,
-        hidden_size=p.hidden_size,
-        num_layers=p.num_layers,
-        bidirectional=p.bidirectional,
-        dropout=p.dropout,
-        embed_dropout=p.embed_dropout,
-        pooling=p.pooling,
-        lexical=p.lexical,
-    )
-    model = wrap(build_model(spec, matrix, freeze=p.freeze_embeddings).to(device), device, dist)
     train_split, val_split = load_split(train_path), load_split(val_path)
     classes, soft, teacher = len(words.labels), None, read_json(TEACHER_REPORT)
     if teacher.get("enabled"):
@@ -109,17 +96,58 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
         )
     if p.rule_clauses:
         train_split, soft = with_rule_clauses(train_split, soft, words, p.rule_clauses, p.seed)
-    objective = Classification(
-        train_split,
-        val_split,
-        p.batch_size,
-        classes,
-        p.class_weights,
-        device,
-        p.batch_tokens,
-        soft,
-        params.classifier.distill.alpha,
-    )
+
+    def build(t: TrainParams) -> tuple[torch.nn.Module, Classification]:
+        """The network and objective of one set of train params (the run's, or a search trial's)."""
+        spec = ClassifierSpec(
+            vocab_size=len(words.vocab),
+            embed_dim=int(matrix.shape[1]),
+            num_classes=len(words.labels),
+            cell=t.cell,
+            hidden_size=t.hidden_size,
+            num_layers=t.num_layers,
+            bidirectional=t.bidirectional,
+            dropout=t.dropout,
+            embed_dropout=t.embed_dropout,
+            pooling=t.pooling,
+            lexical=t.lexical,
+        )
+        model = wrap(build_model(spec, matrix, freeze=t.freeze_embeddings).to(device), device, dist)
+        objective = Classification(
+            train_split,
+            val_split,
+            t.batch_size,
+            classes,
+            t.class_weights,
+            device,
+            t.batch_tokens,
+            soft,
+            params.classifier.distill.alpha,
+        )
+        return model, objective
+
+    s = params.classifier.search
+    searching = s.trials > 1 and bool(s.space)
+    if searching and dist.enabled:
+        print("train: classifier.search runs on one process; under torchrun the params as written train", flush=True)
+        searching = False
+    model, objective = (None, None) if searching else build(p)
+
+    def search(on_eval) -> SearchOutcome:
+        _, first = build(p)
+        return run_search(
+            p,
+            s.space,
+            s.trials,
+            build,
+            device,
+            s.seed,
+            s.prune_after,
+            s.max_minutes,
+            steps_per_pass(first, p.seed),
+            on_eval,
+        )
+
     job = TrainJob(
         loop=p,
         tracking=params.tracking,
@@ -137,6 +165,8 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
         report=TRAIN_REPORT,
         history=HISTORY,
         save_model=lambda bare: Predictor(bare, words.vocab, words.labels, words.tokenizer, device).save(MODEL),
+        search=search if searching else None,
+        search_space=dict(s.space),
     )
     padding = round(padding_fraction(train_split, p.batch_size, True, p.seed, p.batch_tokens), 4)
     return run_training(job, model, objective, device, dist, fresh, {"padding_fraction": padding})
