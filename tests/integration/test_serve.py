@@ -56,13 +56,8 @@ def test_the_generator_takes_csv_and_empty_batches(generator_server):
     assert reply.status_code == 200 and reply.json()["predictions"] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks/generator/served.py: generation_options compares an option with its limits (or calls int() "
-    "on it) before checking it is a number, so a TypeError reaches the server: HTTP 500 (issue 27, item 3)",
-)
 def test_generation_options_of_the_wrong_type_are_client_errors(generator_server):
-    for params in ({"temperature": "hot"}, {"seed": None}, {"max_length": [1]}):
+    for params in ({"temperature": "hot"}, {"seed": None}, {"max_length": [1]}, {"top_k": True}, {"seed": 1.5}):
         reply = post(generator_server, {"inputs": ["a wonderful"], "params": params})
         assert reply.status_code == 400 and reply.json()["message"], (params, reply.text)
 

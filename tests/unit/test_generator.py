@@ -206,6 +206,15 @@ def test_generation_options_are_checked_against_the_params_bounds():
         generation_options({"temp": 1}, defaults)
     with pytest.raises(SentipipeError, match="max_length must be between 1 and 10000"):
         generation_options({"max_length": 0}, defaults)
+    for wrong, message in (
+        ({"temperature": "hot"}, "a number"),
+        ({"seed": None}, "a whole number"),
+        ({"top_k": True}, "a whole number"),
+        ({"max_length": 2.5}, "a whole number"),
+    ):
+        with pytest.raises(SentipipeError, match=f"{next(iter(wrong))} must be {message}"):
+            generation_options(wrong, defaults)
+    assert generation_options({"max_length": 3.0, "temperature": 1}, defaults)["max_length"] == 3
     with pytest.raises(ConfigError, match="generator.sample.max_length"):
         parse_generator({"generator": {"sample": {"max_length": 0}}})
 

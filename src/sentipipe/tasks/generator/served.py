@@ -20,6 +20,11 @@ def generation_options(params: dict | None, defaults: dict) -> dict:
         if key not in options:
             raise SentipipeError(f"unknown parameter {key!r}; one of {sorted(options)}")
         options[key] = value
+    for key, value in options.items():  # a number, and a whole one where a count is meant, before any comparison
+        whole = key != "temperature"
+        if isinstance(value, bool) or not isinstance(value, int | float) or (whole and value != int(value)):
+            kind = "a whole number" if whole else "a number"
+            raise SentipipeError(f"{key} must be {kind}, got {value!r}")
     for key, (low, high) in LIMITS.items():
         if not low <= options[key] <= high:
             raise SentipipeError(f"{key} must be between {low} and {high}, got {options[key]!r}")
