@@ -150,3 +150,16 @@ def test_the_rows_hash_ignores_order_and_writer_but_not_a_label(tmp_path):
     assert rows_md5(tmp_path / "a.parquet", ("text", "label")) == rows_md5(tmp_path / "b.parquet", ("text", "label"))
     frame.assign(label=["pos", "neg", "neg"]).to_parquet(tmp_path / "c.parquet", index=False)
     assert rows_md5(tmp_path / "a.parquet", ("text", "label")) != rows_md5(tmp_path / "c.parquet", ("text", "label"))
+
+
+def test_every_tracked_file_the_real_pipelines_write_is_declared():
+    """A tracked report no stage declares would make every run dirty: reports/** and the lock files are outputs."""
+    from tests.helpers import REPO
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True).stdout.split()
+    written = written_by_stages(REPO)
+    produced = [f for f in tracked if f.startswith("reports/") or f.endswith("dvc.lock") or f.endswith(".gitignore")]
+    undeclared = [f for f in produced if not any(f == w or f.startswith(w + "/") for w in written)]
+    assert undeclared == [".dvc/.gitignore", ".gitignore"], undeclared
+    assert not {"params.yaml", "dvc.yaml", "pipeline/generator/dvc.yaml"} & written
+    assert not [w for w in written if w.startswith("src/")]
