@@ -101,7 +101,7 @@ def lineage_section(run_tags: dict) -> str:
     )
     facts = [
         f"- Code: {code} (git.dirty `{dirty}`, read when the training run opened).",
-        f"- Trained on: {run_tags.get('device', 'unknown')}; {versions}.",
+        f"- Trained on: {run_tags.get('device', 'unknown')}" + (f"; {versions}." if versions else "."),
     ]
     if run_tags.get("dvc.exp_name"):
         facts.append(f"- DVC experiment: `{run_tags['dvc.exp_name']}`.")
