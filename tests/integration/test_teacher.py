@@ -1,0 +1,74 @@
+"""The teacher stage with an encoder chosen by params: a local checkpoint folder, fine-tuned and recorded."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from sentipipe.errors import ConfigError
+from sentipipe.io import read_json
+from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.predictor import Predictor
+from tests.helpers import REPO, run_tiny_pipeline, tiny_raw
+from tests.unit.test_teacher_encoders import tiny_checkpoint
+
+pytestmark = pytest.mark.integration
+
+
+def distill(teacher: str) -> dict:
+    return {
+        "classifier": {
+            "distill": {
+                "enabled": True,
+                "teacher": teacher,
+                "teacher_epochs": 1,
+                "teacher_max_length": 32,
+                "variants": 1,
+                "contrast": False,
+            }
+        }
+    }
+
+
+def test_the_teacher_stage_fine_tunes_a_local_checkpoint_and_records_which_it_was(
+    tiny_workspace, tmp_path, monkeypatch
+):
+    from transformers import AutoModel
+
+    folder = tiny_checkpoint(tmp_path / "encoder")
+    overrides = distill(str(folder))
+    run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed", "teacher", "train", "evaluate"))
+
+    report = read_json(paths.TEACHER_REPORT)
+    teacher = report["teacher"]
+    parameters = sum(p.numel() for p in AutoModel.from_pretrained(str(folder)).parameters())
+    assert teacher["source"] == "folder" and teacher["path"] == str(folder.resolve())
+    assert teacher["model"] == "unknown" and teacher["training_data"] == "unknown: see the checkpoint's own card"
+    assert teacher["parameters"] == parameters and teacher["max_length"] == 32
+    soft = pd.read_parquet(paths.SOFT_TARGETS)
+    assert len(soft) == report["soft_targets"] > 0 and set(soft["kind"]) == {"train", "variant"}
+    assert {len(row) for row in soft["logits"]} == {2}
+
+    run = MlflowClient().get_run(report["run_id"])
+    assert run.data.tags["teacher.path"] == str(folder.resolve())
+    assert run.data.tags["teacher.training_data"].startswith("unknown")
+    assert run.data.params["distill.teacher"] == str(folder)
+    assert run.data.params["teacher.parameters"] == str(parameters)
+    student = read_json(paths.TRAIN_REPORT)
+    assert MlflowClient().get_run(student["run_id"]).data.tags["teacher.run_id"] == report["run_id"]
+
+    # the bench's throughput runs the same encoder the params name
+    monkeypatch.syspath_prepend(str(REPO / "bench"))
+    from quality import throughput
+
+    speed = throughput(Predictor.load(paths.SERVED), ["a fine film", "a dull film"], tiny_raw(overrides), 2, repeats=1)
+    assert speed["teacher"] == str(folder.resolve()) and speed["teacher_per_second"] > 0
+
+
+def test_a_folder_that_is_no_checkpoint_stops_the_stage_before_it_writes_anything(tiny_workspace, tmp_path):
+    (tmp_path / "empty").mkdir()
+    run_tiny_pipeline(only=("prepare", "tokenize", "embed"))
+    with pytest.raises(ConfigError, match=r"classifier.distill.teacher '.*empty': .* has no config.json"):
+        run_tiny_pipeline(distill(str(tmp_path / "empty")), only=("teacher",))
+    assert not paths.TEACHER_REPORT.exists() and not paths.SOFT_TARGETS.exists()
