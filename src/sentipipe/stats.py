@@ -59,3 +59,33 @@ def corrected_resampled_ttest(a: Sequence[float], b: Sequence[float], test_fract
         return {"mean_difference": float(d.mean()), "t": float("inf") * np.sign(d.mean()), "p_value": 0.0}
     t = d.mean() / math.sqrt(variance)
     return {"mean_difference": float(d.mean()), "t": float(t), "p_value": float(2 * stats.t.sf(abs(t), k - 1))}
+
+
+def paired_bootstrap(
+    truth: Sequence[int],
+    a_pred: Sequence[int],
+    b_pred: Sequence[int],
+    figure,
+    resamples: int = 2000,
+    seed: int = 13,
+    confidence: float = 0.95,
+) -> dict[str, float]:
+    """A figure of predictions (`figure(truth, pred)`, e.g. macro recall) for A, B and A - B, resampling the same
+    examples for both: A's and B's values with their percentile intervals, and a two-sided p-value for A = B."""
+    y, a, b = (np.asarray(x) for x in (truth, a_pred, b_pred))
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(y), size=(resamples, len(y)))
+    fa = np.array([figure(y[r], a[r]) for r in rows])
+    fb = np.array([figure(y[r], b[r]) for r in rows])
+    low, high = 50 * (1 - confidence), 50 * (1 + confidence)
+    d = fa - fb
+    p = 2 * min((d <= 0).mean(), (d >= 0).mean())
+    return {
+        "a": float(figure(y, a)),
+        "a_interval": [float(np.percentile(fa, low)), float(np.percentile(fa, high))],
+        "b": float(figure(y, b)),
+        "b_interval": [float(np.percentile(fb, low)), float(np.percentile(fb, high))],
+        "difference": float(figure(y, a) - figure(y, b)),
+        "difference_interval": [float(np.percentile(d, low)), float(np.percentile(d, high))],
+        "p_value": float(min(p, 1.0)),
+    }

@@ -95,3 +95,19 @@ def test_the_baseline_is_tuned_on_the_registry_figure_with_balanced_weights_when
     fitted = baseline.fit(texts, labels, texts[:8], labels[:8], "macro_recall")
     assert fitted.metric == "macro_recall" and len(fitted.val_by_candidate) == 2 * len(baseline.C_GRID)
     assert fitted.predict_proba(["awful"]).argmax() == 0
+
+
+def test_paired_bootstrap_compares_a_figure_of_two_models_on_the_same_resampled_examples():
+    from sentipipe import stats
+    from sentipipe.tasks.classifier import baseline
+
+    truth = np.array([0, 1] * 100)
+    better = np.where(np.arange(200) % 10 == 0, 1 - truth, truth)  # 90% right
+    worse = np.where(np.arange(200) % 4 == 0, 1 - truth, truth)  # 75% right
+    recall = lambda t, p: baseline.figure("macro_recall", t, p)  # noqa: E731
+    result = stats.paired_bootstrap(truth, better, worse, recall, resamples=500)
+    assert result["a"] == baseline.figure("macro_recall", truth, better) and result["difference"] > 0.1
+    assert result["difference_interval"][0] > 0 and result["p_value"] < 0.01
+    assert result["a_interval"][0] < result["a"] < result["a_interval"][1]
+    same = stats.paired_bootstrap(truth, better, better, recall, resamples=200)
+    assert same["difference"] == 0 and same["p_value"] == 1.0
