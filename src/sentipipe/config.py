@@ -31,8 +31,8 @@ MOVED = {
     "register": "classifier.register",
     "tracking.experiment": "classifier.experiment (and generator.experiment)",
     "generator.evaluate.ngram_max_order": "generator.evaluate.ngram_order_limit (orders are now searched)",
-    "classifier.train.epochs": "classifier.train.max_steps (a budget of optimizer steps; eval_every, patience)",
-    "generator.train.epochs": "generator.train.max_steps (a budget of optimizer steps; eval_every, patience)",
+    "classifier.train.epochs": "classifier.train.max_epochs (passes over the training data, capped by max_steps)",
+    "generator.train.epochs": "generator.train.max_epochs (passes over the training stream, capped by max_steps)",
 }
 
 # `register` is a section name users see in params.yaml; pydantic warns that it

@@ -94,8 +94,8 @@ def test_a_moved_nested_key_names_its_new_place():
         parse({"generator": {"evaluate": {"ngram_max_order": 8}}}, GeneratorConfig)
 
 
-def test_epochs_became_a_step_budget_and_say_so():
-    with pytest.raises(ConfigError, match=r"classifier\.train\.epochs: moved to classifier\.train\.max_steps"):
+def test_epochs_became_a_budget_of_passes_and_say_so():
+    with pytest.raises(ConfigError, match=r"classifier\.train\.epochs: moved to classifier\.train\.max_epochs"):
         parse_classifier({"classifier": {"train": {"epochs": 10}}})
 
 
@@ -119,3 +119,4 @@ def test_every_knob_is_written_out_in_params_yaml():
     written = _keys(yaml.safe_load((REPO / "params.yaml").read_text()))
     known = _keys(load_classifier(REPO / "params.yaml")) | _keys(load_generator(REPO / "params.yaml"))
     assert written == known, {"missing from params.yaml": sorted(known - written), "unknown": sorted(written - known)}
+
