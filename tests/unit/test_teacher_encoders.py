@@ -145,3 +145,17 @@ def test_the_teachers_length_is_capped_at_what_the_encoder_reads(tmp_path):
     assert max_length(tokenizer, config, 16) == 16
     tokenizer.model_max_length = int(1e30)  # not set: the positions less two
     assert max_length(tokenizer, config, 128) == 38
+
+
+def test_an_encoder_without_a_padding_token_is_refused(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    from sentipipe.tasks.classifier.teacher import load_encoder
+
+    folder = tiny_checkpoint(tmp_path / "tiny")
+    words = Tokenizer(models.WordLevel({"[UNK]": 0, "a": 1, "film": 2}, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.Whitespace()
+    PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]").save_pretrained(folder)  # no [PAD]
+    with pytest.raises(ConfigError, match="no padding token"):
+        load_encoder(folder, str(folder))

@@ -74,11 +74,13 @@ def teacher_logits(model: TeacherNetwork, pieces: list[list[int]], pad: int, dev
 def load_encoder(folder: str | Path, value: str):
     """The checkpoint's tokenizer and config, or an error naming the param (an architecture transformers lacks)."""
     try:
-        return AutoTokenizer.from_pretrained(str(folder), local_files_only=True), AutoConfig.from_pretrained(
-            str(folder), local_files_only=True
-        )
+        pieces_of = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, KeyError) as e:
         raise ConfigError(f"{encoders.KEY} {value!r}: transformers cannot load {folder}: {e}") from None
+    if pieces_of.pad_token_id is None:
+        raise ConfigError(f"{encoders.KEY} {value!r}: its tokenizer has no padding token: not a BERT-like encoder")
+    return pieces_of, config
 
 
 def max_length(pieces_of, config, wanted: int) -> int:
