@@ -18,7 +18,7 @@ judges', not ours.
     options: --set section.key=value (any depth; recorded: a changed param is no longer the committed default),
              --benchmarks DIR (../shared/benchmarks), --keep DIR (the workspaces), --no-docs
 
-Writes docs/benchmarks/<corpus>.json and regenerates docs/benchmarks.md from every JSON there.
+Writes docs/benchmarks/<corpus>.json and regenerates docs/benchmarks.md from every JSON there (--docs DIR: elsewhere).
 """
 
 from __future__ import annotations
@@ -55,7 +55,6 @@ from quality import NBFeatures
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
-RESULTS = DOCS / "benchmarks"
 
 
 @dataclass
@@ -101,6 +100,7 @@ CORPORA = {
             "source": "file",
             "path": "semeval2013-2016.parquet",
             "group_column": "source",
+            "unescape": True,
             "val_groups": ["twitter-2016dev", "twitter-2016devtest"],
         },
         classifier={"train": {"monitor": "val_macro_recall"}, "register": {"metric": "val_macro_recall"}},
@@ -206,19 +206,20 @@ def nb_linear(frames: dict, y: dict, classes: int, kind: str, metric: str) -> tu
     features = NBFeatures(frames["train"].text, y["train"], classes)
     best = None
     for c, weights in baseline.grid(y["train"]):
-        preds = {}
-        for split in ("val", "test"):
-            columns = []
-            for k in range(len(features.ratios)):
-                target = (y["train"] == (k if classes > 2 else 1)).astype(int)
-                cw = None if weights == "none" else "balanced"
-                if kind == "lr":
-                    model = LogisticRegression(C=c, max_iter=3000, class_weight=cw)
-                else:
-                    model = LinearSVC(C=c / 10, max_iter=20000, class_weight=cw)
-                model.fit(features.transform(frames["train"].text, k), target)
-                columns.append(model.decision_function(features.transform(frames[split].text, k)))
-            preds[split] = np.stack(columns, 1).argmax(1) if classes > 2 else (columns[0] > 0).astype(int)
+        columns: dict[str, list] = {"val": [], "test": []}
+        for k in range(len(features.ratios)):  # one model per class (one-vs-rest), fitted once, scored on both
+            target = (y["train"] == (k if classes > 2 else 1)).astype(int)
+            cw = None if weights == "none" else "balanced"
+            if kind == "lr":
+                model = LogisticRegression(C=c, max_iter=3000, class_weight=cw)
+            else:
+                model = LinearSVC(C=c / 10, max_iter=20000, class_weight=cw)
+            model.fit(features.transform(frames["train"].text, k), target)
+            for split in ("val", "test"):
+                columns[split].append(model.decision_function(features.transform(frames[split].text, k)))
+        preds = {
+            s: np.stack(cols, 1).argmax(1) if classes > 2 else (cols[0] > 0).astype(int) for s, cols in columns.items()
+        }
         value = baseline.figure(metric, y["val"], preds["val"])
         if best is None or value > best[0]:
             best = (value, preds, {"C": c, "class_weight": weights})
@@ -415,26 +416,29 @@ def main() -> int:
     ap.add_argument("--benchmarks", default=str(REPO.parent / "shared" / "benchmarks"))
     ap.add_argument("--keep", help="keep the workspaces in this folder")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks*")
+    ap.add_argument("--docs", default=str(DOCS), help="the docs folder to write (a trial run: elsewhere)")
     args = ap.parse_args()
+    docs = Path(args.docs).resolve()
+    results = docs / "benchmarks"
     distill = None
     if args.distill:
         flags = subprocess.run(["make", "-s", "distill-params"], cwd=REPO, capture_output=True, text=True, check=True)
         distill = [f for f in flags.stdout.split() if f != "-S"]
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     root = Path(args.keep).resolve() if args.keep else Path(tempfile.mkdtemp(prefix="sentipipe-public-"))
     try:
         for name in args.corpus or list(CORPORA):
             result = bench_corpus(name, args, root / name, distill)
             if not args.no_docs:
-                (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+                (results / f"{name}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
             print(json.dumps({k: v for k, v in result.items() if k != "methods"}, default=str), flush=True)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if not args.no_docs:
-        order = [n for n in CORPORA if (RESULTS / f"{n}.json").exists()]
-        (DOCS / "benchmarks.md").write_text(page([json.loads((RESULTS / f"{n}.json").read_text()) for n in order]))
-        print(f"wrote {DOCS / 'benchmarks.md'}")
+        order = [n for n in CORPORA if (results / f"{n}.json").exists()]
+        (docs / "benchmarks.md").write_text(page([json.loads((results / f"{n}.json").read_text()) for n in order]))
+        print(f"wrote {docs / 'benchmarks.md'}")
     return 0
 
 

@@ -60,6 +60,7 @@ class DataParams(Section):
     group_column: str | None = Field(None, description="kept as the `source` of each row (per-group metrics)")
     label_map: dict[str, str] = Field(default_factory=dict, description="raw label -> class; empty: inferred")
     clean_html: bool = Field(False, description="strip HTML tags and unescape entities")
+    unescape: bool = Field(False, description="literal \\uXXXX escapes in the texts (e.g. \\u002c) as characters")
     unicode_form: Literal["NFC", "NFKC", "none"] = "NFKC"
     max_undecodable: float = Field(0.01, ge=0.0, le=1.0, description="share of undecodable rows tolerated")
     max_rows: int | None = Field(None, gt=0)

@@ -110,3 +110,11 @@ def test_held_out_groups_are_kept_whole_and_their_texts_leave_the_training_pool(
 def test_a_group_cannot_be_held_out_twice():
     with pytest.raises(ValueError, match="share \\['x'\\]"):
         DataParams(val_groups=["x"], test_groups=["x"])
+
+
+def test_literal_unicode_escapes_can_be_read_as_the_characters_they_name():
+    from sentipipe.data.files import clean_text
+
+    raw = r"Plus\u002c tomorrow is Awareness Day\u2019s"
+    assert clean_text(raw, False, "NFC", escapes=True) == "Plus, tomorrow is Awareness Day\u2019s"
+    assert clean_text(raw, False, "NFC") == raw  # off by default: a backslash is kept as written

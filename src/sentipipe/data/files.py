@@ -21,11 +21,19 @@ from sentipipe.data.labels import map_labels, normalise_label, rating_labels
 from sentipipe.errors import DataError
 
 _TAG = re.compile(r"<[^>]{0,200}>")
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
 _SPACE = re.compile(r"\s+")
 REPLACEMENT = "\ufffd"
 
 
-def clean_text(text: str, strip_html: bool, unicode_form: str) -> str:
+def unescape(text: str) -> str:
+    """Literal `\\uXXXX` escapes (as some corpora ship them: `\\u002c`) as the characters they stand for."""
+    return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+
+
+def clean_text(text: str, strip_html: bool, unicode_form: str, escapes: bool = False) -> str:
+    if escapes:
+        text = unescape(text)
     if strip_html:
         text = html.unescape(_TAG.sub(" ", text))
     if unicode_form != "none":
@@ -110,7 +118,7 @@ class FileIngest:
         table = pd.DataFrame(
             {
                 "id": [f"{path.name}:{offset + i + 1}" for i in np.flatnonzero(keep)],
-                "text": text[keep].map(lambda t: clean_text(t, p.clean_html, p.unicode_form)).to_numpy(),
+                "text": text[keep].map(lambda t: clean_text(t, p.clean_html, p.unicode_form, p.unescape)).to_numpy(),
                 "label": label[keep].astype(str).to_numpy(),
                 "source": frame[p.group_column][keep].astype(str).to_numpy() if p.group_column else path.stem,
             }
