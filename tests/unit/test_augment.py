@@ -1,8 +1,11 @@
 """Distillation's augmentation never teaches the behavioural suite's words."""
 
+import re
+
 import numpy as np
 
-from sentipipe.tasks.classifier import augment, behaviour
+from sentipipe.tasks.classifier import augment, behaviour, clause_syntax
+from sentipipe.tasks.classifier.behaviour_other_syntax import FUNCTION_WORDS
 
 
 def test_augmentation_adjectives_share_no_word_with_any_suite_case():
@@ -41,7 +44,7 @@ def test_rule_clauses_are_labelled_by_rule_and_use_no_suite_subject_or_adjective
     ]
     vocab = set(augment.POSITIVE) | set(augment.NEGATIVE) | {"not", "never", "n't", "is", "was", "."}
     exclude = behaviour.held_out()
-    rows = augment.rule_clauses(texts, vocab, 600, np.random.default_rng(0), exclude)
+    rows = augment.rule_clauses(texts, vocab, 600, np.random.default_rng(0), exclude, syntax=0.0)  # adjectives
     assert len(rows) == 600
     polarity = {**{w: 1 for w in augment.POSITIVE}, **{w: 0 for w in augment.NEGATIVE}}
     single, negated, joined = 0, 0, 0
@@ -119,3 +122,101 @@ def test_the_validation_suite_shares_only_template_words_with_the_test_suite_and
     suite, held = behaviour.cases(), behaviour.cases(behaviour.VALIDATION)
     assert [c.capability for c in suite] == [c.capability for c in held]  # the same templates, case for case
     assert {c.expected for c in held} == {"positive", "negative", None}
+
+
+VOCAB = clause_syntax.words() | set(augment.POSITIVE) | set(augment.NEGATIVE) | {"setup", "the"}
+POLARITY = {
+    **{w: 1 for pair in clause_syntax.PLEASING + clause_syntax.LIKING for w in pair},
+    **{w: 0 for pair in clause_syntax.DISPLEASING for w in pair},
+    **{w: 1 for w in clause_syntax.VIRTUES + tuple(augment.POSITIVE)},
+    **{w: 0 for w in clause_syntax.FLAWS + tuple(augment.NEGATIVE)},
+}
+
+
+ADVICE = "(" + "|".join(clause_syntax.GOOD_ADVICE + clause_syntax.BAD_ADVICE) + ") "
+ADVICE_POLARITY = {**dict.fromkeys(clause_syntax.GOOD_ADVICE, 1), **dict.fromkeys(clause_syntax.BAD_ADVICE, 0)}
+
+
+def _varied(n: int, seed: int = 0) -> list[tuple[str, int]]:
+    rows = clause_syntax.clauses(
+        [("the", "setup"), ("it",)], (augment.NEGATIVE, augment.POSITIVE), VOCAB, n, np.random.default_rng(seed)
+    )
+    assert len(rows) == n
+    return [(" ".join(words), label) for words, label in rows]
+
+
+def test_varied_clauses_use_the_syntax_they_claim_with_labels_by_rule():
+    rows = _varied(4000)
+    # "n't" is spelled out ("did not") in half of them: read both as "not"
+    rows = [
+        (text.replace("ca n't", "can not").replace("wo n't", "will not").replace("n't", "not"), y) for text, y in rows
+    ]
+    texts = [t for t, _ in rows]
+    claims = {  # a syntax: the share of clauses written in it at least
+        r"^(i|we|my \w+|the critics) (liked|enjoyed|respected|dug) ": 0.01,  # first person, a verb
+        r" me \.$": 0.04,  # it did something to me
+        r"^i was (not |never )?\w+ (by|\.)": 0.015,  # passive
+        r"\?": 0.02,  # questions
+        r" not without ": 0.005,
+        r" never fails to ": 0.005,
+        r" is anything but ": 0.005,
+        r"^at no point did ": 0.005,  # a negative inversion
+        r"^(you|everyone|nobody) should ": 0.01,  # advice
+        "^(" + "|".join(clause_syntax.THINGS) + ") ": 0.1,  # other domains
+        r"(a masterpiece|a stinker|a cure for insomnia|nails it|lays an egg)": 0.01,  # idioms
+    }
+    for pattern, share in claims.items():
+        assert np.mean([bool(re.search(pattern, t)) for t in texts]) >= share, pattern
+    assert 0.05 < np.mean([" not " in t for t in texts]) and any("did not" in t for t in texts)
+    checked = 0
+    for text, label in rows:  # the rule, read back from the text: a negation flips the slot's polarity
+        if m := re.search(r"(did not|failed to|never|never once|at no point did \S+( \S+)?) (\w+) me \.$", text):
+            assert label == 1 - POLARITY[m.group(3)], text
+        elif m := re.search(r"(never fails to|did not fail to|managed to) (\w+) me \.$", text):
+            assert label == POLARITY[m.group(2)], text
+        elif m := re.search(r"^i was not (\w+) by ", text):
+            assert label == 1 - POLARITY[m.group(1)], text
+        elif m := re.search(r"^(never have i been so|i have never been more) (\w+) \.$", text):
+            assert label == POLARITY[m.group(2)], text  # "never ... so": no negation
+        elif m := re.search(r" (is not without|has plenty of|is not short on) (\w+) \.$", text):
+            assert label == POLARITY[m.group(2)], text
+        elif m := re.search(r" (has no|is short on) (\w+) \.$", text):
+            assert label == 1 - POLARITY[m.group(2)], text
+        elif m := re.search(r" (is anything but|is not exactly) (\w+) \.$", text):
+            assert label == 1 - POLARITY[m.group(2)], text
+        elif m := re.search(r" was not (\w+) \.$", text):
+            assert label == int(m.group(1) in clause_syntax.BAD_THINGS), text
+        elif m := re.search(r"^(you should not|nobody should|do not|you should|everyone should) " + ADVICE, text):
+            negated = m.group(1) in ("you should not", "nobody should", "do not")
+            assert label == ADVICE_POLARITY[m.group(2)] ^ negated, text  # "nobody should ignore it": positive
+        elif text in ("i would not recommend it .", "we will never return .", "i could not stand the setup ."):
+            assert label == 0, text
+        elif re.search(r"^(i|we|my \w+|the critics) did not (like|enjoy|respect|dig) ", text):
+            assert label == 0, text
+        else:
+            continue
+        checked += 1
+    assert checked > 800
+    assert {label for _, label in rows} == {0, 1} and 0.35 < np.mean([y for _, y in rows]) < 0.65
+
+
+def test_varied_clauses_teach_no_word_of_any_behavioural_set_but_syntax():
+    leaked = (clause_syntax.words() & behaviour.held_out()) - FUNCTION_WORDS
+    assert not leaked, f"clause_syntax.py writes words the behavioural sets test: {sorted(leaked)}"
+    written = {w for text, _ in _varied(2000, seed=1) for w in text.split()}
+    assert not (written & behaviour.held_out()) - FUNCTION_WORDS
+
+
+def test_rule_clauses_mix_the_varied_syntax_in_its_share_and_skip_frames_outside_the_vocabulary():
+    texts = ["the setup is thin .".split(), "this flick was a mess .".split()]
+    rows = augment.rule_clauses(texts, VOCAB | {"setup", "flick"}, 900, np.random.default_rng(0), behaviour.held_out())
+    adjective = [
+        w for w, _ in rows if re.search(r"\b(is|was)( not| never| n't)? \w+ \.$", " ".join(w)) or w[0] == "not"
+    ]
+    assert len(rows) == 900 and 0.3 < len(adjective) / 900 < 0.7  # half in the varied syntax by default
+    joined = [w for w, _ in rows if "," in w]
+    assert 0.25 < len(joined) / 900 < 0.42  # a third joined by but / yet / although, whatever the syntax
+    # A vocabulary without the frames' words: no varied clause, every row an adjective clause.
+    small = set(augment.POSITIVE) | set(augment.NEGATIVE) | {"the", "setup", "is", "was", "not", "never", "n't", "."}
+    rows = augment.rule_clauses(texts, small, 50, np.random.default_rng(0), behaviour.held_out())
+    assert rows == augment.rule_clauses(texts, small, 50, np.random.default_rng(0), behaviour.held_out(), syntax=0.0)

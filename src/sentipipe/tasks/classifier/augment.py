@@ -24,6 +24,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sentipipe.tasks.classifier import clause_syntax
+
 MASK_STUDENT, MASK_TEACHER = "<unk>", "[MASK]"
 POSITIVE = """great funny fun entertaining enjoyable clever touching engaging smart witty
 compelling fresh original memorable powerful impressive hilarious solid likable sweet fine
@@ -185,6 +187,7 @@ def contrast(
 
 
 DETERMINERS = {"the", "this", "that", "its", "his", "her", "their", "our"}
+SYNTAX_SHARE = 0.5  # of the rule clauses, those in clause_syntax.py's varied syntax (decided on validation cases)
 NEGATIONS = (("not",), ("never",), ("n't",))
 
 
@@ -210,16 +213,31 @@ def _clause(found, pools, rng: np.random.Generator, polarity: int, negated: bool
     return [*found[int(rng.integers(len(found)))], str(rng.choice(("is", "was"))), *negator, adjective]
 
 
-def rule_clauses(
-    texts: Sequence[Sequence[str]], vocab: set[str], n: int, rng: np.random.Generator, exclude: set[str]
-) -> list[tuple[list[str], int]]:
-    """n short texts labelled by rule (1 positive, 0 negative), built from a corpus subject, "is" or "was",
-    maybe a negator, and an adjective of this module's lists.
+def _joined(first: list[str], second: list[str], rng: np.random.Generator) -> list[str]:
+    """ "A , but B .", "A , yet B ." or "although A , B .": B's label, whatever A says."""
+    a, _ = _without_end(first, [True] * len(first))
+    b, _ = _without_end(second, [True] * len(second))
+    connective = str(rng.choice(("but", "yet", "although")))
+    return ["although", *a, ",", *b, "."] if connective == "although" else [*a, ",", connective, *b, "."]
 
-    - two thirds are one clause: the adjective's polarity, flipped by "not", "never" or "n't"; a quarter
-      of them affirmed, so that a negator is no cue on its own;
+
+def rule_clauses(
+    texts: Sequence[Sequence[str]],
+    vocab: set[str],
+    n: int,
+    rng: np.random.Generator,
+    exclude: set[str],
+    syntax: float = SYNTAX_SHARE,
+) -> list[tuple[list[str], int]]:
+    """n short texts labelled by rule (1 positive, 0 negative): a share `syntax` in the varied syntax of
+    clause_syntax.py (verbs, idioms, double negation, other domains), the rest built from a corpus subject,
+    "is" or "was", maybe a negator, and an adjective of this module's lists.
+
+    - two thirds of the adjective clauses are one clause: the adjective's polarity, flipped by "not",
+      "never" or "n't"; a quarter of them affirmed, so that a negator is no cue on its own;
     - a third join two clauses of opposite labels: "A, but B" and "A, yet B" take B's label,
-      "although A, B" too; "A but B" with the clauses swapped keeps it honest about order.
+      "although A, B" too; "A but B" with the clauses swapped keeps it honest about order. The varied
+      clauses are joined the same way, a third of them.
 
     The teacher reads "the plot is not bad" as negative too (the corpus barely negates a negative word),
     so these labels come from the rule, not from the teacher.
@@ -228,19 +246,23 @@ def rule_clauses(
     found = subjects(texts, exclude)
     if not all(pools) or n <= 0:
         return []
+    varied = clause_syntax.clauses(found, (pools[0], pools[1]), vocab, round(n * syntax), rng)
     out = []
-    for _ in range(n):
+    for _ in range(n - len(varied)):
         polarity, negated = int(rng.integers(2)), bool(rng.random() >= 0.25)
         first = _clause(found, pools, rng, polarity, negated)
         label = polarity ^ int(negated)
         if rng.random() < 1 / 3:
             other, negated = 1 - label, bool(rng.random() < 0.25)
             second = _clause(found, pools, rng, other ^ int(negated), negated)
-            connective = str(rng.choice(("but", "yet", "although")))
-            if connective == "although":
-                out.append((["although", *first, ",", *second, "."], other))
-            else:
-                out.append(([*first, ",", connective, *second, "."], other))
+            out.append((_joined(first, [*second, "."], rng), other))
         else:
             out.append(([*first, "."], label))
+    by_label = [[c for c, y in varied if y == k] for k in (0, 1)]
+    for words, label in varied:
+        if rng.random() < 1 / 3 and by_label[1 - label]:
+            first = by_label[1 - label][int(rng.integers(len(by_label[1 - label])))]
+            out.append((_joined(first, words, rng), label))
+        else:
+            out.append((words, label))
     return out
