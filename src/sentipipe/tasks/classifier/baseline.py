@@ -12,6 +12,7 @@ the same kind of tuning; test data decides nothing.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -90,10 +91,14 @@ def fit(
     x_val = hstack([word.transform(val_texts), char.transform(val_texts)]).tocsr()
     scores, models = {}, {}
     candidates = grid(train_labels)
-    for c, weights in candidates:
-        model = LogisticRegression(C=c, max_iter=3000, class_weight=None if weights == "none" else weights)
-        models[c, weights] = model.fit(x_train, train_labels)
-        scores[c, weights] = figure(metric, val_labels, models[c, weights].predict(x_val))
+    for weights in dict.fromkeys(w for _, w in candidates):
+        # C ascending, each fit warm-started from the last: the same optimum (the loss is convex), far fewer
+        # iterations at large C, where a cold start crawls on long documents and many classes
+        model = LogisticRegression(max_iter=3000, warm_start=True, class_weight=None if weights == "none" else weights)
+        for c in sorted(c for c, w in candidates if w == weights):
+            model.set_params(C=c).fit(x_train, train_labels)
+            models[c, weights] = copy.deepcopy(model)
+            scores[c, weights] = figure(metric, val_labels, model.predict(x_val))
     best = max(candidates, key=lambda k: (scores[k], k[1] == "none", -k[0]))
     by_c = {(f"{c:g}" if w == "none" else f"{c:g} {w}"): v for (c, w), v in scores.items()}
     return Baseline(word, char, models[best], best[0], by_c, metric, best[1])
