@@ -120,3 +120,10 @@ def test_every_knob_is_written_out_in_params_yaml():
     known = _keys(load_classifier(REPO / "params.yaml")) | _keys(load_generator(REPO / "params.yaml"))
     assert written == known, {"missing from params.yaml": sorted(known - written), "unknown": sorted(written - known)}
 
+
+def test_auto_class_weights_follow_the_monitored_figure():
+    from sentipipe.tasks.classifier.params import TrainParams
+
+    assert TrainParams(class_weights="auto").loss_weights == "none"
+    assert TrainParams(class_weights="auto", monitor="val_macro_recall").loss_weights == "balanced"
+    assert TrainParams(class_weights="none", monitor="val_macro_recall").loss_weights == "none"

@@ -80,7 +80,19 @@ class TrainParams(LoopParams):
         description="short negation and contrast clauses labelled by rule, added to training "
         '("the plot is not bad.": positive); binary positive/negative labels only',
     )
-    class_weights: Literal["none", "balanced"] = "none"
+    class_weights: Literal["none", "balanced", "auto"] = Field(
+        "none",
+        description="weights of the classes in the loss; auto: balanced when the monitor averages over the "
+        "classes (val_macro_recall, val_macro_f1), none otherwise",
+    )
+
+    @property
+    def loss_weights(self) -> str:
+        """none or balanced: what `class_weights` means for this monitor."""
+        if self.class_weights != "auto":
+            return self.class_weights
+        return "balanced" if self.monitor in ("val_macro_recall", "val_macro_f1") else "none"
+
     batch_tokens: int | None = Field(
         4096, ge=1, description="padded tokens per batch at most: long documents come fewer to a batch; null: no cap"
     )

@@ -118,7 +118,7 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
             val_split,
             t.batch_size,
             classes,
-            t.class_weights,
+            t.loss_weights,
             device,
             t.batch_tokens,
             soft,
