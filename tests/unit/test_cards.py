@@ -233,3 +233,20 @@ def test_the_generators_card_compares_bits_per_character_with_the_ngram():
 
 def test_a_table_has_one_row_per_item_and_a_separator():
     assert table(["a", "b"], [[1, "x\ny"]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | x y |"]
+
+
+def test_a_distilled_model_card_names_its_teacher_and_the_teacher_s_training_data():
+    import dataclasses
+
+    teacher = {
+        "enabled": True,
+        "val_accuracy": 0.9,
+        "teacher": {
+            "model": "sentence-transformers/all-mpnet-base-v2",
+            "parameters": 109486464,
+            "training_data": "MPNet pretrained on 160 GB of English text",
+        },
+    }
+    card = render(dataclasses.replace(REPORTS, teacher=teacher))
+    assert "fine-tuned sentence-transformers/all-mpnet-base-v2 (109,486,464 parameters)" in card
+    assert "the teacher's own training data: MPNet pretrained on 160 GB of English text" in card

@@ -153,9 +153,12 @@ def _serving(r: Reports, run_tags: dict) -> str:
             f" (`{unseen.get('mode')}`: val accuracy {number(unseen['val_accuracy_subwords'])} with subwords, "
             f"{number(unseen['val_accuracy_unk'])} with <unk>)"
         )
+    encoder = r.teacher.get("teacher") or {}
     teacher = (
-        f"distilled from a fine-tuned teacher (val accuracy {number(r.teacher.get('val_accuracy'))}, "
-        f"run `{run_tags.get('teacher.run_id', 'unknown')}`)"
+        f"distilled from a fine-tuned {encoder.get('model', 'encoder')} "
+        + (f"({count(encoder['parameters'])} parameters) " if encoder.get("parameters") else "")
+        + f"(val accuracy {number(r.teacher.get('val_accuracy'))}, run `{run_tags.get('teacher.run_id', 'unknown')}`)"
+        + (f"; the teacher's own training data: {encoder['training_data']}" if encoder.get("training_data") else "")
         if r.teacher.get("enabled")
         else "none (trained on the labels)"
     )
