@@ -2,7 +2,7 @@
 negation, other domains, first person, passive, questions.
 
 Trained only on adjective clauses, a model learns one grammar ("X is not Y") and reads "it failed to
-engage me" or "there is no trace of humor in it" by its words alone. Each frame here carries one
+engage me" or "there is not a hint of humor in it" by its words alone. Each frame here carries one
 polarity-bearing slot (a verb, an idiom, a noun, an adjective) and says whether the frame keeps or
 flips it, so the label comes from the rule: "{o} failed to {c.base} me ." flips, "i was {c.past} by
 {o} ." keeps. Some frames say their label outright ("i could n't stand {o} .").
@@ -14,7 +14,7 @@ The words are this module's own: no word of any behavioural set (behaviour.held_
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -202,7 +202,7 @@ def words() -> set[str]:
     return set(_SLOT.sub(" ", " ".join(templates)).split()) | set(text.split())
 
 
-def _fill(template: str, choose, polarity_slot: tuple[str, object] | None) -> list[str]:
+def _fill(template: str, choose: Callable[[str], str], polarity_slot: tuple[str, str | tuple] | None) -> list[str]:
     """The template's tokens, each slot replaced by a chosen filler (a verb's base or past form)."""
 
     def sub(match: re.Match) -> str:
