@@ -102,6 +102,12 @@ class LoopParams(Section):
     )
     max_steps: int = Field(3000, ge=1, description="the budget of optimizer steps (a cap when max_epochs is set)")
     eval_every: int = Field(200, ge=1, description="steps between evaluations on validation data (one epoch at most)")
+    evals_per_pass: int | None = Field(
+        None,
+        ge=1,
+        description="evaluations per pass at most: on a large corpus eval_every grows to a pass over this, so "
+        "patience counts a like share of the data whatever its size; null: eval_every alone",
+    )
     patience: int = Field(5, ge=0, description="evaluations without improvement before stopping; 0: never")
     max_minutes: float = Field(120.0, gt=0, description="a safety net on wall time, recorded when it fires")
     batch_size: int = Field(64, ge=1)

@@ -81,6 +81,17 @@ def test_the_budget_follows_the_data_in_passes_capped_by_steps():
     assert (large.steps_per_epoch, large.budget, large.steps, large.stop_reason) == (88, 100, 100, "max_steps")
 
 
+def test_evaluations_per_pass_are_capped_so_patience_counts_a_share_of_the_data():
+    """eval_every 10 on 88 batches a pass, at most 4 evaluations a pass: every 22 steps; a small corpus keeps 10."""
+    torch.manual_seed(0)
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
+    params = TrainParams(max_steps=44, eval_every=10, evals_per_pass=4, patience=0, threads=1)
+    large = fit(model, Classification(_split(704, 0), _split(16, 1), 8, 2), params, torch.device("cpu"))
+    assert large.eval_every == 22 and [h.step for h in large.history] == [22, 44]
+    small = fit(model, Classification(_split(160, 0), _split(16, 1), 8, 2), params, torch.device("cpu"))
+    assert small.eval_every == 10
+
+
 def test_val_macro_recall_can_pick_the_best_evaluation():
     """The classifier's validation reports recall averaged over classes, and the loop can monitor it."""
     torch.manual_seed(0)

@@ -108,6 +108,14 @@ class TrainResult:
     steps_per_epoch: int = 0
 
 
+def eval_interval(params: LoopParams, steps_per_epoch: int) -> int:
+    """Steps between evaluations: eval_every, at least a pass over evals_per_pass, at most one pass."""
+    every = params.eval_every
+    if params.evals_per_pass:
+        every = max(every, math.ceil(steps_per_epoch / params.evals_per_pass))
+    return max(1, min(every, steps_per_epoch))
+
+
 def step_budget(params: LoopParams, steps_per_epoch: int) -> int:
     """The steps this run may take: max_epochs passes over the data, capped by max_steps."""
     if params.max_epochs is None:
@@ -249,7 +257,7 @@ def fit(
         return objective.shard(objective.batches(rng), dist)
 
     batches = epoch_batches()
-    every = (resume or {}).get("eval_every") or min(params.eval_every, steps_per_epoch)
+    every = (resume or {}).get("eval_every") or eval_interval(params, steps_per_epoch)
     started, since = time.monotonic() - elapsed, time.perf_counter()
     stop_reason = ""
     bar = tqdm(total=budget, initial=step, leave=False, disable=not (dist.is_main and sys.stderr.isatty()))
