@@ -73,6 +73,10 @@ class TrainParams(LoopParams):
     lexical: Literal["none", "words", "bigrams"] = Field(
         "none", description="a bag-of-words path (words, or words and hashed word pairs) added to the logits"
     )
+    lexical_init: Literal["zero", "nb"] = Field(
+        "zero", description="the lexical path's start: zero, or naive Bayes log-count ratios of its n-grams"
+    )
+    lexical_scale: float = Field(0.5, gt=0.0, description="lexical_init nb: the ratios times this")
     freeze_embeddings: bool = False
     rule_clauses: int = Field(
         0,

@@ -13,7 +13,7 @@ import torch
 from sentipipe import tracking
 from sentipipe.data.paths import prepared
 from sentipipe.io import read_json, require
-from sentipipe.tasks.classifier import augment, behaviour, vocab_file
+from sentipipe.tasks.classifier import augment, behaviour, lexical, vocab_file
 from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
 from sentipipe.tasks.classifier.objective import Classification
 from sentipipe.tasks.classifier.params import ClassifierConfig, TrainParams
@@ -112,7 +112,10 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
             pooling=t.pooling,
             lexical=t.lexical,
         )
-        model = wrap(build_model(spec, matrix, freeze=t.freeze_embeddings).to(device), device, dist)
+        network = build_model(spec, matrix, freeze=t.freeze_embeddings)
+        if t.lexical != "none" and t.lexical_init == "nb":
+            lexical.init_nb(network, train_split, t.lexical_scale)
+        model = wrap(network.to(device), device, dist)
         objective = Classification(
             train_split,
             val_split,
