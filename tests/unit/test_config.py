@@ -127,3 +127,11 @@ def test_auto_class_weights_follow_the_monitored_figure():
     assert TrainParams(class_weights="auto").loss_weights == "none"
     assert TrainParams(class_weights="auto", monitor="val_macro_recall").loss_weights == "balanced"
     assert TrainParams(class_weights="none", monitor="val_macro_recall").loss_weights == "none"
+
+
+def test_a_key_written_twice_in_a_params_file_is_an_error_not_a_silent_choice(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("classifier:\n  train:\n    lr: 0.1\n    dropout: 0.2\n    lr: 0.3\n")
+    with pytest.raises(ConfigError, match=r"(?s)the key .lr. is written twice.*line 5"):
+        load_classifier(path)
+    assert load_classifier(Path(__file__).parents[2] / "params.yaml")  # the committed file has none
