@@ -153,6 +153,15 @@ def _serving(r: Reports, run_tags: dict) -> str:
             f" (`{unseen.get('mode')}`: val accuracy {number(unseen['val_accuracy_subwords'])} with subwords, "
             f"{number(unseen['val_accuracy_unk'])} with <unk>)"
         )
+    opened = m.get("open_vocabulary", {})
+    if s.get("open_vocabulary"):
+        size = count(s["open_vocabulary"])
+        words += f"; first, the open vocabulary: pretrained vectors of {size} words the corpus lacks"
+        if "val_accuracy_with" in opened:
+            words += (
+                f" (val accuracy {number(opened['val_accuracy_with'])} with, "
+                f"{number(opened['val_accuracy_without'])} without)"
+            )
     encoder = r.teacher.get("teacher") or {}
     teacher = (
         f"distilled from a fine-tuned {encoder.get('model', 'encoder')} "

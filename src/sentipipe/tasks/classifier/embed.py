@@ -24,11 +24,11 @@ import pandas as pd
 
 from sentipipe.data.paths import prepared
 from sentipipe.errors import SentipipeError
-from sentipipe.io import require, write_json, write_npy
+from sentipipe.io import atomic_write, require, write_json, write_npy
 from sentipipe.tasks.classifier import vocab_file
 from sentipipe.tasks.classifier.minilm import minilm_dir
 from sentipipe.tasks.classifier.params import ClassifierConfig, EmbedParams
-from sentipipe.tasks.classifier.paths import EMBED_REPORT, EMBEDDINGS, VOCAB
+from sentipipe.tasks.classifier.paths import EMBED_REPORT, EMBEDDINGS, OPEN_VOCABULARY, VOCAB
 from sentipipe.text.tokenizer import TokenizerSettings, tokenize, tokenize_with_offsets
 from sentipipe.text.vocab import PAD_ID, Vocab
 
@@ -161,6 +161,33 @@ def _file_vectors(vocab: Vocab, params: EmbedParams, lowercase: bool):
     return vectors, found
 
 
+def encoder_words(model_dir: Path, known: set[str]) -> list[str]:
+    """The encoder's own whole words (no '##' pieces, letters only, two or more) that `known` lacks, in its order."""
+    words = (model_dir / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    return [w for w in words if len(w) >= 2 and w.isalpha() and w.isascii() and w not in known]
+
+
+def open_vectors(vocab: Vocab, params: EmbedParams, factor: float) -> tuple[list[str], np.ndarray]:
+    """Vectors, on the vocabulary's scale, for the encoder's whole words the corpus lacks (minilm pieces/encoder)."""
+    if params.source != "minilm" or params.mode == "context" or not params.open_vocabulary:
+        return [], np.zeros((0, params.dim), dtype=np.float32)
+    words = encoder_words(minilm_dir(), set(vocab.tokens))
+    if not words:
+        return [], np.zeros((0, params.dim), dtype=np.float32)
+    make = _piece_vectors if params.mode == "pieces" else _encoder_vectors
+    vectors, found = make(words, minilm_dir())
+    kept = [w for w, ok in zip(words, found, strict=True) if ok]
+    return kept, (vectors[found] * factor).astype(np.float32)
+
+
+def write_open_vocabulary(path: Path, words: list[str], vectors: np.ndarray) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a handle: np.savez would add ".npz" to the temp file's name
+            np.savez(fh, words=np.array(words, dtype=str), vectors=vectors)
+
+    atomic_write(path, write)
+
+
 def build_matrix(
     vocab: Vocab,
     counts: dict[str, int],
@@ -191,7 +218,8 @@ def build_matrix(
     # Rescale the pretrained vectors to the configured spread so the recurrent
     # layer sees inputs of the same size whatever their source.
     std = vectors[found].std() if found.any() else 1.0
-    vectors = vectors * (params.scale / max(float(std), 1e-8))
+    factor = params.scale / max(float(std), 1e-8)
+    vectors = vectors * factor
     matrix = random_matrix(len(vocab), vectors.shape[1], params.scale, params.seed)
     matrix[2:][found] = vectors[found]
     total = sum(counts.values()) or 1
@@ -204,6 +232,7 @@ def build_matrix(
         "coverage_vocab": round(float(found.mean()) if len(found) else 0.0, 4),
         "coverage_train_tokens": round(covered / total, 4),
         "missing_init": "random normal with the same scale",
+        "scale_factor": factor,
     }
     return matrix, report
 
@@ -216,8 +245,11 @@ def embed(params: ClassifierConfig) -> dict:
     needs_texts = e.source in ("word2vec", "fasttext") or (e.source == "minilm" and e.mode == "context")
     texts = pd.read_parquet(prepared("train"))["text"].tolist() if needs_texts else []
     matrix, report = build_matrix(words.vocab, words.counts, e, texts, words.tokenizer)
+    opened, vectors = open_vectors(words.vocab, e, report.get("scale_factor", 1.0))
+    report["open_vocabulary"] = len(opened)
     report["seconds"] = round(time.perf_counter() - start, 2)
     write_npy(EMBEDDINGS, matrix)
+    write_open_vocabulary(OPEN_VOCABULARY, opened, vectors)
     write_json(EMBED_REPORT, report)
     print(f"embed: {matrix.shape[0]} x {matrix.shape[1]} ({report})")
     return report

@@ -35,12 +35,13 @@ from sentipipe.tasks.classifier.paths import (
     EXPLANATIONS,
     METRICS,
     MODEL,
+    OPEN_VOCABULARY,
     PR,
     ROC,
     SERVED,
     TRAIN_REPORT,
 )
-from sentipipe.tasks.classifier.predictor import Predictor
+from sentipipe.tasks.classifier.predictor import OpenVocabulary, Predictor
 
 HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
 CALIBRATION_METRICS = ("ece", "brier", "log_loss")
@@ -53,9 +54,10 @@ def _labels(frame: pd.DataFrame, classes: list[str]) -> np.ndarray:
 
 
 def choose_serving(
-    model: Predictor, e: EvaluateParams, val_texts: list[str], val_y: np.ndarray
+    model: Predictor, e: EvaluateParams, val_texts: list[str], val_y: np.ndarray, table: OpenVocabulary | None = None
 ) -> tuple[Predictor, dict]:
-    """Unseen-word vectors, quantization and temperature, decided on validation data; what was measured."""
+    """Unseen-word vectors (the open vocabulary, spelling), quantization and temperature, decided on validation data;
+    what was measured."""
     decision: dict = {"unseen_words": {"mode": e.unseen_words}}
     modes = (True, False) if e.unseen_words == "auto" else (e.unseen_words == "subwords",)
     fp32 = {sw: model.serving(1.0, False, sw).logits(val_texts, e.batch_size) for sw in modes}
@@ -66,8 +68,19 @@ def choose_serving(
     else:
         (subwords,) = modes
     decision["unseen_words"]["chosen"] = "subwords" if subwords else "unk"
-    plain = model.serving(1.0, False, subwords)
-    logits = {False: fp32[subwords]}
+    # the open vocabulary: the embed stage's pretrained vectors of words the corpus lacks, read before spelling
+    opened = {"mode": e.open_vocabulary, "words": len(table) if table is not None else 0, "chosen": False}
+    base = fp32[subwords]
+    if table is not None and len(table) and e.open_vocabulary != "off":
+        with_table = model.serving(1.0, False, subwords, open_vocabulary=table).logits(val_texts, e.batch_size)
+        accuracy = {True: float((with_table.argmax(1) == val_y).mean()), False: float((base.argmax(1) == val_y).mean())}
+        opened.update(val_accuracy_with=accuracy[True], val_accuracy_without=accuracy[False])
+        opened["chosen"] = e.open_vocabulary == "on" or accuracy[True] >= accuracy[False] - e.quantize_tolerance
+        if opened["chosen"]:
+            base = with_table
+    decision["open_vocabulary"] = opened
+    plain = model.serving(1.0, False, subwords, open_vocabulary=table if opened["chosen"] else False)
+    logits = {False: base}
     decision.update(mode=e.quantize, tolerance=e.quantize_tolerance)
     if e.quantize != "off":
         logits[True] = plain.serving(1.0, True, subwords).logits(val_texts, e.batch_size)
@@ -105,7 +118,8 @@ def evaluate(params: ClassifierConfig) -> dict:
     texts = {s: f["text"].astype(str).tolist() for s, f in frames.items()}
     y = {s: _labels(f, classes) for s, f in frames.items()}
 
-    served, quantization = choose_serving(trained, e, texts["val"], y["val"])
+    table = OpenVocabulary.read(OPEN_VOCABULARY) if OPEN_VOCABULARY.is_file() else None
+    served, quantization = choose_serving(trained, e, texts["val"], y["val"], table)
     served.save(SERVED)
     metrics: dict = {}
     probs, before = {}, {}
@@ -129,6 +143,8 @@ def evaluate(params: ClassifierConfig) -> dict:
         "max_length_rule": length_rule,
     }
     metrics["unseen_words"] = quantization.pop("unseen_words")
+    metrics["open_vocabulary"] = quantization.pop("open_vocabulary")
+    metrics["serving"]["open_vocabulary"] = len(served.open_vocabulary) if served.open_vocabulary else 0
     metrics["quantization"] = quantization
     metrics["calibration"] = {"temperature": served.temperature}
     for split in ("val", "test"):
@@ -198,6 +214,7 @@ def _log(params: ClassifierConfig, metrics: dict, curves: dict, reliability: lis
         flat["temperature"] = metrics["calibration"]["temperature"]
         flat["served_int8"] = float(metrics["serving"]["int8"])
         flat["served_subwords"] = float(metrics["serving"]["unseen_words"] == "subwords")
+        flat["served_open_vocabulary"] = float(metrics["serving"].get("open_vocabulary", 0))
         if "baseline" in metrics:
             for split in ("val", "test"):
                 flat.update({f"baseline_{split}_{k}": metrics["baseline"][split][k] for k in ("accuracy", "macro_f1")})
@@ -232,6 +249,13 @@ def _print(metrics: dict) -> None:
         if "val_accuracy_unk" in unseen
         else ""
     )
+    opened = metrics.get("open_vocabulary", {})
+    if opened.get("words"):
+        measured += f"; open vocabulary of {opened['words']} words {'on' if opened['chosen'] else 'off'}" + (
+            f" (val accuracy {opened['val_accuracy_with']:.4f} with, {opened['val_accuracy_without']:.4f} without)"
+            if "val_accuracy_with" in opened
+            else ""
+        )
     print(
         f"evaluate: served {served}{change}, unseen words as {unseen['chosen']}{measured}, "
         f"temperature {cal['temperature']:.3f} "

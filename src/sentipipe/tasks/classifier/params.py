@@ -48,6 +48,11 @@ class EmbedParams(Section):
     path: str | None = Field(None, description="vectors file for source 'file'")
     format: Literal["word2vec_text", "word2vec_binary", "glove"] = "word2vec_text"
     scale: float = Field(0.1, gt=0.0)
+    open_vocabulary: bool = Field(
+        True,
+        description="minilm (pieces, encoder): vectors for the encoder's own whole words that the corpus lacks too, "
+        "so the served model reads words training never saw (evaluate.open_vocabulary decides their use)",
+    )
     seed: int = 13
 
     @model_validator(mode="after")
@@ -163,6 +168,11 @@ class EvaluateParams(Section):
         "auto",
         description="a word not in the vocabulary: its spelling's nearest words' vectors, or <unk>; "
         "auto: subwords unless they cost val accuracy beyond quantize_tolerance",
+    )
+    open_vocabulary: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="a word the vocabulary lacks but the embed stage's open vocabulary holds reads its pretrained "
+        "vector; auto: on unless it costs val accuracy beyond quantize_tolerance",
     )
     behaviour: bool = Field(True, description="run the behavioural suite (binary positive/negative labels only)")
     explain_errors: int = Field(20, ge=0, description="most confident test errors explained on an HTML page")

@@ -6,6 +6,7 @@ DATA = Path("data/classifier")
 TOKENS_DIR = DATA / "tokens"
 VOCAB = DATA / "vocab.json"  # its own output: stages that need only the words depend on it alone
 EMBEDDINGS = DATA / "embeddings.npy"
+OPEN_VOCABULARY = DATA / "open_vocabulary.npz"  # pretrained vectors of words the corpus lacks (served, never trained)
 TEACHER_DIR = DATA / "teacher"
 SOFT_TARGETS = TEACHER_DIR / "soft_targets.parquet"
 TEACHER_TEST_LOGITS = TEACHER_DIR / "test_logits.npy"  # the teacher's answers on test: paired tests in bench/

@@ -42,6 +42,26 @@ def quantize(model: ClassifierNetwork) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
 
 
+class OpenVocabulary:
+    """Pretrained vectors of words the training vocabulary lacks (the embed stage's): read, never trained."""
+
+    def __init__(self, words: Sequence[str], vectors: np.ndarray):
+        self.words, self.vectors = list(words), np.asarray(vectors, dtype=np.float32)
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def vector(self, word: str) -> np.ndarray | None:
+        i = self.index.get(word)
+        return None if i is None else self.vectors[i]
+
+    @classmethod
+    def read(cls, path: str | Path) -> OpenVocabulary:
+        with np.load(path) as bundle:
+            return cls(bundle["words"].tolist(), bundle["vectors"])
+
+
 class Predictor:
     def __init__(
         self,
@@ -53,7 +73,9 @@ class Predictor:
         temperature: float = 1.0,
         quantized: bool = False,
         subwords: bool = False,
+        open_vocabulary: OpenVocabulary | None = None,
     ):
+        """`open_vocabulary`: vectors for words the vocabulary lacks, read before any spelling neighbour."""
         self.network = model.to(device).eval()  # fp32, as trained: what is saved
         if folded.applies(self.network, torch.device(device)):  # the CPU serving path (folded.py)
             self.model = folded.FoldedRecurrent(self.network, quantized)
@@ -62,17 +84,27 @@ class Predictor:
         self.vocab, self.labels, self.tokenizer = vocab, list(labels), tokenizer
         self.device = torch.device(device)
         self.temperature, self.quantized, self.subwords = float(temperature), quantized, subwords
+        self.open_vocabulary = open_vocabulary if open_vocabulary is not None and len(open_vocabulary) else None
         self._index: SubwordIndex | None = None
         self._unseen: dict[str, np.ndarray | None] = {}
 
-    def serving(self, temperature: float, quantized: bool, subwords: bool, max_length: int | None = None) -> Predictor:
+    def serving(
+        self,
+        temperature: float,
+        quantized: bool,
+        subwords: bool,
+        max_length: int | None = None,
+        open_vocabulary: OpenVocabulary | None | bool = True,
+    ) -> Predictor:
         """The same network and vocabulary, served another way (the weights are shared, not copied).
 
         `max_length`: where texts are cut (the same truncation rule); None keeps this predictor's.
+        `open_vocabulary`: True keeps this predictor's, False drops it, or another one.
         """
         tokenizer = self.tokenizer if max_length is None else dataclasses.replace(self.tokenizer, max_length=max_length)
+        opened = {True: self.open_vocabulary, False: None}.get(open_vocabulary, open_vocabulary)  # type: ignore[arg-type]
         return Predictor(
-            self.network, self.vocab, self.labels, tokenizer, self.device, temperature, quantized, subwords
+            self.network, self.vocab, self.labels, tokenizer, self.device, temperature, quantized, subwords, opened
         )
 
     def save(self, path: str | Path) -> None:
@@ -85,6 +117,11 @@ class Predictor:
             "tokenizer": self.tokenizer.to_dict(),
             "serving": {"temperature": self.temperature, "quantized": self.quantized, "subwords": self.subwords},
         }
+        if self.open_vocabulary is not None:
+            bundle["open_vocabulary"] = {
+                "words": self.open_vocabulary.words,
+                "vectors": torch.from_numpy(self.open_vocabulary.vectors),
+            }
         # Serialise to memory first: torch.save names the archive after the file,
         # and the temp file's random name would make identical models differ.
         buffer = io.BytesIO()
@@ -101,11 +138,18 @@ class Predictor:
         model.load_state_dict(bundle["state_dict"])
         serving = bundle.get("serving", {})
         tokenizer = TokenizerSettings(**bundle["tokenizer"])
-        return cls(model, Vocab(bundle["vocab"]), bundle["labels"], tokenizer, device, **serving)
+        opened = bundle.get("open_vocabulary")
+        table = OpenVocabulary(opened["words"], opened["vectors"].numpy()) if opened else None
+        return cls(model, Vocab(bundle["vocab"]), bundle["labels"], tokenizer, device, **serving, open_vocabulary=table)
 
     # ---------------------------------------------------------------- text to ids
 
     def _unseen_vector(self, word: str) -> np.ndarray | None:
+        """The open vocabulary's vector, else (with subwords on) its spelling neighbours', else None (<unk>)."""
+        if self.open_vocabulary is not None:
+            vector = self.open_vocabulary.vector(word)
+            if vector is not None or not self.subwords:
+                return vector
         if word not in self._unseen:
             if self._index is None:
                 self._index = SubwordIndex(self.vocab.tokens)
@@ -116,13 +160,13 @@ class Predictor:
         return self._unseen[word]
 
     def encode(self, token_lists: list[list[str]]) -> tuple[EncodedSplit, torch.Tensor | None]:
-        """Ids for the tokens; with subwords on, a word the vocabulary lacks gets an extra row of its own."""
+        """Ids for the tokens; with subwords or an open vocabulary, an unseen word gets a row of its own."""
         extra_rows: list[np.ndarray] = []
         extra_ids: dict[str, int] = {}
         seqs = []
         for tokens in token_lists:
             ids = self.vocab.encode(tokens) if tokens else np.array([UNK_ID], dtype=np.int32)
-            if self.subwords:
+            if self.subwords or self.open_vocabulary is not None:
                 for position in np.flatnonzero(ids == UNK_ID):
                     word = tokens[position] if tokens else ""
                     if word not in extra_ids:
