@@ -43,6 +43,26 @@ from sentipipe.tracking import VALIDATION_TAG
 CHAMPION, CHALLENGER = "champion", "challenger"
 
 
+CARD_ARTIFACT = "model_card.md"
+# MLflow's SQL stores keep a version's description in VARCHAR(5000): PostgreSQL and MySQL refuse a longer one
+# (SQLite ignores the length). Characters, which is what the column counts.
+DESCRIPTION_LIMIT = 5000
+
+
+def fit_description(card: str, run_id: str, limit: int = DESCRIPTION_LIMIT) -> str:
+    """The card as a version's description: whole when it fits, else its first sections and where the rest is."""
+    if len(card) <= limit:
+        return card
+    footer = f"\n\n_The card goes on in `{CARD_ARTIFACT}`, an artifact of run `{run_id}`._"
+    kept = ""
+    for part in card.split("\n\n## "):
+        candidate = part if not kept else f"{kept}\n\n## {part}"
+        if len(candidate) + len(footer) > limit:
+            break
+        kept = candidate
+    return (kept or card[: limit - len(footer)]) + footer
+
+
 def metric_value(metrics: dict, name: str, source: str | Path = "the metrics") -> float:
     """`<split>_<key>` of a task's metrics file (`source` names it in the error)."""
     split, _, key = name.partition("_")
@@ -309,7 +329,12 @@ def register(
         }
         # the card before the aliases: a version that moved an alias always has its card
         if card is not None:
-            client.update_model_version(name, version, description=card(result))
+            text = card(result)
+            client.log_text(run_id, text, CARD_ARTIFACT)  # the whole card, whatever the store's column allows
+            try:
+                client.update_model_version(name, version, description=text)
+            except MlflowException:  # a SQL store that enforces its 5,000-character column (PostgreSQL, MySQL)
+                client.update_model_version(name, version, description=fit_description(text, run_id))
         if model_description is not None:
             client.update_registered_model(name, description=model_description)
         if promote:

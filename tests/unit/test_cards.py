@@ -250,3 +250,14 @@ def test_a_distilled_model_card_names_its_teacher_and_the_teacher_s_training_dat
     card = render(dataclasses.replace(REPORTS, teacher=teacher))
     assert "fine-tuned sentence-transformers/all-mpnet-base-v2 (109,486,464 parameters)" in card
     assert "the teacher's own training data: MPNet pretrained on 160 GB of English text" in card
+
+
+def test_a_card_longer_than_a_sql_store_s_column_keeps_whole_sections_and_says_where_the_rest_is():
+    from sentipipe.registry import DESCRIPTION_LIMIT, fit_description
+
+    card = "# m version 1\n\nintro\n\n" + "\n\n".join(f"## part {i}\n\n" + "x" * 900 for i in range(8))
+    assert len(card) > DESCRIPTION_LIMIT
+    short = fit_description(card, "abc")
+    assert len(short) <= DESCRIPTION_LIMIT and short.startswith("# m version 1")
+    assert "## part 3" in short and "## part 7" not in short and "`model_card.md`, an artifact of run `abc`" in short
+    assert fit_description("# small", "abc") == "# small"
