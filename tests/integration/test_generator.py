@@ -152,4 +152,4 @@ def test_torchrun_trains_the_generator_with_each_rank_on_its_own_lanes(tiny_work
     bpc = [m.value for m in MlflowClient(mlflow_store).get_metric_history(runs[0].info.run_id, "curve_val_bpc")]
     every = report["budget"]["eval_every_used"]  # 25, or one epoch's steps when an epoch of lanes is shorter
     assert 0 < every <= 25 and len(bpc) == len(range(every, 100, every)) + 1 and bpc[-1] < bpc[0]
-    assert proc.stdout.count(f"step {every}/100") == 1, "only rank 0 reports"
+    assert proc.stdout.count(f"step {every} (epoch") == 1, "only rank 0 reports"

@@ -79,11 +79,14 @@ def test_patience_counts_evaluations_and_the_best_evaluation_is_kept(tiny_worksp
     assert report["stop_reason"] == "patience" and report["steps_run"] < 2000
     assert report["best_step"] == report["steps_run"] - 2 * 8, "two evaluations without improvement after the best"
     assert report["budget"] == {
+        "max_epochs": None,
         "max_steps": 2000,
         "eval_every": 8,
         "patience": 2,
         "max_minutes": 120.0,
         "eval_every_used": 8,
+        "steps_per_epoch": 8,
+        "budget_steps": 2000,
     }
     run = MlflowClient(mlflow_store).get_run(report["run_id"])
     assert run.data.tags["train.stop_reason"] == "patience"
@@ -133,7 +136,7 @@ def test_torchrun_trains_with_two_gloo_processes_and_rank_0_writes(tiny_workspac
     digests = report["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1], "every rank ends with the same weights (all-reduced)"
     assert runs[0].data.tags["distributed.weights_identical"] == "true"
-    assert proc.stdout.count("step 16/160") == 1, "only rank 0 reports"
+    assert proc.stdout.count("step 16 (epoch") == 1, "only rank 0 reports"
 
 
 def test_params_reach_the_model(tiny_workspace):
@@ -175,7 +178,7 @@ def test_two_torchrun_nodes_meet_by_c10d_rendezvous_and_train_as_one(tiny_worksp
     assert len(runs) == 1 and runs[0].data.tags["distributed.world_size"] == "2"
     digests = report["rank_weight_digests"]
     assert len(digests) == 2 and digests[0] == digests[1]
-    assert sum("step 20/40" in o for o in outputs) == 1, "one node holds rank 0, which alone reports"
+    assert sum("step 20 (epoch" in o for o in outputs) == 1, "one node holds rank 0, which alone reports"
 
 
 def test_a_search_trains_seeded_trials_as_child_runs_and_keeps_the_best(tiny_workspace, mlflow_store):
