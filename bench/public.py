@@ -187,6 +187,7 @@ def pipeline(raw: dict, work: Path) -> dict:
             start = time.perf_counter()
             stage(arg)
             seconds[name] = round(time.perf_counter() - start, 1)
+        (work / "stage_seconds.json").write_text(json.dumps(seconds))
         frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
         served = Predictor.load(paths.SERVED)
         probs = {s: served.predict_proba(frames[s]["text"].astype(str).tolist()) for s in ("val", "test")}
@@ -198,6 +199,21 @@ def pipeline(raw: dict, work: Path) -> dict:
         }
     finally:
         os.chdir(here)
+    return {"frames": frames, "labels": served.labels, "probs": probs, "seconds": seconds, **reports}
+
+
+def finished(work: Path) -> dict:
+    """What `pipeline` returns, read from a kept workspace whose stages all ran (--reuse)."""
+    frames = {s: pd.read_parquet(work / prepared(s)) for s in ("train", "val", "test")}
+    served = Predictor.load(work / paths.SERVED)
+    probs = {s: served.predict_proba(frames[s]["text"].astype(str).tolist()) for s in ("val", "test")}
+    reports = {
+        "metrics": read_json(work / paths.METRICS),
+        "train": read_json(work / paths.TRAIN_REPORT),
+        "registration": read_json(work / paths.REGISTRATION),
+        "prepare": read_json(work / "reports/data/prepare.json"),
+    }
+    seconds = read_json(work / "stage_seconds.json") if (work / "stage_seconds.json").is_file() else {}
     return {"frames": frames, "labels": served.labels, "probs": probs, "seconds": seconds, **reports}
 
 
@@ -255,15 +271,22 @@ def bench_corpus(name: str, args, work: Path, distill: list[str] | None) -> dict
     ours: dict[str, dict] = {}
     for method, raw in runs.items():
         start = time.perf_counter()
-        result = pipeline(raw, work / method.replace(" ", "-"))
-        ours[method] = {**result, "wall_seconds": round(time.perf_counter() - start, 1)}
+        folder = work / method.replace(" ", "-")
+        if args.reuse and (folder / paths.REGISTRATION).is_file():
+            result = finished(folder)  # a kept workspace whose stages all ran: read, not rerun
+        else:
+            result = pipeline(raw, folder)
+        wall = time.perf_counter() - start
+        if args.reuse and result["seconds"]:
+            wall = sum(result["seconds"].values())  # the stages' own time when they ran, not the time to read them
+        ours[method] = {**result, "wall_seconds": round(wall, 1)}
         print(f"{name} {method}: {result['seconds']}", flush=True)
     first = next(iter(ours.values()))
     frames, labels = first["frames"], first["labels"]
     index = {c: i for i, c in enumerate(labels)}
     y = {s: frames[s]["label"].map(index).to_numpy() for s in ("train", "val", "test")}
     metric = corpus.metric
-    preds = {m: {s: r["probs"][s].argmax(1) for s in ("val", "test")} for m, r in ours.items()}
+    preds = {f"sentipipe, {m}": {s: r["probs"][s].argmax(1) for s in ("val", "test")} for m, r in ours.items()}
     for method, r in ours.items():
         m = r["metrics"]
         rows[f"sentipipe, {method}"] = {
@@ -415,6 +438,7 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], help="section.key=value override, any depth")
     ap.add_argument("--benchmarks", default=str(REPO.parent / "shared" / "benchmarks"))
     ap.add_argument("--keep", help="keep the workspaces in this folder")
+    ap.add_argument("--reuse", action="store_true", help="with --keep: read a workspace whose stages all ran")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks*")
     ap.add_argument("--docs", default=str(DOCS), help="the docs folder to write (a trial run: elsewhere)")
     args = ap.parse_args()
