@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import copy_repo, merge, venv_env
+from tests.helpers import REPO, copy_repo, merge, venv_env
 
 pytestmark = pytest.mark.e2e
 
@@ -210,9 +210,10 @@ def test_dvc_repro_reruns_an_edited_stage_and_what_its_new_outputs_touch(repro):
     assert json.loads(run(["dvc", "status", "--json"], repo, env).stdout) == {}
 
 
-def _set_params(repo: Path, **train) -> None:
+def _set_params(repo: Path, search: dict | None = None, **train) -> None:
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["classifier"]["train"].update(train)
+    params["classifier"]["search"].update(search or {})
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -235,7 +236,8 @@ def test_a_repro_killed_with_sigkill_resumes_and_ends_like_an_uninterrupted_run(
     from mlflow import MlflowClient
 
     repo, env, *_ = repro
-    _set_params(repo, max_steps=300, eval_every=10, patience=0)
+    # a run resumes from its checkpoint; a search (its trials are not checkpointed) starts again: none here
+    _set_params(repo, max_steps=300, eval_every=10, evals_per_pass=None, patience=0, search={"trials": 0})
     checkpoint, report = repo / "models/classifier/checkpoint.pt", repo / "reports/classifier/train.json"
     before = checkpoint.stat().st_mtime
     proc = subprocess.Popen(
@@ -276,5 +278,8 @@ def test_a_repro_killed_with_sigkill_resumes_and_ends_like_an_uninterrupted_run(
         assert resumed_report[key] == straight_report[key], key
     straight_weights = torch.load(repo / "models/classifier/model.pt", weights_only=True)["state_dict"]
     assert all(torch.equal(resumed_weights[k], straight_weights[k]) for k in straight_weights)
-    _set_params(repo, patience=4, **{k: TINY_PARAMS["classifier"]["train"][k] for k in ("max_steps", "eval_every")})
+    trials = yaml.safe_load((REPO / "params.yaml").read_text())["classifier"]["search"]["trials"]
+    train = {k: TINY_PARAMS["classifier"]["train"][k] for k in ("max_steps", "eval_every")}
+    evals = yaml.safe_load((REPO / "params.yaml").read_text())["classifier"]["train"]["evals_per_pass"]
+    _set_params(repo, patience=4, evals_per_pass=evals, search={"trials": trials}, **train)
     run(["dvc", "repro"], repo, env)
