@@ -53,6 +53,13 @@ def _labels(frame: pd.DataFrame, classes: list[str]) -> np.ndarray:
     return frame["label"].map(index).to_numpy(dtype=np.int64)
 
 
+def validation_behaviour(model: Predictor) -> float:
+    """Pass rate over the behaviour cases a choice may look at: the validation templates and the other-syntax
+    validation cases (never the suite's test cases nor the held-out part)."""
+    cases = behaviour.cases(behaviour.VALIDATION) + behaviour.other_syntax("validation")
+    return behaviour.run(model.predict_proba, model.labels, cases)[0]["overall"]
+
+
 def choose_serving(
     model: Predictor, e: EvaluateParams, val_texts: list[str], val_y: np.ndarray, table: OpenVocabulary | None = None
 ) -> tuple[Predictor, dict]:
@@ -65,6 +72,13 @@ def choose_serving(
         accuracy = {sw: float((x.argmax(1) == val_y).mean()) for sw, x in fp32.items()}
         subwords = accuracy[True] >= accuracy[False] - e.quantize_tolerance
         decision["unseen_words"].update(val_accuracy_subwords=accuracy[True], val_accuracy_unk=accuracy[False])
+        if not subwords and e.behaviour and behaviour.applicable(model.labels):
+            # Val accuracy counts the typos a corpus happens to hold; the validation behaviour cases (typos,
+            # unseen words in other syntax) count robustness. Subwords stay when they gain more there than
+            # they cost in val accuracy (both fractions of their own cases).
+            rates = {sw: validation_behaviour(model.serving(1.0, False, sw)) for sw in modes}
+            decision["unseen_words"].update(val_behaviour_subwords=rates[True], val_behaviour_unk=rates[False])
+            subwords = rates[True] - rates[False] > accuracy[False] - accuracy[True]
     else:
         (subwords,) = modes
     decision["unseen_words"]["chosen"] = "subwords" if subwords else "unk"

@@ -167,7 +167,8 @@ class EvaluateParams(Section):
     unseen_words: Literal["auto", "subwords", "unk"] = Field(
         "auto",
         description="a word not in the vocabulary: its spelling's nearest words' vectors, or <unk>; "
-        "auto: subwords unless they cost val accuracy beyond quantize_tolerance",
+        "auto: subwords unless they cost val accuracy beyond quantize_tolerance and more than they gain on the "
+        "validation behaviour cases (binary labels)",
     )
     open_vocabulary: Literal["auto", "on", "off"] = Field(
         "auto",
