@@ -220,19 +220,24 @@ def finished(work: Path) -> dict:
 def nb_linear(frames: dict, y: dict, classes: int, kind: str, metric: str) -> tuple[dict, dict]:
     """NB-LR or NBSVM, C and class weights chosen on the validation figure: val and test predictions, the choice."""
     features = NBFeatures(frames["train"].text, y["train"], classes)
+    # each class's scaled features, computed once for every candidate
+    scaled = [
+        {s: features.transform(frames[s].text, k) for s in ("train", "val", "test")}
+        for k in range(len(features.ratios))
+    ]
     best = None
     for c, weights in baseline.grid(y["train"]):
         columns: dict[str, list] = {"val": [], "test": []}
-        for k in range(len(features.ratios)):  # one model per class (one-vs-rest), fitted once, scored on both
+        for k, x in enumerate(scaled):  # one model per class (one-vs-rest), fitted once, scored on both
             target = (y["train"] == (k if classes > 2 else 1)).astype(int)
             cw = None if weights == "none" else "balanced"
             if kind == "lr":
                 model = LogisticRegression(C=c, max_iter=3000, class_weight=cw)
             else:
                 model = LinearSVC(C=c / 10, max_iter=20000, class_weight=cw)
-            model.fit(features.transform(frames["train"].text, k), target)
+            model.fit(x["train"], target)
             for split in ("val", "test"):
-                columns[split].append(model.decision_function(features.transform(frames[split].text, k)))
+                columns[split].append(model.decision_function(x[split]))
         preds = {
             s: np.stack(cols, 1).argmax(1) if classes > 2 else (cols[0] > 0).astype(int) for s, cols in columns.items()
         }
