@@ -168,6 +168,8 @@ def pipeline(raw: dict, work: Path) -> dict:
     from sentipipe.tasks.classifier.train import train
 
     work.mkdir(parents=True, exist_ok=True)
+    trained_at = _git("rev-parse", "--short", "HEAD") + (" (uncommitted changes)" if _dirty() else "")
+    (work / "trained_at.txt").write_text(trained_at + "\n")  # the workspace has no git: --reuse reads it here
     here = Path.cwd()
     os.chdir(work)
     seconds = {}
@@ -199,7 +201,14 @@ def pipeline(raw: dict, work: Path) -> dict:
         }
     finally:
         os.chdir(here)
-    return {"frames": frames, "labels": served.labels, "probs": probs, "seconds": seconds, **reports}
+    return {
+        "frames": frames,
+        "labels": served.labels,
+        "probs": probs,
+        "seconds": seconds,
+        "trained_at": trained_at,
+        **reports,
+    }
 
 
 def finished(work: Path) -> dict:
@@ -214,7 +223,16 @@ def finished(work: Path) -> dict:
         "prepare": read_json(work / "reports/data/prepare.json"),
     }
     seconds = read_json(work / "stage_seconds.json") if (work / "stage_seconds.json").is_file() else {}
-    return {"frames": frames, "labels": served.labels, "probs": probs, "seconds": seconds, **reports}
+    stamp = work / "trained_at.txt"
+    trained_at = stamp.read_text().strip() if stamp.is_file() else "not recorded"
+    return {
+        "frames": frames,
+        "labels": served.labels,
+        "probs": probs,
+        "seconds": seconds,
+        "trained_at": trained_at,
+        **reports,
+    }
 
 
 def nb_linear(frames: dict, y: dict, classes: int, kind: str, metric: str) -> tuple[dict, dict]:
@@ -305,6 +323,7 @@ def bench_corpus(name: str, args, work: Path, distill: list[str] | None) -> dict
             "budget": r["train"].get("budget"),
             "search": r["train"].get("search"),
             "registration": {k: r["registration"].get(k) for k in ("decision", "reason", "value", "baseline_value")},
+            "trained_at": r.get("trained_at", ""),  # with --reuse: not the commit of this run
             "serving": m.get("serving"),
             "behaviour": m.get("behaviour", {}).get("overall"),
         }
@@ -361,7 +380,7 @@ def bench_corpus(name: str, args, work: Path, distill: list[str] | None) -> dict
         "date": date.today().isoformat(),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {_threads()}",
         "git_commit": _git("rev-parse", "--short", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "git_dirty": _dirty(),
     }
 
 
@@ -373,6 +392,10 @@ def _threads() -> int:
 
 def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+
+def _dirty() -> bool:
+    return bool(_git("status", "--porcelain", "--untracked-files=no"))
 
 
 def _pct(x: float) -> str:
@@ -428,6 +451,7 @@ def page(results: list[dict]) -> str:
                 f"p = {boot['p_value']:.3g}); McNemar on accuracy p = {mc['p_value']:.3g}. Registered as "
                 f"**{reg['decision']}**. Training stopped by {tr['stop_reason']} after {tr['steps_run']} steps "
                 f"({tr['epochs_run']} passes), best at step {tr['best_step']}."
+                + (f" Trained at commit {m['trained_at']}." if m.get("trained_at") else "")
             )
             if m.get("search"):
                 s = m["search"]
