@@ -24,6 +24,7 @@ Writes docs/benchmarks/<corpus>.json and regenerates docs/benchmarks.md from eve
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -398,12 +399,18 @@ def _dirty() -> bool:
     return bool(_git("status", "--porcelain", "--untracked-files=no"))
 
 
+def _p(p: float) -> str:
+    """A bootstrap p-value: 0 means no resample of the default count went the other way."""
+    resamples = inspect.signature(stats.paired_bootstrap).parameters["resamples"].default
+    return f"p = {p:.3g}" if p > 0 else f"p < {2 / resamples:.2g}, none of {resamples:,} resamples"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
-def page(results: list[dict]) -> str:
-    """docs/benchmarks.md, from every corpus's last result."""
+def page(results: list[dict], missing: tuple[str, ...] = ()) -> str:
+    """docs/benchmarks.md, from every corpus's last result; `missing`: corpora with none yet."""
     lines = [
         "# Public benchmarks",
         "",
@@ -448,7 +455,7 @@ def page(results: list[dict]) -> str:
             lines.append(
                 f"- **{name}** against {m['versus']} (the best baseline on validation): test {figure} "
                 f"{boot['difference'] * 100:+.1f} points (95% paired bootstrap {low:+.1f} to {high:+.1f}, "
-                f"p = {boot['p_value']:.3g}); McNemar on accuracy p = {mc['p_value']:.3g}. Registered as "
+                f"{_p(boot['p_value'])}); McNemar on accuracy p = {mc['p_value']:.3g}. Registered as "
                 f"**{reg['decision']}**. Training stopped by {tr['stop_reason']} after {tr['steps_run']} steps "
                 f"({tr['epochs_run']} passes), best at step {tr['best_step']}."
                 + (f" Trained at commit {m['trained_at']}." if m.get("trained_at") else "")
@@ -457,6 +464,16 @@ def page(results: list[dict]) -> str:
                 s = m["search"]
                 lines.append(f"  Search: {s['why']}; chosen {s['chosen']}.")
         lines += ["", "Published (official test part): " + "; ".join(f"{n} {v}" for n, v in r["published"]) + ".", ""]
+    for name in missing:
+        corpus = CORPORA[name]
+        lines += [
+            f"## {corpus.title}",
+            "",
+            f"No result yet: `python bench/public.py --corpus {name}` measures it. Published (official test part): "
+            + "; ".join(f"{n} {v}" for n, v in corpus.published)
+            + ".",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -470,9 +487,13 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="with --keep: read a workspace whose stages all ran")
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks*")
     ap.add_argument("--docs", default=str(DOCS), help="the docs folder to write (a trial run: elsewhere)")
+    ap.add_argument("--page", action="store_true", help="only write benchmarks.md again from the results there")
     args = ap.parse_args()
     docs = Path(args.docs).resolve()
     results = docs / "benchmarks"
+    if args.page:
+        write_page(docs, results)
+        return 0
     distill = None
     if args.distill:
         flags = subprocess.run(["make", "-s", "distill-params"], cwd=REPO, capture_output=True, text=True, check=True)
@@ -489,10 +510,15 @@ def main() -> int:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if not args.no_docs:
-        order = [n for n in CORPORA if (results / f"{n}.json").exists()]
-        (docs / "benchmarks.md").write_text(page([json.loads((results / f"{n}.json").read_text()) for n in order]))
-        print(f"wrote {docs / 'benchmarks.md'}")
+        write_page(docs, results)
     return 0
+
+
+def write_page(docs: Path, results: Path) -> None:
+    order = [n for n in CORPORA if (results / f"{n}.json").exists()]
+    missing = tuple(n for n in CORPORA if n not in order)
+    (docs / "benchmarks.md").write_text(page([json.loads((results / f"{n}.json").read_text()) for n in order], missing))
+    print(f"wrote {docs / 'benchmarks.md'}")
 
 
 if __name__ == "__main__":
