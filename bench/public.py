@@ -457,7 +457,7 @@ def page(results: list[dict], missing: tuple[str, ...] = ()) -> str:
                 f"{boot['difference'] * 100:+.1f} points (95% paired bootstrap {low:+.1f} to {high:+.1f}, "
                 f"{_p(boot['p_value'])}); McNemar on accuracy p = {mc['p_value']:.3g}. Registered as "
                 f"**{reg['decision']}**. Training stopped by {tr['stop_reason']} after {tr['steps_run']} steps "
-                f"({tr['epochs_run']} passes), best at step {tr['best_step']}."
+                f"({tr['epochs_run']:.1f} passes), best at step {tr['best_step']}."
                 + (f" Trained at commit {m['trained_at']}." if m.get("trained_at") else "")
             )
             if m.get("search"):
