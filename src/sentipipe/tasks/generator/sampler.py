@@ -1,4 +1,5 @@
-"""The generator as one file: network, vocabulary and unit settings; prompts in, sampled text out."""
+"""The generator as one file: network, vocabulary, unit settings and (when evaluate chose it) the n-gram
+mixed into the network's distribution (mixture.py); prompts in, sampled text out."""
 
 from __future__ import annotations
 
@@ -10,20 +11,34 @@ import pandas as pd
 import torch
 
 from sentipipe.io import write_bytes
+from sentipipe.tasks.generator.mixture import Mixture
 from sentipipe.tasks.generator.network import GeneratorNetwork, GeneratorSpec
 from sentipipe.tasks.generator.units import EOS_ID, NO_SPACE_BEFORE, UnitSettings, from_units, to_units
 from sentipipe.text.vocab import PAD_ID, UNK_ID, Vocab
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: an optional n-gram mixture; files of version 1 (the network alone) still load
+READABLE_VERSIONS = (1, 2)
 OUTPUT_COLUMNS = ["prompt", "generated", "text", "unknown_units"]
 
 
 class Generator:
-    """Network, vocabulary and unit settings in one file; prompts in, sampled text out."""
+    """Network, vocabulary and unit settings in one file; prompts in, sampled text out.
 
-    def __init__(self, model: GeneratorNetwork, vocab: Vocab, settings: UnitSettings, device="cpu"):
+    With a `mixture`, every next unit is drawn from the mixture of the network's distribution and the
+    n-gram's (the distribution the evaluate stage scored); without one, from the network's alone.
+    """
+
+    def __init__(
+        self,
+        model: GeneratorNetwork,
+        vocab: Vocab,
+        settings: UnitSettings,
+        device="cpu",
+        mixture: Mixture | None = None,
+    ):
         self.model = model.to(device).eval()
         self.vocab, self.settings, self.device = vocab, settings, torch.device(device)
+        self.mixture = mixture
 
     def save(self, path: str | Path) -> None:
         bundle = {
@@ -34,6 +49,8 @@ class Generator:
             "vocab": self.vocab.tokens,
             "units": self.settings.to_dict(),
         }
+        if self.mixture is not None:
+            bundle["mixture"] = self.mixture.to_bundle()
         buffer = io.BytesIO()
         torch.save(bundle, buffer)
         write_bytes(path, buffer.getvalue())
@@ -41,11 +58,23 @@ class Generator:
     @classmethod
     def load(cls, path: str | Path, device="cpu") -> Generator:
         bundle = torch.load(path, map_location="cpu", weights_only=True)
-        if bundle.get("format_version") != FORMAT_VERSION or bundle.get("task") != "generator":
+        if bundle.get("format_version") not in READABLE_VERSIONS or bundle.get("task") != "generator":
             raise ValueError(f"{path}: not a sentipipe generator (format {bundle.get('format_version')!r})")
         model = GeneratorNetwork(GeneratorSpec(**bundle["spec"]))
         model.load_state_dict(bundle["state_dict"])
-        return cls(model, Vocab(bundle["vocab"]), UnitSettings(**bundle["units"]), device)
+        vocab = Vocab(bundle["vocab"])
+        mixture = Mixture.from_bundle(bundle["mixture"], len(vocab)) if "mixture" in bundle else None
+        return cls(model, vocab, UnitSettings(**bundle["units"]), device, mixture)
+
+    def next_probabilities(self, logits: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
+        """Each row's next-unit distribution as scored by evaluate: the network's (padding excluded), mixed
+        with the n-gram's after the row's ids so far when there is a mixture."""
+        scores = logits.detach().float().cpu()
+        scores[:, PAD_ID] = float("-inf")
+        probs = torch.softmax(scores.double(), -1)
+        if self.mixture is not None:
+            probs = torch.from_numpy(self.mixture.mix(probs.numpy(), contexts))
+        return probs
 
     def encode_prompt(self, prompt: str) -> tuple[list[int], int]:
         """<eos> (the start of a document) then the prompt's ids; also how many units were unknown."""
@@ -72,9 +101,13 @@ class Generator:
         rngs = [torch.Generator().manual_seed(int(seed)) for _ in encoded]
         logits, hidden = self.model.prime(padded.to(self.device), lengths)
         outputs: list[list[str]] = [[] for _ in encoded]
+        contexts = [list(ids) for ids, _ in encoded]  # each row's ids so far: the n-gram's context
         done = [False] * len(encoded)
         for _ in range(max_length):
-            scores = logits.float().cpu()
+            if self.mixture is None:
+                scores = logits.float().cpu()
+            else:  # log-probabilities of the mixture: the temperature and top-k below read them as scores
+                scores = torch.log(self.next_probabilities(logits, contexts)).float()
             scores[:, [PAD_ID, UNK_ID]] = float("-inf")
             if temperature <= 0:
                 chosen = scores.argmax(-1).tolist()
@@ -95,6 +128,7 @@ class Generator:
                     done[row] = True
                 else:
                     outputs[row].append(self.vocab.tokens[next_id])
+                    contexts[row].append(next_id)
             if all(done):
                 break
             step = torch.tensor([[i if i != EOS_ID else PAD_ID] for i in chosen], device=self.device)
