@@ -174,23 +174,27 @@ class KneserNey:
         top = min(order or self.max_order, self.max_order)
         recent = [int(u) for u in context][max(0, len(context) - (top - 1)) :] if top > 1 else []
         recent = [self._pad] * (top - 1 - len(recent)) + recent
+        # the polynomial hash of the last m-1 units (as _next_hash builds it) for m = 1..top, in Python's
+        # integers: each order adds the next older unit in front, times the prime to the power of its place
+        hashes, h, power, prime = [0], 0, 1, int(_PRIME)
+        for u in reversed(recent):
+            h = (h + (u + 1) * power) & _MASK
+            power = (power * prime) & _MASK
+            hashes.append(h)
         candidates = np.arange(1, self.vocab_size + 1, dtype=np.uint64)  # unit id + 1, as the hashes read it
+        context_keys = _mix(np.array(hashes, dtype=np.uint64))
         prob = np.full(self.vocab_size, 1.0 / self.vocab_size)
         for m in range(1, top + 1):
-            h = 0  # the polynomial hash of the last m-1 units (as _next_hash builds it), in Python's integers
-            for u in recent[len(recent) - (m - 1) :] if m > 1 else []:
-                h = (h * int(_PRIME) + u + 1) & _MASK
-            with np.errstate(over="ignore"):
-                keys = _mix(np.uint64(h) * _PRIME + candidates)
-            context_key = _mix(np.array([h], dtype=np.uint64))
             level, (d1, d2, d3), (ctx_keys, totals, ones, twos, more) = self._level_stats(m, top)
-            total = _lookup(ctx_keys, totals, context_key)[0]
-            if total <= 0:
-                continue
+            at = min(int(np.searchsorted(ctx_keys, context_keys[m - 1])), len(ctx_keys) - 1)
+            if len(ctx_keys) == 0 or ctx_keys[at] != context_keys[m - 1] or totals[at] <= 0:
+                continue  # a context never seen: this order adds nothing
+            total = totals[at]
+            with np.errstate(over="ignore"):
+                keys = _mix(np.uint64(hashes[m - 1]) * _PRIME + candidates)
             c = _lookup(level.keys, level.counts, keys)
             d = np.select([c == 0, c == 1, c == 2], [0.0, d1, d2], d3)
-            followers = [_lookup(ctx_keys, x, context_key)[0] for x in (ones, twos, more)]
-            gamma = (d1 * followers[0] + d2 * followers[1] + d3 * followers[2]) / total
+            gamma = (d1 * ones[at] + d2 * twos[at] + d3 * more[at]) / total
             prob = np.maximum(c - d, 0.0) / total + gamma * prob
         return prob
 
