@@ -26,8 +26,8 @@ from pathlib import Path
 from sentipipe.io import read_json
 from sentipipe.tasks.generator import paths
 from sentipipe.tasks.generator.evaluate import evaluate
+from sentipipe.tasks.generator.mixture import MixedGenerator
 from sentipipe.tasks.generator.params import GeneratorConfig
-from sentipipe.tasks.generator.sampler import Generator
 from sentipipe.tasks.generator.train import train
 
 from common import load, run_stages
@@ -76,7 +76,7 @@ def main() -> int:
         evaluate_seconds = time.perf_counter() - start
         train_report = read_json(paths.TRAIN_REPORT)
         sizes = {s: read_json(paths.VOCAB)["splits"][s]["units"] for s in ("train", "val", "test")}
-        generator = Generator.load(paths.SERVED)  # what register logs
+        generator = MixedGenerator.load(paths.SERVED)  # what register logs
         g = params.generator
         temperatures = [float(t) for t in args.temperatures.split(",")]
         samples = {

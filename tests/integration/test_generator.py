@@ -13,7 +13,7 @@ from sentipipe.errors import SentipipeError
 from sentipipe.io import read_json
 from sentipipe.tasks.generator import paths
 from sentipipe.tasks.generator.evaluate import evaluate, served_scores
-from sentipipe.tasks.generator.sampler import Generator
+from sentipipe.tasks.generator.mixture import MixedGenerator
 from sentipipe.tasks.generator.tokenize import tokenize
 from sentipipe.tasks.generator.train import train
 from sentipipe.tasks.generator.units import read_vocab
@@ -63,7 +63,7 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
     assert run.data.metrics["network_val_bpc"] == pytest.approx(network["val"]["bpc"])
     assert run.data.metrics["mixture_weight"] == pytest.approx(mix["weight"])
     # the served file is the model evaluate scored: read back, it scores what metrics.json says
-    served = Generator.load(paths.SERVED)
+    served = MixedGenerator.load(paths.SERVED)
     assert served.mixture.order == mix["order"] and served.mixture.weight == mix["weight"]
     _, _, stats = read_vocab(paths.VOCAB)
     for split in ("val", "test"):
@@ -91,13 +91,13 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
         model.predict(one, params={"temperature": -1.0})
     with pytest.raises(Exception, match=r"missing inputs \['prompt'\]"):
         model.predict(pd.DataFrame({"body": ["x"]}))
-    local = Generator.load(paths.SERVED).generate_frame(["a wonderful", "brilliant"], seed=4, max_length=30)
+    local = MixedGenerator.load(paths.SERVED).generate_frame(["a wonderful", "brilliant"], seed=4, max_length=30)
     assert local["generated"].tolist() == out["generated"].tolist(), "the registry serves the mixture"
 
     # mixture off: the network alone is served, and its figures are the served ones
     alone = evaluate(generator_params({"generator": {"evaluate": {"mixture": "off", "prompts": ["a wonderful"]}}}))
     assert "mixture" not in alone and alone["val"] == alone["network"]["val"] == network["val"]
-    assert Generator.load(paths.SERVED).mixture is None
+    assert MixedGenerator.load(paths.SERVED).mixture is None
 
 
 def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, monkeypatch):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sentipipe.errors import ConfigError, SentipipeError
-from sentipipe.tasks.generator.mixture import Mixture, choose_weight, mixed_bits
+from sentipipe.tasks.generator.mixture import MixedGenerator, Mixture, choose_weight, mixed_bits
 from sentipipe.tasks.generator.network import GeneratorNetwork, GeneratorSpec
 from sentipipe.tasks.generator.ngram import KneserNey, discounts, search_order
 from sentipipe.tasks.generator.objective import NextUnit, lanes, stream_scores, windows
@@ -259,11 +259,13 @@ def test_the_ngram_distribution_after_a_context_is_what_probabilities_scores_the
             assert dist[held[i]] == pytest.approx(scored[i], rel=1e-12), (order, i)
 
 
-def _mixed_generator(weight: float = 0.6, order: int = 3) -> Generator:
+def _mixed_generator(weight: float = 0.6, order: int = 3) -> MixedGenerator:
     gen = _generator()
     ids = gen.vocab.encode(list("the movie was great. the movie was not great. ")).astype(np.int64)
     stream = np.concatenate([np.tile(np.append(ids, EOS_ID), 20)])
-    return Generator(gen.model, gen.vocab, gen.settings, mixture=Mixture.fit(stream, len(gen.vocab), order, weight))
+    return MixedGenerator(
+        gen.model, gen.vocab, gen.settings, mixture=Mixture.fit(stream, len(gen.vocab), order, weight)
+    )
 
 
 def test_the_mixture_is_a_distribution_of_weight_times_the_network_plus_the_rest_times_the_ngram():
@@ -296,7 +298,7 @@ def test_the_weight_is_the_one_that_minimises_the_bits_and_either_model_alone_ca
 def test_a_mixed_generator_file_round_trips_refitting_the_same_ngram(tmp_path):
     gen = _mixed_generator()
     gen.save(tmp_path / "g.pt")
-    again = Generator.load(tmp_path / "g.pt")
+    again = MixedGenerator.load(tmp_path / "g.pt")
     assert again.mixture.order == 3 and again.mixture.weight == 0.6
     held = gen.vocab.encode(list("the movie was not")).astype(np.int64)
     assert again.mixture.ngram.probabilities(held, 3) == pytest.approx(gen.mixture.ngram.probabilities(held, 3))

@@ -44,7 +44,7 @@ def _figures(r: Reports) -> str:
     m = r.metrics
     served = m.get("served", {}).get("model", "the network alone")
     rows = [
-        [f"this model (served: {served})", s, _cell(m[s], "bpc"), _cell(m[s], "perplexity", 2), _cell(m[s], "accuracy")]
+        ["this model", s, _cell(m[s], "bpc"), _cell(m[s], "perplexity", 2), _cell(m[s], "accuracy")]
         for s in ("val", "test")
     ]
     if "network" in m and "mixture" in m and m["mixture"]["used"]:
@@ -62,7 +62,7 @@ def _figures(r: Reports) -> str:
     mix = m.get("mixture")
     if mix and mix["used"]:
         parts.append(
-            f"The served model samples every unit from {served}: the network's next-unit distribution mixed with "
+            f"This model, as served, samples every unit from {served}: the network's next-unit distribution mixed with "
             f"the n-gram's, order {mix['order']} and weight {mix['weight']} chosen on validation "
             f"(`generator.evaluate.mixture: {mix['mode']}`). The file carries the n-gram's training ids and refits "
             f"it when loaded ({m['served']['size_mb']} MB). Next-unit accuracy is not computed for a mixture."

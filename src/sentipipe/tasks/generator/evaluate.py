@@ -16,7 +16,7 @@ import numpy as np
 from sentipipe import tracking
 from sentipipe.data.paths import SPLITS
 from sentipipe.io import require, write_json
-from sentipipe.tasks.generator.mixture import Mixture, choose_weight
+from sentipipe.tasks.generator.mixture import MixedGenerator, Mixture, choose_weight
 from sentipipe.tasks.generator.ngram import search_order
 from sentipipe.tasks.generator.objective import stream_probabilities
 from sentipipe.tasks.generator.params import GeneratorConfig
@@ -28,7 +28,7 @@ from sentipipe.text.vocab import PAD_ID
 LANES = 16  # validation and test streams are read in this many lanes (as training's validation does)
 
 
-def served_probabilities(generator: Generator, ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, int]:
+def served_probabilities(generator: MixedGenerator, ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The served model's probability of each unit of a stream it predicts (network, or the mixture)."""
     positions, probs, correct = stream_probabilities(generator.model, ids, LANES, window, generator.device, (PAD_ID,))
     if generator.mixture is not None:
@@ -46,7 +46,7 @@ def scores(probs: np.ndarray, chars_per_unit: float, correct: int | None = None)
     return {k: round(v, 6) for k, v in out.items()}
 
 
-def served_scores(generator: Generator, ids: np.ndarray, window: int, chars_per_unit: float) -> dict[str, float]:
+def served_scores(generator: MixedGenerator, ids: np.ndarray, window: int, chars_per_unit: float) -> dict[str, float]:
     """What evaluate reports for a served generator on a stream (the test of a served file uses it too)."""
     _, probs, correct = served_probabilities(generator, ids, window)
     return scores(probs, chars_per_unit, correct if generator.mixture is None else None)
@@ -108,7 +108,7 @@ def evaluate(params: GeneratorConfig) -> dict:
             "val_bpc_by_order": {str(m): round(b, 6) for m, (_, b) in chosen.items()},
             "weight_by_order": {str(m): w for m, (w, _) in chosen.items()},
         }
-    served = Generator(network.model, network.vocab, network.settings, network.device, mixture)
+    served = MixedGenerator(network.model, network.vocab, network.settings, network.device, mixture)
     served.save(SERVED)
     for split in ("val", "test"):
         if mixture is None:

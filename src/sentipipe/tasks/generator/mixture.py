@@ -21,8 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sentipipe.tasks.generator.network import GeneratorNetwork
 from sentipipe.tasks.generator.ngram import KneserNey
-from sentipipe.tasks.generator.units import EOS_ID
+from sentipipe.tasks.generator.sampler import Generator
+from sentipipe.tasks.generator.units import EOS_ID, UnitSettings
+from sentipipe.text.vocab import PAD_ID, Vocab
 
 
 def _compact(stream: np.ndarray) -> torch.Tensor:
@@ -63,9 +66,57 @@ class Mixture:
         return f"{self.weight:.3f} x the network + {1 - self.weight:.3f} x a modified Kneser-Ney {self.order}-gram"
 
 
+class MixedGenerator(Generator):
+    """The served generator: a Generator whose every next unit is drawn from the network mixed with an n-gram
+    (the distribution evaluate scored); without a mixture, the network alone. Reads either kind of file."""
+
+    def __init__(
+        self,
+        model: GeneratorNetwork,
+        vocab: Vocab,
+        settings: UnitSettings,
+        device="cpu",
+        mixture: Mixture | None = None,
+    ):
+        super().__init__(model, vocab, settings, device)
+        self.mixture = mixture
+
+    def bundle(self) -> dict:
+        bundle = super().bundle()
+        if self.mixture is not None:
+            bundle["mixture"] = self.mixture.to_bundle()
+        return bundle
+
+    @classmethod
+    def load(cls, path, device="cpu") -> MixedGenerator:
+        bundle = cls.read(path)
+        model, vocab, settings = cls.network_parts(bundle)
+        mixture = Mixture.from_bundle(bundle["mixture"], len(vocab)) if "mixture" in bundle else None
+        return cls(model, vocab, settings, device, mixture)
+
+    def next_probabilities(self, logits: torch.Tensor, contexts: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Each row's next-unit distribution as evaluate scores it: the network's (padding excluded), mixed with
+        the n-gram's after the row's ids so far when there is a mixture."""
+        scores = logits.detach().float().cpu()
+        scores[:, PAD_ID] = float("-inf")
+        probs = torch.softmax(scores.double(), -1)
+        if self.mixture is not None:
+            probs = torch.from_numpy(self.mixture.mix(probs.numpy(), contexts))
+        return probs
+
+    def next_scores(self, logits: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
+        if self.mixture is None:
+            return super().next_scores(logits, contexts)
+        return torch.log(self.next_probabilities(logits, contexts)).float()  # log-probabilities as the scores
+
+
 def mixed_bits(network: np.ndarray, ngram: np.ndarray, weight: float) -> float:
-    """Mean bits per unit of the mixture, given each model's probability of every true next unit."""
-    return float(-np.log2(weight * network + (1.0 - weight) * ngram).mean())
+    """Mean bits per unit of the mixture, given each model's probability of every true next unit.
+
+    Infinite when a unit gets no probability (an n-gram whose estimated discounts are 0 can give none).
+    """
+    with np.errstate(divide="ignore"):
+        return float(-np.log2(weight * network + (1.0 - weight) * ngram).mean())
 
 
 def choose_weight(network: np.ndarray, ngram: np.ndarray, tolerance: float = 1e-4) -> tuple[float, float]:

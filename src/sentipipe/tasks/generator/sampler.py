@@ -1,5 +1,8 @@
-"""The generator as one file: network, vocabulary, unit settings and (when evaluate chose it) the n-gram
-mixed into the network's distribution (mixture.py); prompts in, sampled text out."""
+"""The generator as one file: network, vocabulary and unit settings; prompts in, sampled text out.
+
+The served file may also carry an n-gram mixed into the network's distribution: mixture.py's
+MixedGenerator reads it (this module knows no n-gram, so training does not depend on one).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,6 @@ import pandas as pd
 import torch
 
 from sentipipe.io import write_bytes
-from sentipipe.tasks.generator.mixture import Mixture
 from sentipipe.tasks.generator.network import GeneratorNetwork, GeneratorSpec
 from sentipipe.tasks.generator.units import EOS_ID, NO_SPACE_BEFORE, UnitSettings, from_units, to_units
 from sentipipe.text.vocab import PAD_ID, UNK_ID, Vocab
@@ -22,26 +24,15 @@ OUTPUT_COLUMNS = ["prompt", "generated", "text", "unknown_units"]
 
 
 class Generator:
-    """Network, vocabulary and unit settings in one file; prompts in, sampled text out.
+    """Network, vocabulary and unit settings in one file; prompts in, sampled text out."""
 
-    With a `mixture`, every next unit is drawn from the mixture of the network's distribution and the
-    n-gram's (the distribution the evaluate stage scored); without one, from the network's alone.
-    """
-
-    def __init__(
-        self,
-        model: GeneratorNetwork,
-        vocab: Vocab,
-        settings: UnitSettings,
-        device="cpu",
-        mixture: Mixture | None = None,
-    ):
+    def __init__(self, model: GeneratorNetwork, vocab: Vocab, settings: UnitSettings, device="cpu"):
         self.model = model.to(device).eval()
         self.vocab, self.settings, self.device = vocab, settings, torch.device(device)
-        self.mixture = mixture
 
-    def save(self, path: str | Path) -> None:
-        bundle = {
+    def bundle(self) -> dict:
+        """What the file holds."""
+        return {
             "format_version": FORMAT_VERSION,
             "task": "generator",
             "spec": self.model.spec.to_dict(),
@@ -49,32 +40,39 @@ class Generator:
             "vocab": self.vocab.tokens,
             "units": self.settings.to_dict(),
         }
-        if self.mixture is not None:
-            bundle["mixture"] = self.mixture.to_bundle()
+
+    def save(self, path: str | Path) -> None:
         buffer = io.BytesIO()
-        torch.save(bundle, buffer)
+        torch.save(self.bundle(), buffer)
         write_bytes(path, buffer.getvalue())
 
-    @classmethod
-    def load(cls, path: str | Path, device="cpu") -> Generator:
+    @staticmethod
+    def read(path: str | Path) -> dict:
         bundle = torch.load(path, map_location="cpu", weights_only=True)
         if bundle.get("format_version") not in READABLE_VERSIONS or bundle.get("task") != "generator":
             raise ValueError(f"{path}: not a sentipipe generator (format {bundle.get('format_version')!r})")
+        return bundle
+
+    @staticmethod
+    def network_parts(bundle: dict) -> tuple[GeneratorNetwork, Vocab, UnitSettings]:
         model = GeneratorNetwork(GeneratorSpec(**bundle["spec"]))
         model.load_state_dict(bundle["state_dict"])
-        vocab = Vocab(bundle["vocab"])
-        mixture = Mixture.from_bundle(bundle["mixture"], len(vocab)) if "mixture" in bundle else None
-        return cls(model, vocab, UnitSettings(**bundle["units"]), device, mixture)
+        return model, Vocab(bundle["vocab"]), UnitSettings(**bundle["units"])
 
-    def next_probabilities(self, logits: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
-        """Each row's next-unit distribution as scored by evaluate: the network's (padding excluded), mixed
-        with the n-gram's after the row's ids so far when there is a mixture."""
-        scores = logits.detach().float().cpu()
-        scores[:, PAD_ID] = float("-inf")
-        probs = torch.softmax(scores.double(), -1)
-        if self.mixture is not None:
-            probs = torch.from_numpy(self.mixture.mix(probs.numpy(), contexts))
-        return probs
+    @classmethod
+    def load(cls, path: str | Path, device="cpu") -> Generator:
+        """The network alone; a served file with an n-gram mixed in is mixture.MixedGenerator's to read."""
+        bundle = cls.read(path)
+        if "mixture" in bundle:
+            raise ValueError(f"{path}: a generator with an n-gram mixed in; load it with mixture.MixedGenerator")
+        return cls(*cls.network_parts(bundle), device)
+
+    def next_scores(self, logits: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
+        """Each row's scores of the next unit, which temperature and top-k shape: the network's logits.
+
+        `contexts`: each row's ids so far (a subclass mixing in an n-gram reads them).
+        """
+        return logits.float().cpu()
 
     def encode_prompt(self, prompt: str) -> tuple[list[int], int]:
         """<eos> (the start of a document) then the prompt's ids; also how many units were unknown."""
@@ -104,10 +102,7 @@ class Generator:
         contexts = [list(ids) for ids, _ in encoded]  # each row's ids so far: the n-gram's context
         done = [False] * len(encoded)
         for _ in range(max_length):
-            if self.mixture is None:
-                scores = logits.float().cpu()
-            else:  # log-probabilities of the mixture: the temperature and top-k below read them as scores
-                scores = torch.log(self.next_probabilities(logits, contexts)).float()
+            scores = self.next_scores(logits, contexts)
             scores[:, [PAD_ID, UNK_ID]] = float("-inf")
             if temperature <= 0:
                 chosen = scores.argmax(-1).tolist()
