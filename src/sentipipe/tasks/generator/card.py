@@ -64,8 +64,8 @@ def _figures(r: Reports) -> str:
         parts.append(
             f"This model, as served, samples every unit from {served}: the network's next-unit distribution mixed with "
             f"the n-gram's, order {mix['order']} and weight {mix['weight']} chosen on validation "
-            f"(`generator.evaluate.mixture: {mix['mode']}`). The file carries the n-gram's training ids and refits "
-            f"it when loaded ({m['served']['size_mb']} MB). Next-unit accuracy is not computed for a mixture."
+            f"(`generator.evaluate.mixture: {mix['mode']}`). The served file ({m['served']['size_mb']} MB) carries the "
+            "n-gram's training ids and refits it when loaded. Next-unit accuracy is not computed for a mixture."
         )
     elif mix:
         parts.append(
