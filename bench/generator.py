@@ -6,7 +6,9 @@ evaluate stage, in the same process, fits interpolated modified Kneser-Ney
 n-grams on the very same training stream, growing the order until validation
 stops improving. Prints both models' validation and test bits per
 character with the ratio RNN / n-gram (below 1: the RNN is better), then
-samples at two temperatures. Exits 1 when the RNN does not beat the n-gram on
+samples at two temperatures. The served model is the network mixed with an
+n-gram when evaluate chose it (generator.evaluate.mixture); the network alone is
+printed beside it. Exits 1 when the served model does not beat the n-gram on
 validation.
 
     python bench/generator.py [--params params.yaml] [--set generator.train.epochs=3 ...]
@@ -24,8 +26,8 @@ from pathlib import Path
 from sentipipe.io import read_json
 from sentipipe.tasks.generator import paths
 from sentipipe.tasks.generator.evaluate import evaluate
+from sentipipe.tasks.generator.mixture import MixedGenerator
 from sentipipe.tasks.generator.params import GeneratorConfig
-from sentipipe.tasks.generator.sampler import Generator
 from sentipipe.tasks.generator.train import train
 
 from common import load, run_stages
@@ -74,7 +76,7 @@ def main() -> int:
         evaluate_seconds = time.perf_counter() - start
         train_report = read_json(paths.TRAIN_REPORT)
         sizes = {s: read_json(paths.VOCAB)["splits"][s]["units"] for s in ("train", "val", "test")}
-        generator = Generator.load(paths.MODEL)
+        generator = MixedGenerator.load(paths.SERVED)  # what register logs
         g = params.generator
         temperatures = [float(t) for t in args.temperatures.split(",")]
         samples = {
@@ -98,8 +100,14 @@ def main() -> int:
     print(f"{'model':<44}{'val bpc':>9}{'test bpc':>10}{'val vs n-gram':>15}")
     name = b["name"]
     print(f"{name:<44}{ngram_bpc['val']:>9.4f}{ngram_bpc['test']:>10.4f}{1.0:>15.3f}")
-    ratio = metrics["val"]["bpc"] / ngram_bpc["val"]
-    print(f"{label:<44}{metrics['val']['bpc']:>9.4f}{metrics['test']['bpc']:>10.4f}{ratio:>15.3f}")
+    network = metrics["network"]
+    ratio = network["val"]["bpc"] / ngram_bpc["val"]
+    print(f"{label:<44}{network['val']['bpc']:>9.4f}{network['test']['bpc']:>10.4f}{ratio:>15.3f}")
+    if "mixture" in metrics and metrics["mixture"]["used"]:
+        ratio = metrics["val"]["bpc"] / ngram_bpc["val"]
+        served = f"served: {metrics['served']['model']}"
+        print(f"{served:<44}{metrics['val']['bpc']:>9.4f}{metrics['test']['bpc']:>10.4f}{ratio:>15.3f}")
+        print(f"the served file: {metrics['served']['size_mb']} MB (the n-gram refitted from its ids on loading)")
     print(
         f"RNN: {train_report['parameters']:,} parameters, {train_report['seconds_per_100_steps']:.1f} s per 100 steps, "
         f"{rnn_seconds:.0f} s training on {train_report['device']}; "

@@ -182,7 +182,8 @@ GENERATOR_STAGES = {f"{GENERATOR}:{s}" for s in ("tokenize", "train", "evaluate"
             {"tokenize", "embed", "teacher", "train", "evaluate", "register", *GENERATOR_STAGES},
         ),
         ("src/sentipipe/tasks/classifier/augment.py", {"teacher", "train"}),
-        ("src/sentipipe/tasks/generator/ngram.py", {f"{GENERATOR}:evaluate"}),
+        # the served model carries the n-gram (mixture.py): evaluate fits it, register's pyfunc samples it
+        ("src/sentipipe/tasks/generator/ngram.py", {f"{GENERATOR}:evaluate", f"{GENERATOR}:register"}),
         ("src/sentipipe/tasks/generator/units.py", GENERATOR_STAGES),
     ],
 )

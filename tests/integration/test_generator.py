@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 import torch
 from mlflow import MlflowClient
@@ -11,9 +12,11 @@ from mlflow import MlflowClient
 from sentipipe.errors import SentipipeError
 from sentipipe.io import read_json
 from sentipipe.tasks.generator import paths
-from sentipipe.tasks.generator.evaluate import evaluate
+from sentipipe.tasks.generator.evaluate import evaluate, served_scores
+from sentipipe.tasks.generator.mixture import MixedGenerator
 from sentipipe.tasks.generator.tokenize import tokenize
 from sentipipe.tasks.generator.train import train
+from sentipipe.tasks.generator.units import read_vocab
 from sentipipe.training import checkpoints
 from tests.helpers import (
     NEGATIVE,
@@ -52,6 +55,21 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
     metrics = read_json(paths.METRICS)
     assert run.data.metrics["val_bpc"] == pytest.approx(metrics["val"]["bpc"])
     assert metrics["baseline"]["val"]["bpc"] > 0 and metrics["baseline"]["order"] >= 1
+    # a corpus of repeated phrases: the n-gram mixed in helps, at the order and weight best on validation
+    mix, network = metrics["mixture"], metrics["network"]
+    assert mix["used"] and 0.0 < mix["weight"] < 1.0 and str(mix["order"]) in mix["val_bpc_by_order"]
+    assert metrics["val"]["bpc"] == pytest.approx(min(mix["val_bpc_by_order"].values()), abs=1e-6)
+    assert metrics["val"]["bpc"] < network["val"]["bpc"]
+    assert run.data.metrics["network_val_bpc"] == pytest.approx(network["val"]["bpc"])
+    assert run.data.metrics["mixture_weight"] == pytest.approx(mix["weight"])
+    # the served file is the model evaluate scored: read back, it scores what metrics.json says
+    served = MixedGenerator.load(paths.SERVED)
+    assert served.mixture.order == mix["order"] and served.mixture.weight == mix["weight"]
+    _, _, stats = read_vocab(paths.VOCAB)
+    for split in ("val", "test"):
+        ids = np.load(paths.stream(split))
+        again = served_scores(served, ids, 24 * 4, stats[split]["chars_per_unit"])
+        assert again["bpc"] == pytest.approx(metrics[split]["bpc"], abs=1e-6), split
     samples = read_json(paths.SAMPLES)
     assert [s["temperature"] for s in samples] == [0.5, 1.0] and samples[0]["text"].startswith("a wonderful")
 
@@ -73,6 +91,13 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
         model.predict(one, params={"temperature": -1.0})
     with pytest.raises(Exception, match=r"missing inputs \['prompt'\]"):
         model.predict(pd.DataFrame({"body": ["x"]}))
+    local = MixedGenerator.load(paths.SERVED).generate_frame(["a wonderful", "brilliant"], seed=4, max_length=30)
+    assert local["generated"].tolist() == out["generated"].tolist(), "the registry serves the mixture"
+
+    # mixture off: the network alone is served, and its figures are the served ones
+    alone = evaluate(generator_params({"generator": {"evaluate": {"mixture": "off", "prompts": ["a wonderful"]}}}))
+    assert "mixture" not in alone and alone["val"] == alone["network"]["val"] == network["val"]
+    assert MixedGenerator.load(paths.SERVED).mixture is None
 
 
 def test_a_killed_generator_run_resumes_exactly(tiny_workspace, mlflow_store, monkeypatch):

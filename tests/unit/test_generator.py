@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from sentipipe.errors import ConfigError, SentipipeError
+from sentipipe.tasks.generator.mixture import MixedGenerator, Mixture, choose_weight, mixed_bits
 from sentipipe.tasks.generator.network import GeneratorNetwork, GeneratorSpec
 from sentipipe.tasks.generator.ngram import KneserNey, discounts, search_order
 from sentipipe.tasks.generator.objective import NextUnit, lanes, stream_scores, windows
@@ -242,3 +243,68 @@ def test_prompts_generated_together_get_the_texts_they_get_alone():
     alone = [gen.generate(p, max_length=40, temperature=1.0, top_k=0, seed=5) for p in prompts]
     assert together == alone, "one random generator per prompt: its neighbours in the batch change nothing"
     assert gen.generate_batch([], max_length=5) == []
+
+
+def test_the_ngram_distribution_after_a_context_is_what_probabilities_scores_there():
+    rng = np.random.default_rng(1)
+    stream = rng.integers(3, 12, size=3000)
+    stream[::7] = EOS_ID
+    model = KneserNey(12, max_order=5).fit(stream, EOS_ID)
+    held = rng.integers(2, 12, size=40)
+    for order in (1, 3, 5):
+        scored = model.probabilities(held, order)
+        for i in range(len(held)):
+            dist = model.distribution(held[:i], order)
+            assert dist.sum() == pytest.approx(1.0, abs=1e-9)
+            assert dist[held[i]] == pytest.approx(scored[i], rel=1e-12), (order, i)
+
+
+def _mixed_generator(weight: float = 0.6, order: int = 3) -> MixedGenerator:
+    gen = _generator()
+    ids = gen.vocab.encode(list("the movie was great. the movie was not great. ")).astype(np.int64)
+    stream = np.concatenate([np.tile(np.append(ids, EOS_ID), 20)])
+    return MixedGenerator(
+        gen.model, gen.vocab, gen.settings, mixture=Mixture.fit(stream, len(gen.vocab), order, weight)
+    )
+
+
+def test_the_mixture_is_a_distribution_of_weight_times_the_network_plus_the_rest_times_the_ngram():
+    gen = _mixed_generator(weight=0.6)
+    ids, _ = gen.encode_prompt("the mov")
+    with torch.no_grad():
+        logits, _ = gen.model.prime(torch.tensor([ids]), torch.tensor([len(ids)]))
+    mixed = gen.next_probabilities(logits, [ids])[0].numpy()
+    scores = logits[0].double()
+    scores[PAD_ID] = float("-inf")
+    network = torch.softmax(scores, -1).numpy()
+    ngram = gen.mixture.ngram.distribution(ids, 3)
+    assert mixed.sum() == pytest.approx(1.0, abs=1e-12) and (mixed >= 0).all()
+    assert mixed == pytest.approx(0.6 * network + 0.4 * ngram)
+    assert mixed[gen.vocab.index["i"]] > network[gen.vocab.index["i"]], "the n-gram has seen 'the movi'"
+
+
+def test_the_weight_is_the_one_that_minimises_the_bits_and_either_model_alone_can_win():
+    rng = np.random.default_rng(0)
+    network, ngram = rng.uniform(0.05, 1.0, 500), rng.uniform(0.05, 1.0, 500)
+    weight, bits = choose_weight(network, ngram)
+    grid = np.linspace(0, 1, 1001)
+    best = grid[np.argmin([mixed_bits(network, ngram, w) for w in grid])]
+    assert weight == pytest.approx(best, abs=2e-3) and bits == pytest.approx(mixed_bits(network, ngram, weight))
+    assert bits <= min(mixed_bits(network, ngram, 0.0), mixed_bits(network, ngram, 1.0))
+    assert choose_weight(ngram * 0 + 0.9, ngram * 0 + 0.1)[0] == 1.0  # a useless n-gram gets no weight
+    assert choose_weight(ngram * 0 + 0.1, ngram * 0 + 0.9)[0] == 0.0
+
+
+def test_a_mixed_generator_file_round_trips_refitting_the_same_ngram(tmp_path):
+    gen = _mixed_generator()
+    gen.save(tmp_path / "g.pt")
+    again = MixedGenerator.load(tmp_path / "g.pt")
+    assert again.mixture.order == 3 and again.mixture.weight == 0.6
+    held = gen.vocab.encode(list("the movie was not")).astype(np.int64)
+    assert again.mixture.ngram.probabilities(held, 3) == pytest.approx(gen.mixture.ngram.probabilities(held, 3))
+    first = again.generate("the", seed=3, max_length=40, temperature=1.0)
+    assert first == gen.generate("the", seed=3, max_length=40, temperature=1.0)
+    assert first == again.generate("the", seed=3, max_length=40, temperature=1.0)
+    greedy, _ = again.generate("the m", max_length=30, temperature=0.0)
+    assert greedy == again.generate("the m", max_length=30, temperature=2.0, top_k=1, seed=8)[0]
+    assert greedy.startswith("ovie was"), "greedy text follows the n-gram it was mixed with"

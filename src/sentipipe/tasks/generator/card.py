@@ -36,18 +36,42 @@ def read(root: Path = Path(".")) -> Reports:
     return Reports(*(read_json(root / f) for f in FILES))
 
 
+def _cell(split: dict, key: str, digits: int = 4) -> str:
+    return number(split[key], digits) if key in split else ""
+
+
 def _figures(r: Reports) -> str:
     m = r.metrics
+    served = m.get("served", {}).get("model", "the network alone")
     rows = [
-        ["this model", s, number(m[s]["bpc"]), number(m[s]["perplexity"], 2), number(m[s]["accuracy"])]
+        ["this model", s, _cell(m[s], "bpc"), _cell(m[s], "perplexity", 2), _cell(m[s], "accuracy")]
         for s in ("val", "test")
     ]
+    if "network" in m and "mixture" in m and m["mixture"]["used"]:
+        n = m["network"]
+        rows += [
+            ["the network alone", s, _cell(n[s], "bpc"), _cell(n[s], "perplexity", 2), _cell(n[s], "accuracy")]
+            for s in ("val", "test")
+        ]
     base = m.get("baseline")
     if base:
         rows += [[base["name"], s, number(base[s]["bpc"]), "", ""] for s in ("val", "test")]
     parts = [
         table(["model", "split", "bits per character", "perplexity (per unit)", "next-unit accuracy"], rows),
     ]
+    mix = m.get("mixture")
+    if mix and mix["used"]:
+        parts.append(
+            f"This model, as served, samples every unit from {served}: the network's next-unit distribution mixed with "
+            f"the n-gram's, order {mix['order']} and weight {mix['weight']} chosen on validation "
+            f"(`generator.evaluate.mixture: {mix['mode']}`). The served file ({m['served']['size_mb']} MB) carries the "
+            "n-gram's training ids and refits it when loaded. Next-unit accuracy is not computed for a mixture."
+        )
+    elif mix:
+        parts.append(
+            f"The network is served alone: mixing in an n-gram did not lower validation bpc "
+            f"(`generator.evaluate.mixture: {mix['mode']}`)."
+        )
     if base:
         gap = {s: m[s]["bpc"] - base[s]["bpc"] for s in ("val", "test")}
         verdict = "below (better than)" if gap["test"] < 0 else "not below"

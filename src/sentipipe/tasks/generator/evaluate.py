@@ -1,6 +1,14 @@
-"""Stage evaluate (generator): val and test bits per character, the n-gram reference, samples."""
+"""Stage evaluate (generator): the served model, its val and test bits per character, the n-gram reference, samples.
+
+The served model is the network alone, or (generator.evaluate.mixture) the network's next-unit distribution
+mixed with a modified Kneser-Ney n-gram's, the n-gram's order and the network's weight chosen on validation
+(mixture.py). `val` and `test` in metrics.json are the served model's figures, the ones the registry compares;
+`network` is the network alone beside them. Test data decide nothing here.
+"""
 
 from __future__ import annotations
+
+import math
 
 import mlflow
 import numpy as np
@@ -8,61 +16,144 @@ import numpy as np
 from sentipipe import tracking
 from sentipipe.data.paths import SPLITS
 from sentipipe.io import require, write_json
+from sentipipe.tasks.generator.mixture import MixedGenerator, Mixture, choose_weight
 from sentipipe.tasks.generator.ngram import search_order
-from sentipipe.tasks.generator.objective import stream_scores
+from sentipipe.tasks.generator.objective import stream_probabilities
 from sentipipe.tasks.generator.params import GeneratorConfig
-from sentipipe.tasks.generator.paths import METRICS, MODEL, SAMPLES, TRAIN_REPORT, VOCAB, stream
+from sentipipe.tasks.generator.paths import METRICS, MODEL, SAMPLES, SERVED, TRAIN_REPORT, VOCAB, stream
 from sentipipe.tasks.generator.sampler import Generator
 from sentipipe.tasks.generator.units import EOS_ID, read_vocab
 from sentipipe.text.vocab import PAD_ID
 
+LANES = 16  # validation and test streams are read in this many lanes (as training's validation does)
+
+
+def served_probabilities(generator: MixedGenerator, ids: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The served model's probability of each unit of a stream it predicts (network, or the mixture)."""
+    positions, probs, correct = stream_probabilities(generator.model, ids, LANES, window, generator.device, (PAD_ID,))
+    if generator.mixture is not None:
+        m = generator.mixture
+        probs = m.weight * probs + (1.0 - m.weight) * m.ngram.probabilities(ids, m.order)[positions]
+    return positions, probs, correct
+
+
+def scores(probs: np.ndarray, chars_per_unit: float, correct: int | None = None) -> dict[str, float]:
+    """Loss per unit (nats), perplexity and bits per character; next-unit accuracy when `correct` is given."""
+    loss = float(-np.log(probs).mean())
+    out = {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "bpc": loss / math.log(2) / chars_per_unit}
+    if correct is not None:
+        out["accuracy"] = correct / len(probs)
+    return {k: round(v, 6) for k, v in out.items()}
+
+
+def served_scores(generator: MixedGenerator, ids: np.ndarray, window: int, chars_per_unit: float) -> dict[str, float]:
+    """What evaluate reports for a served generator on a stream (the test of a served file uses it too)."""
+    _, probs, correct = served_probabilities(generator, ids, window)
+    return scores(probs, chars_per_unit, correct if generator.mixture is None else None)
+
+
+def _choose_mixture(ngram, net_val: np.ndarray, positions: np.ndarray, val: np.ndarray, cap: int, cpu: float):
+    """For each order up to `cap`: the network's best weight on validation, and the mixture's val bpc."""
+    chosen = {}
+    for order in range(1, cap + 1):
+        weight, bits = choose_weight(net_val, ngram.probabilities(val, order)[positions])
+        chosen[order] = (weight, bits / cpu)
+    return chosen
+
 
 def evaluate(params: GeneratorConfig) -> dict:
     g = params.generator
+    e = g.evaluate
     require(MODEL, VOCAB, *(stream(s) for s in SPLITS))
-    generator = Generator.load(MODEL)
+    network = Generator.load(MODEL)
     _, _, stats = read_vocab(VOCAB)
     loaded = {s: np.load(stream(s)).astype(np.int64) for s in SPLITS}
-    metrics: dict = {}
+    cpu = {s: stats[s]["chars_per_unit"] for s in SPLITS}
     window = g.train.bptt * 4
+    metrics: dict = {}
+    net: dict = {}
     for split in ("val", "test"):
-        cpu = stats[split]["chars_per_unit"]
-        scores = stream_scores(generator.model, loaded[split], 16, window, generator.device, cpu, (PAD_ID,))
-        metrics[split] = {k: round(v, 6) for k, v in scores.items()}
-    if g.evaluate.baseline:
-        limit = g.evaluate.ngram_order_limit
-        ngram, order, by_order = search_order(loaded["train"], loaded["val"], len(generator.vocab), EOS_ID, limit)
-        val_cpu = stats["val"]["chars_per_unit"]
-        bpc = {s: round(ngram.bits_per_unit(loaded[s], order) / stats[s]["chars_per_unit"], 6) for s in ("val", "test")}
+        net[split] = stream_probabilities(network.model, loaded[split], LANES, window, network.device, (PAD_ID,))
+        _, probs, correct = net[split]
+        metrics.setdefault("network", {})[split] = scores(probs, cpu[split], correct)
+    ngram = None
+    if e.baseline or e.mixture != "off":
+        limit = e.ngram_order_limit
+        ngram, order, by_order = search_order(loaded["train"], loaded["val"], len(network.vocab), EOS_ID, limit)
+    if e.baseline:
+        bpc = {s: round(ngram.bits_per_unit(loaded[s], order) / cpu[s], 6) for s in ("val", "test")}
         metrics["baseline"] = {
             "name": f"a modified Kneser-Ney {order}-gram",
             "order": order,
             "order_limit_reached": max(by_order) == limit and order == limit,
             "val": {"bpc": bpc["val"]},
             "test": {"bpc": bpc["test"]},
-            "val_bpc_by_order": {str(m): round(v / val_cpu, 6) for m, v in by_order.items()},
+            "val_bpc_by_order": {str(m): round(v / cpu["val"], 6) for m, v in by_order.items()},
         }
+    mixture = None
+    if e.mixture != "off":
+        cap = min(ngram.max_order, e.mixture_max_order or ngram.max_order)
+        positions, net_val, _ = net["val"]
+        chosen = _choose_mixture(ngram, net_val, positions, loaded["val"], cap, cpu["val"])
+        best = min(chosen, key=lambda m: chosen[m][1])
+        weight, val_bpc = chosen[best]
+        used = e.mixture == "on" or (weight < 1.0 and val_bpc < metrics["network"]["val"]["bpc"])
+        if used:
+            mixture = Mixture(ngram, best, weight, loaded["train"])
+        metrics["mixture"] = {
+            "mode": e.mixture,
+            "used": used,
+            "order": best,
+            "weight": weight,
+            "val_bpc_by_order": {str(m): round(b, 6) for m, (_, b) in chosen.items()},
+            "weight_by_order": {str(m): w for m, (w, _) in chosen.items()},
+        }
+    served = MixedGenerator(network.model, network.vocab, network.settings, network.device, mixture)
+    served.save(SERVED)
+    for split in ("val", "test"):
+        if mixture is None:
+            metrics[split] = dict(metrics["network"][split])
+        else:
+            _, probs, _ = net[split]
+            probs = (
+                mixture.weight * probs
+                + (1.0 - mixture.weight) * ngram.probabilities(loaded[split], mixture.order)[net[split][0]]
+            )
+            metrics[split] = scores(probs, cpu[split])
+    metrics["served"] = {
+        "model": mixture.describe() if mixture else "the network alone",
+        "size_mb": round(SERVED.stat().st_size / 1e6, 3),
+    }
     s = g.sample
     samples = []
-    for temperature in g.evaluate.temperatures:
-        for prompt in g.evaluate.prompts:
-            text, _ = generator.generate(
+    for temperature in e.temperatures:
+        for prompt in e.prompts:
+            text, _ = served.generate(
                 prompt, max_length=s.max_length, temperature=temperature, top_k=s.top_k, seed=s.seed
             )
             samples.append({"prompt": prompt, "temperature": temperature, "seed": s.seed, "text": prompt + text})
+    metrics = {k: metrics[k] for k in ("val", "test", "served", "network", "mixture", "baseline") if k in metrics}
     write_json(METRICS, metrics)
     write_json(SAMPLES, samples)
     with tracking.attach_run(params.tracking, g.experiment, TRAIN_REPORT):
         flat = {f"{split}_{k}": v for split in ("val", "test") for k, v in metrics[split].items()}
+        flat.update({f"network_{sp}_{k}": v for sp in ("val", "test") for k, v in metrics["network"][sp].items()})
+        flat["served_mb"] = metrics["served"]["size_mb"]
+        if "mixture" in metrics:
+            flat.update({"mixture_used": float(mixture is not None), "mixture_order": metrics["mixture"]["order"]})
+            flat["mixture_weight"] = metrics["mixture"]["weight"]
         if "baseline" in metrics:
             flat.update({f"baseline_{s}_bpc": metrics["baseline"][s]["bpc"] for s in ("val", "test")})
             flat["baseline_order"] = metrics["baseline"]["order"]
         mlflow.log_metrics({k: float(v) for k, v in flat.items()})
         mlflow.log_artifact(str(METRICS))
         mlflow.log_artifact(str(SAMPLES))
+    n = metrics["network"]
     print(
-        f"generator evaluate: val bpc {metrics['val']['bpc']:.4f} (perplexity {metrics['val']['perplexity']:.2f}), "
-        f"test bpc {metrics['test']['bpc']:.4f}"
+        f"generator evaluate: served ({metrics['served']['model']}, {metrics['served']['size_mb']} MB): "
+        f"val bpc {metrics['val']['bpc']:.4f} (perplexity {metrics['val']['perplexity']:.2f}), "
+        f"test bpc {metrics['test']['bpc']:.4f}; the network alone: val {n['val']['bpc']:.4f}, "
+        f"test {n['test']['bpc']:.4f}"
     )
     if "baseline" in metrics:
         b = metrics["baseline"]

@@ -14,11 +14,13 @@ on validation data: orders grow until validation stops improving
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 _PRIME = np.uint64(0x9E3779B97F4A7C15)
+_MASK = (1 << 64) - 1
 
 
 def _mix(h: np.ndarray) -> np.ndarray:
@@ -98,6 +100,7 @@ class KneserNey:
         # raw[m]: every m-gram's count; cont[m]: how many distinct units precede each m-gram
         self.raw: dict[int, _Level] = {}
         self.cont: dict[int, _Level] = {}
+        self._stats: dict[tuple[int, bool], tuple] = {}  # a level's discounts and context stats, once computed
         self.max_order = 0
         while self.max_order < self.target:
             self.grow()
@@ -129,6 +132,15 @@ class KneserNey:
         sums += [np.add.reduceat(x, start) if len(x) else x for x in ((counts == 2) * 1.0, (counts >= 3) * 1.0)]
         return ctx_keys, *sums
 
+    def _level_stats(self, m: int, top: int) -> tuple[_Level, tuple[float, float, float], tuple]:
+        """Order m's level as read by a model of order `top` (raw counts at the top, continuation below)."""
+        level = self.raw[m] if m == top else self.cont[m]
+        key = (m, m == top)
+        if key not in self._stats:  # a level never changes once fitted, so its statistics are kept
+            self._stats[key] = (discounts(level.counts), self._context_stats(level))
+        d, stats = self._stats[key]
+        return level, d, stats
+
     def probabilities(self, stream: np.ndarray, order: int | None = None) -> np.ndarray:
         """P(unit_i | the order-1 units before it) for every position i of the stream."""
         top = min(order or self.max_order, self.max_order)
@@ -141,9 +153,7 @@ class KneserNey:
         for m in range(1, top + 1):
             h = _next_hash(h, ids)
             keys = _mix(h)
-            level = self.raw[m] if m == top else self.cont[m]
-            d1, d2, d3 = discounts(level.counts)
-            ctx_keys, totals, ones, twos, more = self._context_stats(level)
+            level, (d1, d2, d3), (ctx_keys, totals, ones, twos, more) = self._level_stats(m, top)
             contexts = _shift(below, below[0])[valid]
             c = _lookup(level.keys, level.counts, keys[valid])
             total = _lookup(ctx_keys, totals, contexts)
@@ -154,6 +164,38 @@ class KneserNey:
             gamma = (d1 * followers[0] + d2 * followers[1] + d3 * followers[2]) / safe
             prob = np.where(seen, np.maximum(c - d, 0.0) / safe + gamma * prob, prob)
             below = keys
+        return prob
+
+    def distribution(self, context: Sequence[int], order: int | None = None) -> np.ndarray:
+        """P(w | the last order-1 units of `context`) for every unit w: what `probabilities` gives w there.
+
+        The context is padded on the left as the stream is (a generator's prompt starts with <eos>).
+        """
+        top = min(order or self.max_order, self.max_order)
+        recent = [int(u) for u in context][max(0, len(context) - (top - 1)) :] if top > 1 else []
+        recent = [self._pad] * (top - 1 - len(recent)) + recent
+        # the polynomial hash of the last m-1 units (as _next_hash builds it) for m = 1..top, in Python's
+        # integers: each order adds the next older unit in front, times the prime to the power of its place
+        hashes, h, power, prime = [0], 0, 1, int(_PRIME)
+        for u in reversed(recent):
+            h = (h + (u + 1) * power) & _MASK
+            power = (power * prime) & _MASK
+            hashes.append(h)
+        candidates = np.arange(1, self.vocab_size + 1, dtype=np.uint64)  # unit id + 1, as the hashes read it
+        context_keys = _mix(np.array(hashes, dtype=np.uint64))
+        prob = np.full(self.vocab_size, 1.0 / self.vocab_size)
+        for m in range(1, top + 1):
+            level, (d1, d2, d3), (ctx_keys, totals, ones, twos, more) = self._level_stats(m, top)
+            at = min(int(np.searchsorted(ctx_keys, context_keys[m - 1])), len(ctx_keys) - 1)
+            if len(ctx_keys) == 0 or ctx_keys[at] != context_keys[m - 1] or totals[at] <= 0:
+                continue  # a context never seen: this order adds nothing
+            total = totals[at]
+            with np.errstate(over="ignore"):
+                keys = _mix(np.uint64(hashes[m - 1]) * _PRIME + candidates)
+            c = _lookup(level.keys, level.counts, keys)
+            d = np.select([c == 0, c == 1, c == 2], [0.0, d1, d2], d3)
+            gamma = (d1 * ones[at] + d2 * twos[at] + d3 * more[at]) / total
+            prob = np.maximum(c - d, 0.0) / total + gamma * prob
         return prob
 
     def bits_per_unit(self, stream: np.ndarray, order: int | None = None) -> float:

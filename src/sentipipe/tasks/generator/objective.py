@@ -141,3 +141,31 @@ def stream_scores(
         "perplexity": math.exp(min(loss, 50.0)),
         "bpc": loss / math.log(2) / chars_per_unit,
     }
+
+
+@torch.no_grad()
+def stream_probabilities(
+    model: nn.Module,
+    stream: np.ndarray,
+    lane_count: int,
+    window: int,
+    device: torch.device,
+    exclude: list[int] | tuple[int, ...] = (),
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The positions `stream_scores` predicts (in stream order), the network's probability of the unit at
+    each, and how many of them were its likeliest unit.
+
+    The same lanes and windows as `stream_scores`, so the mean of -log2 of these is its bits per unit.
+    """
+    count = max(1, min(lane_count, (len(stream) - 1) // 2))
+    x_all, y_all = lanes(stream.astype(np.int64), count)
+    hidden, parts, correct = None, [], 0
+    for x, y in windows(x_all, y_all, window):
+        x, y = to_device(device, *(torch.from_numpy(np.ascontiguousarray(a)) for a in (x, y)))
+        logits, hidden = masked_logits(model, x, hidden, list(exclude))
+        logp = torch.log_softmax(logits.double(), -1).gather(-1, y.unsqueeze(-1)).squeeze(-1)
+        parts.append(logp.cpu().numpy())
+        correct += int((logits.argmax(-1) == y).sum())
+    # lane l holds the targets at 1 + l * usable ... (l + 1) * usable: row by row is stream order
+    probs = np.exp(np.concatenate(parts, axis=1)).reshape(-1)
+    return np.arange(1, 1 + len(probs)), probs, correct

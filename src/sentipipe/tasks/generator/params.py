@@ -79,6 +79,18 @@ class EvaluateParams(Section):
     ngram_order_limit: int = Field(
         30, ge=1, le=100, description="orders grow until validation stops improving; this is only a safety net"
     )
+    mixture: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="serve the network's next-unit distribution mixed with a modified Kneser-Ney n-gram's, "
+        "weight and order chosen on validation: auto when it lowers validation bpc below the network's alone, "
+        "on always, off never (the network alone)",
+    )
+    mixture_max_order: int | None = Field(
+        None,
+        ge=1,
+        le=100,
+        description="the mixed n-gram's order at most (sampling time grows with it); null: any order fitted",
+    )
     temperatures: list[float] = Field(default_factory=lambda: [0.5, 1.0], min_length=1)
     prompts: list[str] = Field(default_factory=lambda: ["The movie", "This film is"], min_length=1)
 

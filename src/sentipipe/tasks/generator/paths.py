@@ -6,6 +6,7 @@ DATA = Path("data/generator")
 VOCAB = DATA / "vocab.json"
 MODELS = Path("models/generator")
 MODEL = MODELS / "model.pt"
+SERVED = MODELS / "served.pt"  # the network and, when evaluate chose it, the n-gram mixed in: what register logs
 CHECKPOINT = MODELS / "checkpoint.pt"
 REPORTS = Path("reports/generator")
 TOKENS_REPORT = REPORTS / "tokens.json"

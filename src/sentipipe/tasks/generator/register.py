@@ -1,4 +1,7 @@
-"""Stage register (generator): log the generator as a pyfunc and register it under the promotion policy.
+"""Stage register (generator): log the served generator as a pyfunc and register it under the promotion policy.
+
+What is logged is models/generator/served.pt, the file evaluate scored (the network, with the n-gram mixed in
+when evaluate chose it), so the metric the policy compares is the served model's own.
 
 The version's description is its model card (tasks/generator/card.py), from the reports read here first.
 """
@@ -9,16 +12,16 @@ from sentipipe import registry, tracking
 from sentipipe.io import read_json, require, write_json
 from sentipipe.tasks.generator import card, pyfunc
 from sentipipe.tasks.generator.params import GeneratorConfig
-from sentipipe.tasks.generator.paths import METRICS, MODEL, REGISTRATION, TRAIN_REPORT
+from sentipipe.tasks.generator.paths import METRICS, REGISTRATION, SERVED, TRAIN_REPORT
 
 
 def register(params: GeneratorConfig) -> dict:
     g = params.generator
-    require(MODEL, METRICS, TRAIN_REPORT)
+    require(SERVED, METRICS, TRAIN_REPORT)
     train_report, metrics = read_json(TRAIN_REPORT), read_json(METRICS)
     reports = card.read()
     with tracking.attach_run(params.tracking, g.experiment, TRAIN_REPORT) as run:
-        info = pyfunc.log_model(MODEL, g.sample)
+        info = pyfunc.log_model(SERVED, g.sample)  # the model evaluate scored: val_bpc is its own
         trained = {"tags": run.data.tags, "params": run.data.params}
         decision = registry.register(
             info.model_uri,

@@ -1,4 +1,8 @@
-"""The generator as one file: network, vocabulary and unit settings; prompts in, sampled text out."""
+"""The generator as one file: network, vocabulary and unit settings; prompts in, sampled text out.
+
+The served file may also carry an n-gram mixed into the network's distribution: mixture.py's
+MixedGenerator reads it (this module knows no n-gram, so training does not depend on one).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from sentipipe.tasks.generator.network import GeneratorNetwork, GeneratorSpec
 from sentipipe.tasks.generator.units import EOS_ID, NO_SPACE_BEFORE, UnitSettings, from_units, to_units
 from sentipipe.text.vocab import PAD_ID, UNK_ID, Vocab
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: an optional n-gram mixture; files of version 1 (the network alone) still load
+READABLE_VERSIONS = (1, 2)
 OUTPUT_COLUMNS = ["prompt", "generated", "text", "unknown_units"]
 
 
@@ -25,8 +30,9 @@ class Generator:
         self.model = model.to(device).eval()
         self.vocab, self.settings, self.device = vocab, settings, torch.device(device)
 
-    def save(self, path: str | Path) -> None:
-        bundle = {
+    def bundle(self) -> dict:
+        """What the file holds."""
+        return {
             "format_version": FORMAT_VERSION,
             "task": "generator",
             "spec": self.model.spec.to_dict(),
@@ -34,18 +40,39 @@ class Generator:
             "vocab": self.vocab.tokens,
             "units": self.settings.to_dict(),
         }
+
+    def save(self, path: str | Path) -> None:
         buffer = io.BytesIO()
-        torch.save(bundle, buffer)
+        torch.save(self.bundle(), buffer)
         write_bytes(path, buffer.getvalue())
+
+    @staticmethod
+    def read(path: str | Path) -> dict:
+        bundle = torch.load(path, map_location="cpu", weights_only=True)
+        if bundle.get("format_version") not in READABLE_VERSIONS or bundle.get("task") != "generator":
+            raise ValueError(f"{path}: not a sentipipe generator (format {bundle.get('format_version')!r})")
+        return bundle
+
+    @staticmethod
+    def network_parts(bundle: dict) -> tuple[GeneratorNetwork, Vocab, UnitSettings]:
+        model = GeneratorNetwork(GeneratorSpec(**bundle["spec"]))
+        model.load_state_dict(bundle["state_dict"])
+        return model, Vocab(bundle["vocab"]), UnitSettings(**bundle["units"])
 
     @classmethod
     def load(cls, path: str | Path, device="cpu") -> Generator:
-        bundle = torch.load(path, map_location="cpu", weights_only=True)
-        if bundle.get("format_version") != FORMAT_VERSION or bundle.get("task") != "generator":
-            raise ValueError(f"{path}: not a sentipipe generator (format {bundle.get('format_version')!r})")
-        model = GeneratorNetwork(GeneratorSpec(**bundle["spec"]))
-        model.load_state_dict(bundle["state_dict"])
-        return cls(model, Vocab(bundle["vocab"]), UnitSettings(**bundle["units"]), device)
+        """The network alone; a served file with an n-gram mixed in is mixture.MixedGenerator's to read."""
+        bundle = cls.read(path)
+        if "mixture" in bundle:
+            raise ValueError(f"{path}: a generator with an n-gram mixed in; load it with mixture.MixedGenerator")
+        return cls(*cls.network_parts(bundle), device)
+
+    def next_scores(self, logits: torch.Tensor, contexts: list[list[int]]) -> torch.Tensor:
+        """Each row's scores of the next unit, which temperature and top-k shape: the network's logits.
+
+        `contexts`: each row's ids so far (a subclass mixing in an n-gram reads them).
+        """
+        return logits.float().cpu()
 
     def encode_prompt(self, prompt: str) -> tuple[list[int], int]:
         """<eos> (the start of a document) then the prompt's ids; also how many units were unknown."""
@@ -72,9 +99,10 @@ class Generator:
         rngs = [torch.Generator().manual_seed(int(seed)) for _ in encoded]
         logits, hidden = self.model.prime(padded.to(self.device), lengths)
         outputs: list[list[str]] = [[] for _ in encoded]
+        contexts = [list(ids) for ids, _ in encoded]  # each row's ids so far: the n-gram's context
         done = [False] * len(encoded)
         for _ in range(max_length):
-            scores = logits.float().cpu()
+            scores = self.next_scores(logits, contexts)
             scores[:, [PAD_ID, UNK_ID]] = float("-inf")
             if temperature <= 0:
                 chosen = scores.argmax(-1).tolist()
@@ -95,6 +123,7 @@ class Generator:
                     done[row] = True
                 else:
                     outputs[row].append(self.vocab.tokens[next_id])
+                    contexts[row].append(next_id)
             if all(done):
                 break
             step = torch.tensor([[i if i != EOS_ID else PAD_ID] for i in chosen], device=self.device)

@@ -7,8 +7,8 @@ start-up; the MLflow pyfunc (pyfunc.py) is this class with MLflow's predict().
 from __future__ import annotations
 
 from sentipipe.errors import SentipipeError
+from sentipipe.tasks.generator.mixture import MixedGenerator
 from sentipipe.tasks.generator.params import LIMITS, SampleParams
-from sentipipe.tasks.generator.sampler import Generator
 
 PROMPT_COLUMN = "prompt"
 
@@ -40,7 +40,7 @@ class ServedGenerator:
     column = PROMPT_COLUMN
 
     def load_context(self, context) -> None:
-        self.generator = Generator.load(context.artifacts["generator"], device="cpu")
+        self.generator = MixedGenerator.load(context.artifacts["generator"], device="cpu")
         logged = (context.model_config or {}).get("generation")
         self.defaults = dict(logged) if logged else SampleParams().model_dump()
 
