@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from sentipipe.errors import SentipipeError
 from sentipipe.io import read_json
 from sentipipe.tasks.generator import paths
-from sentipipe.tasks.generator.evaluate import evaluate, served_scores
+from sentipipe.tasks.generator.evaluate import QUALITY_SEEDS, evaluate, served_scores
 from sentipipe.tasks.generator.mixture import MixedGenerator
 from sentipipe.tasks.generator.tokenize import tokenize
 from sentipipe.tasks.generator.train import train
@@ -72,6 +72,20 @@ def test_the_generator_trains_tracks_registers_and_generates(tiny_workspace, mlf
         assert again["bpc"] == pytest.approx(metrics[split]["bpc"], abs=1e-6), split
     samples = read_json(paths.SAMPLES)
     assert [s["temperature"] for s in samples] == [0.5, 1.0] and samples[0]["text"].startswith("a wonderful")
+    # quality signals per temperature over QUALITY_SEEDS seeds of the one prompt, validation text beside them
+    quality = metrics["samples_quality"]
+    assert list(quality) == ["0.5", "1.0", "validation text"]
+    assert quality["0.5"]["samples"] == QUALITY_SEEDS and quality["0.5"]["words"] > 0
+    assert all(0.0 <= q[k] <= 1.0 for q in quality.values() for k in ("in_vocabulary", "repeated_3grams", "distinct_2"))
+    assert quality["validation text"]["in_vocabulary"] > 0.5, "validation text is mostly training words"
+    assert run.data.metrics["sample_t0.5_in_vocabulary"] == pytest.approx(quality["0.5"]["in_vocabulary"])
+    # the served model against the n-gram: the difference in bpc, with its block bootstrap interval
+    for split in ("val", "test"):
+        gap = metrics["baseline"][split]["difference"]
+        low, high = gap["interval"]
+        assert low <= gap["difference"] <= high and gap["resamples"] == 2000
+        assert gap["difference"] == pytest.approx(metrics[split]["bpc"] - metrics["baseline"][split]["bpc"], abs=0.05)
+        assert run.data.metrics[f"baseline_{split}_difference_low"] == pytest.approx(low)
 
     decision = read_json(paths.REGISTRATION)
     assert decision["name"] == "tiny-generator" and decision["promoted"]
