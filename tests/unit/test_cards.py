@@ -261,3 +261,29 @@ def test_a_card_longer_than_a_sql_store_s_column_keeps_whole_sections_and_says_w
     assert len(short) <= DESCRIPTION_LIMIT and short.startswith("# m version 1")
     assert "## part 3" in short and "## part 7" not in short and "`model_card.md`, an artifact of run `abc`" in short
     assert fit_description("# small", "abc") == "# small"
+
+
+def test_the_generators_card_gives_the_interval_on_the_gap_and_the_sample_signals_when_evaluate_wrote_them():
+    import copy
+    import dataclasses
+
+    metrics = copy.deepcopy(GENERATOR.metrics)
+    for split, (low, high) in {"val": (-0.25, -0.15), "test": (-0.1, 0.0)}.items():
+        metrics["baseline"][split]["difference"] = {
+            "difference": -0.2,
+            "interval": [low, high],
+            "confidence": 0.95,
+            "blocks": 100,
+            "resamples": 2000,
+            "positions": 4000,
+        }
+    signals = {"samples": 8, "words": 120, "in_vocabulary": 0.95, "repeated_3grams": 0.01, "distinct_2": 0.9}
+    metrics["samples_quality"] = {"0.5": signals, "validation text": signals}
+    decision = {**DECISION, "metric": "val_bpc", "direction": "minimize", "value": 2.1, "comparable": True}
+    run = {"tags": RUN["tags"], "params": {}}
+    text = generator_card.render(dataclasses.replace(GENERATOR, metrics=metrics), decision, parse_generator({}), run)
+    assert "a bootstrap of 100 contiguous blocks" in text and "val -0.2500 to -0.1500, test -0.1000 to +0.0000" in text
+    assert "no interval is computed" not in text
+    assert "temperature 0.5: 0.950, 0.010, 0.900; validation text: 0.950, 0.010, 0.900." in text
+    plain = generator_card.render(GENERATOR, decision, parse_generator({}), run)  # an older metrics.json
+    assert "no interval is computed" in plain and "distinct-2" not in plain

@@ -83,7 +83,17 @@ def _figures(r: Reports) -> str:
         )
     else:
         parts.append("No n-gram reference was fitted (`generator.evaluate.baseline` is false).")
-    parts.append("Bits per character are a mean over the whole stream; no interval is computed for them.")
+    if base and all("difference" in base[s] for s in ("val", "test")):
+        gaps = {s: base[s]["difference"] for s in ("val", "test")}
+        level = f"{gaps['val']['confidence']:.0%}"
+        spans = ", ".join(f"{s} {g['interval'][0]:+.4f} to {g['interval'][1]:+.4f}" for s, g in gaps.items())
+        parts.append(
+            f"{level} intervals on this model's difference from the reference (bits per character, a bootstrap of "
+            f"{gaps['val']['blocks']} contiguous blocks of each stream, so neighbouring units are resampled "
+            f"together): {spans}."
+        )
+    else:
+        parts.append("Bits per character are a mean over the whole stream; no interval is computed for them.")
     return section("Figures", *parts)
 
 
@@ -120,7 +130,19 @@ def _samples(r: Reports) -> str:
         ]
         for s in r.samples
     ]
-    return section("Samples (from the evaluate stage)", table(["prompt", "temperature", "seed", "text"], rows))
+    parts = [table(["prompt", "temperature", "seed", "text"], rows)]
+    quality = r.metrics.get("samples_quality")
+    if quality:
+        signals = "; ".join(
+            f"{name if name == 'validation text' else f'temperature {name}'}: {q['in_vocabulary']:.3f}, "
+            f"{q['repeated_3grams']:.3f}, {q['distinct_2']:.3f}"
+            for name, q in quality.items()
+        )
+        parts.append(
+            "Over more seeds of the same prompts, the share of generated words found in the training text, of word "
+            f"3-grams repeating an earlier one in the same sample, and distinct-2: {signals}."
+        )
+    return section("Samples (from the evaluate stage)", *parts)
 
 
 def _training(r: Reports, logged: dict, params: GeneratorConfig) -> str:
