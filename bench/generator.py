@@ -5,8 +5,10 @@ Runs ingest, prepare and the generator's stages (params.yaml, or --params, with
 evaluate stage, in the same process, fits interpolated modified Kneser-Ney
 n-grams on the very same training stream, growing the order until validation
 stops improving. Prints both models' validation and test bits per
-character with the ratio RNN / n-gram (below 1: the RNN is better), then
-samples at two temperatures. The served model is the network mixed with an
+character with the ratio RNN / n-gram (below 1: the RNN is better), the served
+model's difference from the n-gram with its block bootstrap interval, evaluate's
+sample signals (words of the training text, repeated word 3-grams, distinct-2),
+then samples at two temperatures. The served model is the network mixed with an
 n-gram when evaluate chose it (generator.evaluate.mixture); the network alone is
 printed beside it. Exits 1 when the served model does not beat the n-gram on
 validation.
@@ -108,6 +110,20 @@ def main() -> int:
         served = f"served: {metrics['served']['model']}"
         print(f"{served:<44}{metrics['val']['bpc']:>9.4f}{metrics['test']['bpc']:>10.4f}{ratio:>15.3f}")
         print(f"the served file: {metrics['served']['size_mb']} MB (the n-gram refitted from its ids on loading)")
+    for split in ("val", "test"):
+        if "difference" in b[split]:
+            gap = b[split]["difference"]
+            print(
+                f"served minus the n-gram on {split}: {gap['difference']:+.4f} bpc, {gap['confidence']:.0%} "
+                f"interval {gap['interval'][0]:+.4f} to {gap['interval'][1]:+.4f} (bootstrap of {gap['blocks']} "
+                f"contiguous blocks, {gap['resamples']} resamples)"
+            )
+    for name, q in metrics.get("samples_quality", {}).items():
+        print(
+            f"{name if name == 'validation text' else f'evaluate samples at temperature {name}'} "
+            f"({q['samples']}, {q['words']} words): in the training vocabulary {q['in_vocabulary']:.3f}, "
+            f"repeated word 3-grams {q['repeated_3grams']:.3f}, distinct-2 {q['distinct_2']:.3f}"
+        )
     print(
         f"RNN: {train_report['parameters']:,} parameters, {train_report['seconds_per_100_steps']:.1f} s per 100 steps, "
         f"{rnn_seconds:.0f} s training on {train_report['device']}; "
