@@ -62,6 +62,10 @@ def test_a_stream_decodes_to_its_documents_cut_to_a_number_of_units():
     vocab = build_vocab(units, 1, 100)
     assert documents(ids, vocab, settings) == texts
     assert documents(ids, vocab, settings, 4) == ["the ", "a do", "on m"]
+    tokens = UnitSettings(unit="token")
+    units = to_units(["A good film.", "Bad"], tokens)
+    ids = encode_stream(units, build_vocab(units, 1, 100)).astype(np.int64)
+    assert documents(ids, build_vocab(units, 1, 100), tokens) == ["A good film.", "Bad"]
 
 
 def test_the_block_bootstrap_covers_a_known_difference_and_is_seeded():
