@@ -198,29 +198,14 @@ def pipeline(raw: dict, work: Path) -> dict:
             stage(arg)
             seconds[name] = round(time.perf_counter() - start, 1)
         (work / "stage_seconds.json").write_text(json.dumps(seconds))
-        frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
-        served = Predictor.load(paths.SERVED)
-        probs = {s: served.predict_proba(frames[s]["text"].astype(str).tolist()) for s in ("val", "test")}
-        reports = {
-            "metrics": read_json(paths.METRICS),
-            "train": read_json(paths.TRAIN_REPORT),
-            "registration": read_json(paths.REGISTRATION),
-            "prepare": read_json(work / "reports/data/prepare.json"),
-        }
     finally:
         os.chdir(here)
-    return {
-        "frames": frames,
-        "labels": served.labels,
-        "probs": probs,
-        "seconds": seconds,
-        "trained_at": trained_at,
-        **reports,
-    }
+    return finished(work)
 
 
 def finished(work: Path) -> dict:
-    """What `pipeline` returns, read from a kept workspace whose stages all ran (--reuse)."""
+    """A workspace whose stages all ran (`pipeline`'s, or a kept one with --reuse): the served model's predictions,
+    the reports, each stage's time and the commit it ran at."""
     frames = {s: pd.read_parquet(work / prepared(s)) for s in ("train", "val", "test")}
     served = Predictor.load(work / paths.SERVED)
     probs = {s: served.predict_proba(frames[s]["text"].astype(str).tolist()) for s in ("val", "test")}

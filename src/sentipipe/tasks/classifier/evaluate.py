@@ -65,11 +65,15 @@ def choose_serving(
 ) -> tuple[Predictor, dict]:
     """Unseen-word vectors (the open vocabulary, spelling), quantization and temperature, decided on validation data;
     what was measured."""
+
+    def accuracy_of(logits: np.ndarray) -> float:
+        return float((logits.argmax(1) == val_y).mean())
+
     decision: dict = {"unseen_words": {"mode": e.unseen_words}}
     modes = (True, False) if e.unseen_words == "auto" else (e.unseen_words == "subwords",)
     fp32 = {sw: model.serving(1.0, False, sw).logits(val_texts, e.batch_size) for sw in modes}
     if e.unseen_words == "auto":  # subword vectors help typos, but can move a model's answers: val decides
-        accuracy = {sw: float((x.argmax(1) == val_y).mean()) for sw, x in fp32.items()}
+        accuracy = {sw: accuracy_of(x) for sw, x in fp32.items()}
         subwords = accuracy[True] >= accuracy[False] - e.quantize_tolerance
         decision["unseen_words"].update(val_accuracy_subwords=accuracy[True], val_accuracy_unk=accuracy[False])
         if not subwords and e.behaviour and behaviour.applicable(model.labels):
@@ -87,7 +91,7 @@ def choose_serving(
     base = fp32[subwords]
     if table is not None and len(table) and e.open_vocabulary != "off":
         with_table = model.serving(1.0, False, subwords, open_vocabulary=table).logits(val_texts, e.batch_size)
-        accuracy = {True: float((with_table.argmax(1) == val_y).mean()), False: float((base.argmax(1) == val_y).mean())}
+        accuracy = {True: accuracy_of(with_table), False: accuracy_of(base)}
         opened.update(val_accuracy_with=accuracy[True], val_accuracy_without=accuracy[False])
         opened["chosen"] = e.open_vocabulary == "on" or accuracy[True] >= accuracy[False] - e.quantize_tolerance
         if opened["chosen"]:
@@ -98,7 +102,7 @@ def choose_serving(
     decision.update(mode=e.quantize, tolerance=e.quantize_tolerance)
     if e.quantize != "off":
         logits[True] = plain.serving(1.0, True, subwords).logits(val_texts, e.batch_size)
-        accuracy = {q: float((x.argmax(1) == val_y).mean()) for q, x in logits.items()}
+        accuracy = {q: accuracy_of(x) for q, x in logits.items()}
         change = accuracy[True] - accuracy[False]
         decision.update(val_accuracy_fp32=accuracy[False], val_accuracy_int8=accuracy[True], val_change=change)
         quantized = e.quantize == "on" or abs(change) <= e.quantize_tolerance

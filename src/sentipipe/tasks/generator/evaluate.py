@@ -41,8 +41,7 @@ def served_probabilities(generator: MixedGenerator, ids: np.ndarray, window: int
     """The served model's probability of each unit of a stream it predicts (network, or the mixture)."""
     positions, probs, correct = stream_probabilities(generator.model, ids, LANES, window, generator.device, (PAD_ID,))
     if generator.mixture is not None:
-        m = generator.mixture
-        probs = m.weight * probs + (1.0 - m.weight) * m.ngram.probabilities(ids, m.order)[positions]
+        probs = generator.mixture.scored(probs, ids, positions)
     return positions, probs, correct
 
 
@@ -153,10 +152,7 @@ def evaluate(params: GeneratorConfig) -> dict:
         if mixture is None:
             metrics[split] = dict(metrics["network"][split])
         else:
-            probs = (
-                mixture.weight * probs
-                + (1.0 - mixture.weight) * ngram.probabilities(loaded[split], mixture.order)[positions]
-            )
+            probs = mixture.scored(probs, loaded[split], positions)
             metrics[split] = scores(probs, cpu[split])
         if e.baseline:  # served minus reference, on the positions the served model predicts
             served_bits, reference_bits = -np.log2(probs), -np.log2(reference[split][positions])

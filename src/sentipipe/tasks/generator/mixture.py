@@ -62,6 +62,10 @@ class Mixture:
         ngram = np.stack([self.ngram.distribution(c, self.order) for c in contexts])
         return self.weight * network + (1.0 - self.weight) * ngram
 
+    def scored(self, network: np.ndarray, stream: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """The mixture's probability of each unit of `stream` at `positions`, given the network's there."""
+        return self.weight * network + (1.0 - self.weight) * self.ngram.probabilities(stream, self.order)[positions]
+
     def describe(self) -> str:
         return f"{self.weight:.3f} x the network + {1 - self.weight:.3f} x a modified Kneser-Ney {self.order}-gram"
 
@@ -138,7 +142,6 @@ def choose_weight(network: np.ndarray, ngram: np.ndarray, tolerance: float = 1e-
             low, a, fa = a, b, fb
             b = low + ratio * (high - low)
             fb = mixed_bits(network, ngram, b)
-    candidates = {round((low + high) / 2, 4): 0.0, 0.0: 0.0, 1.0: 0.0}
-    scored = {w: mixed_bits(network, ngram, w) for w in candidates}
+    scored = {w: mixed_bits(network, ngram, w) for w in (round((low + high) / 2, 4), 0.0, 1.0)}
     best = min(scored, key=scored.get)
     return best, scored[best]
