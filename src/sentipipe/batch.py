@@ -26,7 +26,10 @@ def predict_file(
     chunk_rows: int = 10_000,
     progress: bool = True,
 ) -> int:
-    """Score every row of `source` into `target` (input columns + label + prob_*); return the row count."""
+    """Score every row of `source` into `target` (input columns + label + prob_*); return the row count.
+
+    An input column named like an output column (`label` in a labelled file) is written as `input_label`.
+    """
     chunks, total = read_chunks(source, chunk_rows)
     fmt = file_format(target)
     written = 0
@@ -47,6 +50,8 @@ def predict_file(
                         row = writer.count + int(bad.to_numpy().nonzero()[0][0])
                         raise DataError(f"{source}: row {row}, column {text_column!r}: not a text")
                     out = predict(texts.tolist())
+                    # an input column the output also names (a labelled file's `label`) is kept as `input_<name>`
+                    chunk = chunk.rename(columns={c: f"input_{c}" for c in out.columns if c in chunk.columns})
                     writer.write(pd.concat([chunk.reset_index(drop=True), out.reset_index(drop=True)], axis=1))
                     bar.update(len(chunk))
         finally:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from sentipipe.errors import SentipipeError
+from sentipipe.monitoring import commands
 
 TASKS = ("classifier", "generator")
 # `sentipipe stage NAME`: the task-free data stages, then each task's (module sentipipe.tasks.<task>.<name>).
@@ -63,6 +66,20 @@ def _checked(args, task: str) -> tuple[str, str]:
     return tracking_uri, model_uri
 
 
+def _monitoring(args):
+    from sentipipe import config  # noqa: PLC0415
+
+    return config.load(args.params, config.MonitoringConfig).monitoring
+
+
+def _served_identity(tracking_uri: str, model_uri: str) -> dict[str, str]:
+    """The name, version and run id a log row records: what the URI meant when serving started."""
+    from sentipipe import model_cache  # noqa: PLC0415
+
+    name, version, identity = model_cache.resolve(tracking_uri, model_uri)
+    return {"name": name, "version": version, "run_id": identity.split(":")[0]}
+
+
 def _served(args, task: str):
     """The task's served model, from the local cache of registered versions (downloaded on first use)."""
     from sentipipe import model_cache  # noqa: PLC0415
@@ -86,14 +103,30 @@ def cmd_predict(args) -> None:
 
         from sentipipe.batch import predict_file  # noqa: PLC0415
 
-        rows = predict_file(
-            lambda texts: pd.DataFrame(model.predict_rows(texts, {})),
-            Path(args.input),
-            Path(args.output),
-            text_column=args.text_column,
-            chunk_rows=args.chunk_rows,
-        )
+        monitoring, log = _monitoring(args), None
+        score = lambda texts: pd.DataFrame(model.predict_rows(texts, {}))
+        if monitoring.enabled:
+            from sentipipe.monitoring.log import PredictionLog, new_request_id, row_ids  # noqa: PLC0415
+
+            identity = _served_identity(*_checked(args, "classifier"))
+            log = PredictionLog.from_params(monitoring, identity, model.predictor.labels, source="predict")
+
+            def score(texts: list[str]):
+                started, request_id = time.perf_counter(), new_request_id()
+                rows, features = model.scored(texts)
+                log.append(request_id, texts, rows, features, (time.perf_counter() - started) * 1000)
+                return pd.DataFrame(rows).assign(log_id=row_ids(request_id, len(texts)))
+
+        try:
+            rows = predict_file(
+                score, Path(args.input), Path(args.output), text_column=args.text_column, chunk_rows=args.chunk_rows
+            )
+        finally:
+            if log is not None:
+                log.close()
         print(f"wrote {rows} predictions to {args.output}")
+        if log is not None:
+            print(f"logged {log.written_rows} rows to {monitoring.log} (column `log_id` names them for feedback)")
         return
     rows = model.predict_rows(args.texts, {"explain": True} if args.explain else {})
     for text, row in zip(args.texts, rows, strict=True):
@@ -121,6 +154,13 @@ def cmd_serve(args) -> None:
     from sentipipe import server  # noqa: PLC0415
 
     os.environ.update({"MLFLOW_TRACKING_URI": uri, server.MODEL_URI_ENV: model_uri})
+    monitoring = _monitoring(args)
+    if monitoring.enabled and args.task == "classifier":
+        setup = {"params": monitoring.model_dump(), "model": _served_identity(uri, model_uri)}
+        os.environ[server.LOG_ENV] = json.dumps(setup)
+        print(f"logging every scored row to {monitoring.log} (monitoring.enabled)", flush=True)
+    elif monitoring.enabled:
+        print("monitoring.enabled: the prediction log covers the classifier; the generator is served without it")
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))  # each worker: the HTTP loop and torch threads
     print(f"serving {model_uri} from {uri} on http://{args.host}:{args.port}/invocations", flush=True)
     uvicorn.run(
@@ -270,6 +310,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     s.set_defaults(func=cmd_serve)
 
+    mo = sub.add_parser(
+        "monitor", help="test the served classifier's newest logged windows for drift; exit 3 on an alarm"
+    )
+    mo.add_argument("--model-uri", help="default: models:/<classifier.register.model_name>@champion (its logged rows)")
+    mo.add_argument("--log", help="the prediction log (default: monitoring.log)")
+    mo.add_argument("--reference", default="data/prepared/val.parquet", help="the version's validation texts")
+    mo.add_argument("--output", default="reports/monitoring", help="where report.html and report.json go")
+    mo.add_argument("--retest", action="store_true", help="test the newest windows again, not only new ones")
+    mo.set_defaults(func=commands.monitor)
+
+    fb = sub.add_parser("feedback", help="attach true labels (a file of id,label) to logged predictions")
+    fb.add_argument("file", help="CSV, TSV, JSONL or Parquet with columns id and label")
+    fb.add_argument("--log", help="the prediction log (default: monitoring.log)")
+    fb.set_defaults(func=commands.feedback)
+
+    ex = sub.add_parser("export-feedback", help="labelled traffic as training rows for data.train_extra")
+    ex.add_argument("--output", default="data/feedback/feedback.csv")
+    ex.add_argument("--log", help="the prediction log (default: monitoring.log)")
+    ex.add_argument("--prepared", default="data/prepared", help="the folder of the validation and test splits")
+    ex.set_defaults(func=commands.export_feedback)
+
     m = sub.add_parser("summary", help="print the last registrations, test metrics and samples")
     m.set_defaults(func=cmd_summary)
 
@@ -309,11 +370,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         _quiet()
     try:
-        args.func(args)
+        return args.func(args) or 0
     except SentipipeError as exc:
         print(f"sentipipe: error: {exc}", file=sys.stderr)
         return 1
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sentipipe.errors import ConfigError
 
 VADER_CORPORA = ("movie", "amazon", "nyt", "tweets")
+TRAIN_EXTRA_FOLDER = "data/feedback"  # data.train_extra's files: a dependency of the prepare stage
 # The top-level sections of params.yaml; each task's root validates its own and the shared ones.
-SECTIONS = ("data", "tracking", "classifier", "generator")
+SECTIONS = ("data", "tracking", "monitoring", "classifier", "generator")
 # Keys that moved: a file that still uses the old place fails with the new one named.
 MOVED = {
     "tokenize": "classifier.tokenize",
@@ -76,6 +77,11 @@ class DataParams(Section):
     val_size: float = Field(0.1, gt=0.0, lt=0.5)
     test_size: float = Field(0.1, gt=0.0, lt=0.5)
     seed: int = 13
+    train_extra: list[str] = Field(
+        default_factory=list,
+        description="files of text,label rows added to the training split only (e.g. `sentipipe export-feedback`); "
+        f"under {TRAIN_EXTRA_FOLDER}/, which the prepare stage watches",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DataParams:
@@ -86,6 +92,12 @@ class DataParams(Section):
             raise ValueError(f"data.val_groups and data.test_groups share {both}; a group is held out once")
         if isinstance(self.path, list) and not self.path:
             raise ValueError("data.path: an empty list; name at least one file")
+        outside = [p for p in self.train_extra if Path(p).parts[:2] != tuple(TRAIN_EXTRA_FOLDER.split("/"))]
+        if outside:
+            raise ValueError(
+                f"data.train_extra: {outside} must lie under {TRAIN_EXTRA_FOLDER}/ (the folder the prepare stage "
+                "watches, so that DVC reruns it when they change); move them there"
+            )
         return self
 
     @property
@@ -145,6 +157,33 @@ class TrackingParams(Section):
     )
 
 
+class MonitoringParams(Section):
+    """The served model's prediction log, drift and live figures (`sentipipe serve|predict|monitor|feedback`).
+
+    No stage reads this section, so changing it reruns nothing (like `tracking`).
+    """
+
+    enabled: bool = Field(False, description="serve and predict --input append every scored row to the log")
+    log: str = Field("logs/predictions", min_length=1, description="the log's folder: a path or an fsspec URI")
+    text: Literal["full", "hash"] = Field(
+        "full", description="full: the text is logged; hash: its SHA-256 only (the log cannot be exported)"
+    )
+    flush_rows: int = Field(1000, ge=1, description="rows per log file at most: a file is written when reached")
+    flush_seconds: float = Field(10.0, gt=0, description="a file is written at least this often while rows wait")
+    max_pending_rows: int = Field(
+        100_000, ge=1, description="rows waiting for the writer at most; past it rows are dropped and counted"
+    )
+    window: int = Field(500, ge=20, description="rows per monitored window (the newest full windows are tested)")
+    windows: int = Field(5, ge=1, description="how many of the newest windows `sentipipe monitor` tests")
+    alpha: float = Field(0.01, gt=0, lt=0.5, description="false-alarm rate a window, split over its tests (Bonferroni)")
+    reference_rows: int = Field(5000, ge=100, description="validation rows scored as the reference at most")
+    max_accuracy_drop: float = Field(
+        0.05, ge=0, le=1, description="live accuracy this far below validation accuracy is an alarm"
+    )
+    min_labelled: int = Field(100, ge=1, description="labelled rows a window needs before its live accuracy counts")
+    experiment: str = Field("sentipipe-monitoring", min_length=1, description="the MLflow experiment of monitor runs")
+
+
 def check_split_sizes(data: Any, key: str) -> None:
     """What every data section must satisfy: training data remains, a file source names its file."""
     if data.val_size + data.test_size >= 0.9:
@@ -168,6 +207,13 @@ class DataConfig(Root):
     """What the task-free data stages (ingest, prepare) read."""
 
     data: DataParams = Field(default_factory=DataParams)
+
+
+class MonitoringConfig(Root):
+    """What the serving and monitoring commands read."""
+
+    tracking: TrackingParams = Field(default_factory=TrackingParams)
+    monitoring: MonitoringParams = Field(default_factory=MonitoringParams)
 
 
 class TrackingConfig(Root):

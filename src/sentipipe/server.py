@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import csv
 import io
 import json
 import os
+import time
 from typing import Any
 
 import mlflow.pyfunc
@@ -47,10 +49,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import sentipipe
+from sentipipe.config import MonitoringParams
 from sentipipe.errors import SentipipeError
+from sentipipe.monitoring.log import PredictionLog, new_request_id
+from sentipipe.scoring_queue import Batcher
 from sentipipe.serving import Served, check_texts
 
 MODEL_URI_ENV = "SENTIPIPE_SERVE_MODEL_URI"
+LOG_ENV = "SENTIPIPE_SERVE_LOG"  # JSON: the monitoring params and the served version's name, version, run id
 MAX_BODY_ENV = "SENTIPIPE_SERVE_MAX_BODY_BYTES"
 BODY_TIMEOUT_ENV = "SENTIPIPE_SERVE_BODY_TIMEOUT"
 MAX_BODY_BYTES = 16 * 2**20
@@ -258,65 +264,10 @@ def texts_from_csv(body: str, column: str) -> list:
         raise SentipipeError(f"not a CSV table: {exc}") from None
 
 
-class Batcher:
-    """Requests that arrive while a batch is being scored are scored together in the next one."""
-
-    def __init__(self, model: Served, max_rows: int = 256):
-        self.model, self.max_rows = model, max_rows
-        self.queue: asyncio.Queue | None = None
-        self.task: asyncio.Task | None = None  # held: the loop keeps only a weak reference to a task
-
-    async def score(self, texts: list[str], params: dict) -> list[dict]:
-        if params or len(texts) >= self.max_rows:  # options, or a batch of its own: scored on its own
-            return await asyncio.to_thread(self.model.predict_rows, texts, params)
-        if self.queue is None:
-            self.queue = asyncio.Queue()
-            self.task = asyncio.get_running_loop().create_task(self._run())
-        done = asyncio.get_running_loop().create_future()
-        await self.queue.put((texts, done))
-        return await done
-
-    async def _run(self) -> None:
-        while True:
-            waiting = [await self.queue.get()]
-            rows = len(waiting[0][0])
-            while rows < self.max_rows and not self.queue.empty():
-                waiting.append(self.queue.get_nowait())
-                rows += len(waiting[-1][0])
-            texts = [t for batch, _ in waiting for t in batch]
-            try:
-                out = await asyncio.to_thread(self.model.predict_rows, texts, {})
-            except Exception as exc:  # noqa: BLE001 - one request's failure is not its neighbours': each alone
-                if len(waiting) == 1:
-                    settle(waiting[0][1], error=exc)
-                else:
-                    await self._one_by_one(waiting)
-                continue
-            start = 0
-            for batch, done in waiting:
-                settle(done, out[start : start + len(batch)])
-                start += len(batch)
-
-    async def _one_by_one(self, waiting: list) -> None:
-        for batch, done in waiting:
-            try:
-                settle(done, await asyncio.to_thread(self.model.predict_rows, batch, {}))
-            except Exception as exc:  # noqa: BLE001 - the request that failed hears of it
-                settle(done, error=exc)
-
-
-def settle(done: asyncio.Future, rows: list | None = None, error: Exception | None = None) -> None:
-    """A waiting request's outcome; one whose handler was cancelled has nobody waiting (and must not stop the loop)."""
-    if done.done():
-        return
-    if error is not None:
-        done.set_exception(error)
-    else:
-        done.set_result(rows)
-
-
-def create_app(model: Served, model_uri: str) -> Starlette:
-    batcher = Batcher(model)
+def create_app(model: Served, model_uri: str, log: PredictionLog | None = None) -> Starlette:
+    """The app; with `log`, every scored row is appended to the prediction log and each answer carries its
+    request id (the `X-Request-Id` header and `request_id` in the body: feedback names rows by it)."""
+    batcher = Batcher(model, features=log is not None)
     max_body = int(env_number(MAX_BODY_ENV, MAX_BODY_BYTES, int))
     body_timeout = env_number(BODY_TIMEOUT_ENV, BODY_TIMEOUT)
 
@@ -329,6 +280,7 @@ def create_app(model: Served, model_uri: str) -> Starlette:
         )
 
     async def invocations(request: Request) -> Response:
+        started = time.perf_counter()
         try:
             kind, charset = media_type(request.headers.get("content-type", ""))
             if kind not in CONTENT_TYPES:
@@ -346,14 +298,18 @@ def create_app(model: Served, model_uri: str) -> Starlette:
             else:
                 texts, params = texts_from_csv(text, model.column), {}
             check_unicode(check_texts(texts, model.column), model.column)
-            rows = await batcher.score(texts, params)
+            rows, features = await batcher.score(texts, params)
         except ClientGone:
             return Response(status_code=400)  # nobody reads it; uvicorn drops it
         except Refused as exc:
             return error_response(exc.status, str(exc), exc.close)
         except SentipipeError as exc:
             return bad_request(str(exc))
-        return JSONResponse({"predictions": rows})
+        if log is None:
+            return JSONResponse({"predictions": rows})
+        request_id = new_request_id()
+        log.append(request_id, texts, rows, features, (time.perf_counter() - started) * 1000)
+        return JSONResponse({"predictions": rows, "request_id": request_id}, headers={"X-Request-Id": request_id})
 
     async def http_error(request: Request, exc: HTTPException) -> Response:
         message = f"{exc.detail}: {request.method} {request.url.path[:200]}"
@@ -369,14 +325,28 @@ def create_app(model: Served, model_uri: str) -> Starlette:
         Route("/version", version),
         Route("/invocations", invocations, methods=["POST"]),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        yield
+        if log is not None:  # SIGTERM and SIGINT end here: what waits is written before the process exits
+            await asyncio.to_thread(log.close)
+
     return Starlette(
         routes=routes,
         middleware=[Middleware(header_limit)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
     )
 
 
 def app_from_env() -> Starlette:
-    """The app for `uvicorn --factory` (each worker process loads the model once)."""
+    """The app for `uvicorn --factory` (each worker process loads the model once, and has its own log writer)."""
     uri = os.environ[MODEL_URI_ENV]
-    return create_app(mlflow.pyfunc.load_model(uri).unwrap_python_model(), uri)
+    model = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    log = None
+    if os.environ.get(LOG_ENV):
+        setup = json.loads(os.environ[LOG_ENV])
+        params = MonitoringParams(**setup["params"])
+        log = PredictionLog.from_params(params, setup["model"], model.predictor.labels, source="serve")
+    return create_app(model, uri, log)

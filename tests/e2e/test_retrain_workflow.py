@@ -132,6 +132,7 @@ def replayed(tracking_server, tmp_path_factory):
     }
     values = {
         "github.event.inputs.overrides": " ".join(f"-S {x}" for x in [*TINY, "classifier.train.lr=0.005"]),
+        "github.event.inputs.reason": "monitor: window 3: DRIFT: length",
         "github.run_id": "4242",
     }
     done = replay(work, env, values)
@@ -156,6 +157,7 @@ def test_the_report_names_what_changed_and_both_registrations(replayed):
     report = (replayed["work"] / "report.md").read_text()
     assert "classifier.train.lr" in report and "0.005" in report, "the params diff against main"
     assert "reports/classifier/metrics.json" in report, "the metrics diff against main"
+    assert "Dispatched on evidence: monitor: window 3: DRIFT: length" in report, "monitor.yml's reason"
     for model in ("replay-classifier", "replay-generator"):
         assert f'"name": "{model}"' in report
     assert replayed["summary"].read_text() == report, "the same report on the job's summary page"
@@ -191,7 +193,7 @@ def test_an_unreachable_tracking_server_fails_the_job_at_once_and_registers_noth
     client = replayed["client"]
     versions = {m: len(client.search_model_versions(f"name='{m}'")) for m in ("replay-classifier", "replay-generator")}
     env = {**venv_env(), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
-    done = replay(replayed["work"], env, {"github.event.inputs.overrides": "", "github.run_id": "4343"})
+    done = replay(replayed["work"], env, {"github.event.inputs.overrides": "", "github.event.inputs.reason": "", "github.run_id": "4343"})
     failed = done[-1]
     assert failed.returncode != 0 and failed.step.startswith("check the tracking server")
     assert "the tracking server at http://127.0.0.1:9 does not answer" in failed.stderr

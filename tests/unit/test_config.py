@@ -117,7 +117,10 @@ def test_every_knob_is_written_out_in_params_yaml():
     import yaml
 
     written = _keys(yaml.safe_load((REPO / "params.yaml").read_text()))
+    from sentipipe.config import MonitoringConfig, load
+
     known = _keys(load_classifier(REPO / "params.yaml")) | _keys(load_generator(REPO / "params.yaml"))
+    known |= _keys(load(REPO / "params.yaml", MonitoringConfig))
     assert written == known, {"missing from params.yaml": sorted(known - written), "unknown": sorted(written - known)}
 
 

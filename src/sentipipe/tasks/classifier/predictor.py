@@ -209,3 +209,28 @@ class Predictor:
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Calibrated class probabilities (n, classes), as served."""
         return self.probabilities(self.logits(texts, batch_size))
+
+    def predict_with_features(self, texts: Sequence[str], batch_size: int = 256) -> tuple[np.ndarray, dict]:
+        """`predict_proba`, and what drift monitoring needs of each text, from the same pass over it.
+
+        `tokens`: its token count (after truncation); `unseen`: how many of them the training vocabulary
+        lacks; `vector`: its sentence vector, the mean of its word vectors as the network reads them
+        (pretrained or spelling vectors for unseen words, <unk>'s row otherwise). Tokenizing again for the
+        log would double the cost of a request: the tokens are the expensive part on a CPU.
+        """
+        token_lists = self.tokens(texts)
+        split, extra = self.encode(token_lists)
+        probs = self.probabilities(self.logits_encoded(split, extra, batch_size))
+        if not hasattr(self, "_matrix"):
+            self._matrix = self.network.embedding.weight.detach().cpu().numpy()
+        ids, known = split.ids.astype(np.int64), len(self._matrix)
+        rows = self._matrix[np.minimum(ids, known - 1)]
+        if extra is not None:
+            outside = ids >= known
+            rows[outside] = extra.numpy()[ids[outside] - known]
+        lengths = np.diff(split.offsets)
+        vector = np.add.reduceat(rows, split.offsets[:-1], axis=0) / lengths[:, None] if len(lengths) else rows[:0]
+        counts = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
+        unseen_ids = (ids == UNK_ID) | (ids >= len(self.vocab))
+        unseen = np.minimum(np.add.reduceat(unseen_ids.astype(np.int64), split.offsets[:-1]), counts)
+        return probs, {"tokens": counts, "unseen": unseen, "vector": vector.astype(np.float32)}

@@ -31,6 +31,11 @@ class ServedClassifier:
     def load_context(self, context) -> None:
         self.predictor = Predictor.load(context.artifacts["predictor"], device="cpu")
 
+    def scored(self, texts: list[str]) -> tuple[list[dict], dict]:
+        """Rows as `predict_rows` gives them, and each text's features for the prediction log (one pass)."""
+        probs, features = self.predictor.predict_with_features(texts, batch_size=MAX_BATCH)
+        return prediction_rows(probs, self.predictor.labels), features
+
     def predict_rows(self, texts: list[str], params: dict) -> list[dict]:
         """Rows of label and probabilities; with params {"explain": true}, each token's contribution too."""
         unknown = sorted(set(params) - set(PARAMS))

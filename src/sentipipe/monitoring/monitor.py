@@ -1,0 +1,366 @@
+"""`sentipipe monitor`: the newest windows of a served version's log against its reference, and live figures.
+
+Each window (`monitoring.window` consecutive rows of the version, in time order) is
+tested once: the monitor run of a version in MLflow (experiment `monitoring.experiment`,
+one run a version, resumed by every call) records the last window tested, and a call
+tests the full windows after it (the newest `monitoring.windows` at most). So a
+scheduled monitor raises an alarm on the call that first sees a drifted window, and
+the false-alarm rate is a rate per window. Labels fed back (`sentipipe feedback`) give
+live accuracy and macro-F1, per window of the version and per version overall.
+
+Outputs: `report.json` (what a machine reads), `report.html` (what a person reads), both
+logged to the monitor run (under `windows-<first>-<last>/`), whose metrics have one step
+a window: each test's p-value and statistic, the live figures, and the version's
+validation figures beside them. Exit status: 0 nothing crossed, 3 an alarm.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow.dataset as ds
+from fsspec.core import url_to_fs
+
+from sentipipe.errors import SentipipeError
+from sentipipe.io import write_bytes, write_json
+from sentipipe.monitoring.drift import TESTS, Features, window_tests
+from sentipipe.monitoring.log import FEEDBACK
+
+if TYPE_CHECKING:
+    from sentipipe.config import MonitoringParams
+
+ALARM = 3  # the exit status of a call that raised an alarm
+LAST_WINDOW_TAG = "sentipipe.monitor.last_window"
+SEED = 0
+
+
+@dataclass
+class Served:
+    """The version monitored: its identity and its python model (which scores the reference)."""
+
+    name: str
+    version: str
+    run_id: str
+    model: object
+
+
+def log_dataset(uri: str, feedback: bool = False) -> ds.Dataset | None:
+    fs, root = url_to_fs(uri)
+    root = root.rstrip("/") + (f"/{FEEDBACK}" if feedback else "")
+    if not fs.exists(root):
+        return None
+    files = [
+        f
+        for f in fs.find(root)
+        if f.endswith(".parquet")
+        and not Path(f).name.startswith(".")
+        and (feedback or f"/{FEEDBACK}/" not in f[len(root) :])
+    ]
+    if not files:
+        return None
+    return ds.dataset(files, filesystem=fs, format="parquet")
+
+
+def read_log(uri: str, columns: list[str] | None = None, name: str | None = None) -> pd.DataFrame:
+    """Every logged row (of model `name`, if given), oldest first."""
+    found = log_dataset(uri)
+    if found is None:
+        return pd.DataFrame()
+    where = ds.field("model_name") == name if name else None
+    frame = found.to_table(columns=columns, filter=where).to_pandas()
+    return frame.sort_values(["time", "id"], kind="stable").reset_index(drop=True)
+
+
+def read_feedback(uri: str) -> pd.DataFrame:
+    """The labels sent back: the newest label of each row id."""
+    found = log_dataset(uri, feedback=True)
+    if found is None:
+        return pd.DataFrame({"id": pd.Series(dtype=str), "true_label": pd.Series(dtype=str)})
+    frame = found.to_table().to_pandas().sort_values("received", kind="stable")
+    return frame.drop_duplicates("id", keep="last")[["id", "true_label"]]
+
+
+def log_features(frame: pd.DataFrame, labels: list[str]) -> Features:
+    probs = frame[[f"prob_{c}" for c in labels]].to_numpy(np.float64)
+    return Features(
+        label=frame["label"].to_numpy(str),
+        confidence=probs.max(axis=1),
+        tokens=frame["tokens"].to_numpy(np.int64),
+        unseen=frame["unseen"].to_numpy(np.int64),
+        vector=np.stack(frame["vector"].to_numpy()).astype(np.float32),
+    )
+
+
+def reference_features(model, path: Path, rows: int) -> Features:
+    """The version scoring its validation texts (a seeded sample of `rows` at most), as it scores traffic."""
+    if not path.is_file():
+        raise SentipipeError(
+            f"{path}: the reference (the champion's validation split) is missing; run `dvc pull` or `dvc repro` "
+            "first, or name another file with --reference"
+        )
+    texts = pd.read_parquet(path, columns=["text"])["text"]
+    if len(texts) > rows:
+        texts = texts.sample(rows, random_state=SEED)
+    out, parts = [], []
+    texts = texts.tolist()
+    for start in range(0, len(texts), 1000):
+        rows_, features = model.scored(texts[start : start + 1000])
+        out.extend(rows_)
+        parts.append(features)
+    labels = model.predictor.labels
+    probs = np.array([[r[f"prob_{c}"] for c in labels] for r in out])
+    return Features(
+        label=np.array([r["label"] for r in out]),
+        confidence=probs.max(axis=1),
+        tokens=np.concatenate([p["tokens"] for p in parts]),
+        unseen=np.concatenate([p["unseen"] for p in parts]),
+        vector=np.concatenate([p["vector"] for p in parts]).astype(np.float16).astype(np.float32),
+    )
+
+
+def live_figures(frame: pd.DataFrame, labels: list[str]) -> dict:
+    """Accuracy and macro-F1 of the rows with a label fed back."""
+    known = frame.dropna(subset=["true_label"])
+    if known.empty:
+        return {"labelled": 0, "accuracy": None, "macro_f1": None}
+    truth, predicted = known["true_label"].to_numpy(str), known["label"].to_numpy(str)
+    f1s = []
+    for c in labels:
+        tp = np.sum((predicted == c) & (truth == c))
+        denominator = np.sum(predicted == c) + np.sum(truth == c)
+        if np.sum(truth == c) or np.sum(predicted == c):
+            f1s.append(2 * tp / denominator)
+    return {
+        "labelled": int(len(known)),
+        "accuracy": float(np.mean(truth == predicted)),
+        "macro_f1": float(np.mean(f1s)) if f1s else None,
+    }
+
+
+def monitor(
+    params: MonitoringParams,
+    served: Served,
+    reference: Path,
+    output: Path,
+    tracking_uri: str,
+    retest: bool = False,
+) -> dict:
+    """Test the version's new windows, write and log the report; the report says whether to raise an alarm."""
+    import mlflow  # noqa: PLC0415 - heavy; the light commands never load this module
+    from mlflow import MlflowClient  # noqa: PLC0415
+
+    client = MlflowClient(tracking_uri)
+    labels = list(served.model.predictor.labels)
+    log = read_log(params.log, name=served.name)
+    if log.empty:
+        raise SentipipeError(
+            f"{params.log}: no logged rows of {served.name}; serve with monitoring.enabled: true first "
+            "(or name the log with --log)"
+        )
+    feedback = read_feedback(params.log)
+    log = log.merge(feedback, on="id", how="left")
+    versions = {}
+    for version, rows in log.groupby("model_version", sort=True):
+        versions[str(version)] = live_figures(rows, labels)
+    mine = log[log["model_version"] == served.version].reset_index(drop=True)
+    training = client.get_run(served.run_id).data.metrics
+    validation = {k: training[k] for k in ("val_accuracy", "val_macro_f1") if k in training}
+
+    run_id, last = _monitor_run(client, params.experiment, served)
+    full = len(mine) // params.window
+    first = 0 if retest or last is None else last + 1
+    first = max(first, full - params.windows)
+    windows = list(range(first, full))
+    replaced = last is not None and last >= full and not retest
+    report = {
+        "model": {"name": served.name, "version": served.version, "run_id": served.run_id},
+        "log": params.log,
+        "reference": {"path": str(reference)},
+        "window_rows": params.window,
+        "alpha": params.alpha,
+        "rows_logged": int(len(mine)),
+        "rows_waiting": int(len(mine) - full * params.window),
+        "validation": validation,
+        "live_by_version": versions,
+        "windows": [],
+        "alarm": False,
+        "monitor_run_id": run_id,
+        "note": (
+            f"the log holds {full} full windows of this version, fewer than the last call tested "
+            f"({last + 1}): was it replaced? --retest tests its newest windows again"
+            if replaced
+            else None
+        ),
+    }
+    if windows:
+        ref = reference_features(served.model, reference, params.reference_rows)
+        report["reference"]["rows"] = len(ref)
+        for k in windows:
+            rows = mine.iloc[k * params.window : (k + 1) * params.window]
+            tested = window_tests(ref, log_features(rows, labels), params.alpha, seed=SEED + k)
+            live = live_figures(rows, labels)
+            accuracy_alarm = (
+                live["labelled"] >= params.min_labelled
+                and "val_accuracy" in validation
+                and live["accuracy"] < validation["val_accuracy"] - params.max_accuracy_drop
+            )
+            report["windows"].append(
+                {
+                    "index": k,
+                    "first_time": str(rows["time"].iloc[0]),
+                    "last_time": str(rows["time"].iloc[-1]),
+                    **tested,
+                    "live": live,
+                    "accuracy_alarm": bool(accuracy_alarm),
+                    "alarm": bool(tested["drifted"] or accuracy_alarm),
+                }
+            )
+        report["alarm"] = any(w["alarm"] for w in report["windows"])
+    output.mkdir(parents=True, exist_ok=True)
+    write_json(output / "report.json", report)
+    write_bytes(output / "report.html", render_html(report).encode("utf-8"))
+    _log_run(client, mlflow, run_id, report, output, windows, validation, labels)
+    return report
+
+
+def _monitor_run(client, experiment: str, served: Served) -> tuple[str, int | None]:
+    """The version's monitor run (created on first use) and the last window it tested."""
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    query = (
+        f"tags.`sentipipe.monitored_run_id` = '{served.run_id}' and tags.`sentipipe.model_version` = '{served.version}'"
+    )
+    runs = client.search_runs([experiment_id], query, max_results=1, order_by=["attributes.start_time DESC"])
+    if runs:
+        last = runs[0].data.tags.get(LAST_WINDOW_TAG)
+        return runs[0].info.run_id, None if last is None else int(last)
+    run = client.create_run(
+        experiment_id,
+        run_name=f"monitor {served.name} v{served.version}",
+        tags={
+            "sentipipe.monitored_run_id": served.run_id,
+            "sentipipe.model_name": served.name,
+            "sentipipe.model_version": served.version,
+            "mlflow.note.content": (
+                f"The served log of {served.name} version {served.version} (training run {served.run_id}): "
+                "one step a window of traffic; drift p-values, live accuracy from fed-back labels, and the "
+                "version's validation figures beside them."
+            ),
+        },
+    )
+    return run.info.run_id, None
+
+
+def _log_run(client, mlflow, run_id, report, output, windows, validation, labels) -> None:
+    from mlflow.entities import Metric  # noqa: PLC0415
+
+    metrics = []
+    for w in report["windows"]:
+        at = int(pd.Timestamp(w["last_time"]).timestamp() * 1000)
+        values = {f"drift_p_{name}": w["tests"][name]["p_value"] for name in TESTS}
+        values["drift_auc_sentence_vectors"] = w["tests"]["sentence_vectors"]["statistic"]
+        values["drift_alarm"] = float(w["drifted"])
+        values["alarm"] = float(w["alarm"])
+        if w["live"]["labelled"]:
+            values.update(live_accuracy=w["live"]["accuracy"], live_labelled=float(w["live"]["labelled"]))
+            if w["live"]["macro_f1"] is not None:
+                values["live_macro_f1"] = w["live"]["macro_f1"]
+        values.update(validation)  # the version's validation figures, a line beside the live ones
+        metrics += [Metric(k, float(v), at, w["index"]) for k, v in values.items()]
+    for start in range(0, len(metrics), 900):
+        client.log_batch(run_id, metrics=metrics[start : start + 900])
+    if windows:
+        folder = f"windows-{windows[0]:05d}-{windows[-1]:05d}"
+        client.log_artifact(run_id, str(output / "report.html"), folder)
+        client.log_artifact(run_id, str(output / "report.json"), folder)
+        client.set_tag(run_id, LAST_WINDOW_TAG, str(windows[-1]))
+    client.set_tag(run_id, "sentipipe.monitor.alarm", str(report["alarm"]).lower())
+
+
+# ---------------------------------------------------------------------- the page a person reads
+
+
+def render_html(report: dict) -> str:
+    """One self-contained page (no script, no network): each window's tests, what moved, the live figures."""
+    e = html.escape
+    m = report["model"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>monitor {e(m['name'])} v{e(m['version'])}</title>",
+        "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:72em}table{border-collapse:collapse;"
+        "margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}.moved{background:#fdd}"
+        ".ok{background:#efe}h2{margin-top:2em}</style></head><body>",
+        f"<h1>{e(m['name'])} version {e(m['version'])}: {'ALARM' if report['alarm'] else 'no alarm'}</h1>",
+        f"<p>Log <code>{e(report['log'])}</code>: {report['rows_logged']} rows of this version "
+        f"({report['rows_waiting']} waiting for a full window of {report['window_rows']}). Reference: "
+        f"<code>{e(report['reference']['path'])}</code>, the version's validation texts scored as served"
+        f"{' (' + str(report['reference'].get('rows')) + ' rows)' if 'rows' in report['reference'] else ''}. "
+        f"A test moves when its p-value is under {report['alpha']} / {len(TESTS)} (Bonferroni).</p>",
+    ]
+    validation = ", ".join(f"{k} {v:.4f}" for k, v in report["validation"].items()) or "none recorded"
+    parts.append(f"<p>Validation figures of this version: {e(validation)}.</p>")
+    if not report["windows"]:
+        parts.append("<p>No new full window since the last call: nothing tested.</p>")
+    for w in report["windows"]:
+        verdict = "ALARM: " + ", ".join(w["moved"] + (["live accuracy"] if w["accuracy_alarm"] else []))
+        parts.append(
+            f"<h2>Window {w['index']} ({e(w['first_time'])} to {e(w['last_time'])}): "
+            f"{e(verdict) if w['alarm'] else 'nothing moved'}</h2>"
+        )
+        parts.append(
+            "<table><tr><th>test</th><th>what</th><th>reference</th><th>window</th>"
+            "<th>statistic</th><th>p-value</th></tr>"
+        )
+        for name, t in w["tests"].items():
+            parts.append(
+                f"<tr class='{'moved' if t['moved'] else 'ok'}'><td>{e(name)}</td><td>{e(t['what'])}</td>"
+                f"<td>{e(t['reference'])}</td><td>{e(t['window'])}</td><td>{t['statistic']:.4f}</td>"
+                f"<td>{t['p_value']:.3g}</td></tr>"
+            )
+        parts.append("</table>")
+        live = w["live"]
+        if live["labelled"]:
+            f1 = "" if live["macro_f1"] is None else f", macro-F1 {live['macro_f1']:.4f}"
+            parts.append(f"<p>Live: {live['labelled']} rows labelled, accuracy {live['accuracy']:.4f}{f1}.</p>")
+    parts.append(
+        "<h2>Live figures by version</h2><table><tr><th>version</th><th>labelled</th>"
+        "<th>accuracy</th><th>macro-F1</th></tr>"
+    )
+    for version, live in report["live_by_version"].items():
+        acc = "" if live["accuracy"] is None else f"{live['accuracy']:.4f}"
+        f1 = "" if live["macro_f1"] is None else f"{live['macro_f1']:.4f}"
+        parts.append(f"<tr><td>{e(version)}</td><td>{live['labelled']}</td><td>{acc}</td><td>{f1}</td></tr>")
+    parts.append("</table></body></html>")
+    return "\n".join(parts)
+
+
+def summary_lines(report: dict) -> list[str]:
+    """What the command prints: one line a window, naming what moved."""
+    m = report["model"]
+    lines = [f"monitor {m['name']} version {m['version']}: {report['rows_logged']} rows logged"]
+    if report.get("note"):
+        lines.append(report["note"])
+    elif not report["windows"]:
+        lines.append(f"no new full window of {report['window_rows']} rows since the last call; nothing tested")
+    for w in report["windows"]:
+        tests = w["tests"]
+        moved = [
+            f"{n} ({tests[n]['reference']} -> {tests[n]['window']}, p={tests[n]['p_value']:.2g})" for n in w["moved"]
+        ]
+        live = w["live"]
+        live_text = f"; live accuracy {live['accuracy']:.4f} on {live['labelled']}" if live["labelled"] else ""
+        state = "DRIFT: " + "; ".join(moved) if moved else "no drift"
+        if w["accuracy_alarm"]:
+            state += "; LIVE ACCURACY below validation"
+        lines.append(f"window {w['index']}: {state}{live_text}")
+    return lines
+
+
+def dump(report: dict) -> str:
+    return json.dumps(report, indent=2)
