@@ -74,6 +74,25 @@ def test_int8_recurrence_stays_close_to_fp32_and_to_torchs_int8():
     assert (ours - exact).abs().max() <= max(0.05, 1.5 * float((theirs - exact).abs().max()))
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_an_int8_texts_logits_do_not_depend_on_the_texts_batched_with_it(cell):
+    """Served traffic is batched as it arrives and evaluate batches by length: with a state scale taken from
+    the whole batch, the same text would get other probabilities beside other texts."""
+    model = _model(cell, True, "max")
+    ids, lengths = _batch()
+    served = folded.FoldedRecurrent(model, quantized=True)
+    together = served(ids, lengths)
+    alone = torch.cat([served(ids[i : i + 1, : lengths[i]], lengths[i : i + 1]) for i in range(len(lengths))])
+    torch.testing.assert_close(alone, together, rtol=0, atol=1e-6)
+    with torch.no_grad():  # what it fixes: torch's dynamic int8 takes the batch's range
+        theirs = quantize(model)
+        together, alone = (
+            theirs(ids, lengths),
+            torch.cat([theirs(ids[i : i + 1], lengths[i : i + 1]) for i in range(6)]),
+        )
+    assert (alone - together).abs().max() > 1e-6
+
+
 def test_applies_only_where_it_is_exact():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert folded.applies(_model("lstm", True, "max"), cpu)

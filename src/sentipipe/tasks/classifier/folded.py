@@ -7,8 +7,8 @@ gates x directions floats) and runs the recurrence itself, one step of both
 directions at a time: per token only the recurrent product `W_hh . h` is left.
 For a BiLSTM over 384-dim vectors that removes 75% of the multiply-adds at
 hidden 128 (the default) and 60% at hidden 256. With `quantized`, `W_hh` is int8 (per output channel, dynamic
-activations); the word table stays fp32, so only the recurrent product is
-approximated.
+activations on the fixed range [-1, 1], so that a text's result does not depend on its batch); the word
+table stays fp32, so only the recurrent product is approximated.
 
 Exact otherwise: the same cell equations as torch.nn.LSTM / GRU / RNN, max /
 mean / last pooling over the valid steps, the same head and lexical path (unit
@@ -83,6 +83,14 @@ class FoldedRecurrent:
         self._b_rec = [b_hh[k] if spec.cell == "gru" else None for k in range(self.directions)]
         if quantized:
             self._rec = [_int8(recurrent[k], self._b_rec[k]) for k in range(self.directions)]
+            # Dynamic int8 quantizes the state with one scale for the whole batch, from its min and max: a
+            # text's probabilities would then depend on which texts share its batch (served traffic is
+            # batched as it arrives, evaluate batches by length). A first row holding -1 and +1 fixes the
+            # range to [-1, 1], where tanh-bounded states (LSTM, GRU, RNN tanh) always lie: each row is
+            # then quantized alike whatever its neighbours. A ReLU state is unbounded: no anchor.
+            self._anchor = torch.zeros(1, self.hidden)
+            self._anchor[0, 0], self._anchor[0, -1] = -1.0, 1.0
+            self._anchored = spec.cell != "rnn_relu"
         else:
             self._rec_t = [w.T.contiguous() for w in recurrent]
         self._gates = gates
@@ -115,6 +123,8 @@ class FoldedRecurrent:
 
     def _recurrent(self, k: int, h: torch.Tensor) -> torch.Tensor:
         if self.quantized:
+            if self._anchored:
+                return self._rec[k](torch.cat([self._anchor, h]))[1:]
             return self._rec[k](h)
         if self._b_rec[k] is not None:
             return torch.addmm(self._b_rec[k], h, self._rec_t[k])
