@@ -57,7 +57,7 @@ def log_dataset(uri: str, feedback: bool = False) -> ds.Dataset | None:
         return None
     files = [
         f
-        for f in fs.find(root)
+        for f in sorted(fs.find(root))
         if f.endswith(".parquet")
         and not Path(f).name.startswith(".")
         and (feedback or f"/{FEEDBACK}/" not in f[len(root) :])
@@ -74,7 +74,9 @@ def read_log(uri: str, columns: list[str] | None = None, name: str | None = None
         return pd.DataFrame()
     where = ds.field("model_name") == name if name else None
     frame = found.to_table(columns=columns, filter=where).to_pandas()
-    return frame.sort_values(["time", "id"], kind="stable").reset_index(drop=True)
+    # files in name order (each name starts with its first row's time), rows in file order: a stable sort
+    # on time keeps a request's rows in their order
+    return frame.sort_values("time", kind="stable").reset_index(drop=True)
 
 
 def read_feedback(uri: str) -> pd.DataFrame:
@@ -172,7 +174,7 @@ def monitor(
     training = client.get_run(served.run_id).data.metrics
     validation = {k: training[k] for k in ("val_accuracy", "val_macro_f1") if k in training}
 
-    run_id, last = _monitor_run(client, params.experiment, served)
+    run_id, last = _monitor_run(client, params.experiment, served, params.log)
     full = len(mine) // params.window
     first = 0 if retest or last is None else last + 1
     first = max(first, full - params.windows)
@@ -229,12 +231,13 @@ def monitor(
     return report
 
 
-def _monitor_run(client, experiment: str, served: Served) -> tuple[str, int | None]:
-    """The version's monitor run (created on first use) and the last window it tested."""
+def _monitor_run(client, experiment: str, served: Served, log: str) -> tuple[str, int | None]:
+    """The monitor run of the version's rows in this log (created on first use) and the last window it tested."""
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     query = (
         f"tags.`sentipipe.monitored_run_id` = '{served.run_id}' and tags.`sentipipe.model_version` = '{served.version}'"
+        f" and tags.`sentipipe.monitor.log` = '{log.replace(chr(39), '')}'"
     )
     runs = client.search_runs([experiment_id], query, max_results=1, order_by=["attributes.start_time DESC"])
     if runs:
@@ -247,6 +250,7 @@ def _monitor_run(client, experiment: str, served: Served) -> tuple[str, int | No
             "sentipipe.monitored_run_id": served.run_id,
             "sentipipe.model_name": served.name,
             "sentipipe.model_version": served.version,
+            "sentipipe.monitor.log": log.replace("'", ""),
             "mlflow.note.content": (
                 f"The served log of {served.name} version {served.version} (training run {served.run_id}): "
                 "one step a window of traffic; drift p-values, live accuracy from fed-back labels, and the "
@@ -258,8 +262,16 @@ def _monitor_run(client, experiment: str, served: Served) -> tuple[str, int | No
 
 
 def _log_run(client, mlflow, run_id, report, output, windows, validation, labels) -> None:
+    """The windows as steps of the monitor run; the newest also on the version's logged model, and tags on the version.
+
+    A reader of the champion sees the monitoring where they look for it: the version's page (tags: the
+    monitor run, alarm, drift, live accuracy beside the `val_accuracy` tag registration set), its logged
+    model's page (the newest window's figures beside its validation metrics, the monitor run as their
+    source), and the training run's page (a tag naming the monitor run).
+    """
     from mlflow.entities import Metric  # noqa: PLC0415
 
+    model_id = _logged_model_id(client, report["model"])
     metrics = []
     for w in report["windows"]:
         at = int(pd.Timestamp(w["last_time"]).timestamp() * 1000)
@@ -271,8 +283,11 @@ def _log_run(client, mlflow, run_id, report, output, windows, validation, labels
             values.update(live_accuracy=w["live"]["accuracy"], live_labelled=float(w["live"]["labelled"]))
             if w["live"]["macro_f1"] is not None:
                 values["live_macro_f1"] = w["live"]["macro_f1"]
-        values.update(validation)  # the version's validation figures, a line beside the live ones
-        metrics += [Metric(k, float(v), at, w["index"]) for k, v in values.items()]
+        # the newest window's figures go to the logged model too (its metrics are append-only: one window a call)
+        on_model = model_id if w is report["windows"][-1] else None
+        metrics += [Metric(k, float(v), at, w["index"], model_id=on_model) for k, v in values.items()]
+        # the version's validation figures, a line beside the live ones (the logged model has them already)
+        metrics += [Metric(k, float(v), at, w["index"]) for k, v in validation.items()]
     for start in range(0, len(metrics), 900):
         client.log_batch(run_id, metrics=metrics[start : start + 900])
     if windows:
@@ -281,6 +296,52 @@ def _log_run(client, mlflow, run_id, report, output, windows, validation, labels
         client.log_artifact(run_id, str(output / "report.json"), folder)
         client.set_tag(run_id, LAST_WINDOW_TAG, str(windows[-1]))
     client.set_tag(run_id, "sentipipe.monitor.alarm", str(report["alarm"]).lower())
+    _tag_version(client, run_id, report)
+
+
+def _logged_model_id(client, model: dict) -> str | None:
+    """The MLflow 3 logged model the version was registered from (source models:/m-...), if the store has it."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    try:
+        version = client.get_model_version(model["name"], model["version"])
+        source = version.source or ""
+        model_id = getattr(version, "model_id", None) or (
+            source.removeprefix("models:/") if source.startswith("models:/m-") and "/" not in source[8:] else None
+        )
+        return model_id and client.get_logged_model(model_id).model_id
+    except MlflowException:  # a version registered from a run's path, or a logged model deleted since
+        return None
+
+
+def _tag_version(client, run_id: str, report: dict) -> None:
+    """What the version's page shows of its monitoring: where the run is, whether it alarmed, the live figures."""
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    m = report["model"]
+    run = client.get_run(run_id)
+    newest = report["windows"][-1] if report["windows"] else None
+    live = report["live_by_version"].get(m["version"], {"labelled": 0})
+    tags = {
+        "monitor.run": f"#/experiments/{run.info.experiment_id}/runs/{run_id}",
+        "monitor.run_id": run_id,
+        "monitor.alarm": str(report["alarm"]).lower(),
+        "monitor.rows_logged": str(report["rows_logged"]),
+        "monitor.live_labelled": str(live["labelled"]),
+    }
+    if live["labelled"]:
+        tags["monitor.live_accuracy"] = repr(live["accuracy"])
+        if live["macro_f1"] is not None:
+            tags["monitor.live_macro_f1"] = repr(live["macro_f1"])
+    if newest is not None:
+        tags["monitor.last_window"] = f"{newest['index']} (to {newest['last_time']})"
+        tags["monitor.drift"] = ", ".join(newest["moved"]) or "none"
+    try:
+        for key, value in tags.items():
+            client.set_model_version_tag(m["name"], m["version"], key, value)
+        client.set_tag(m["run_id"], "sentipipe.monitor_run_id", run_id)  # the training run names its monitor run
+    except MlflowException:  # a version or training run deleted since it was served: the monitor run stands
+        pass
 
 
 # ---------------------------------------------------------------------- the page a person reads
