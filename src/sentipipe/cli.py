@@ -67,9 +67,18 @@ def _checked(args, task: str) -> tuple[str, str]:
 
 
 def _monitoring(args):
+    """monitoring.* of the params file; with the log on, its address is checked before anything is served."""
     from sentipipe import config  # noqa: PLC0415
 
-    return config.load(args.params, config.MonitoringConfig).monitoring
+    params = config.load(args.params, config.MonitoringConfig).monitoring
+    if params.enabled:
+        from fsspec.core import url_to_fs  # noqa: PLC0415
+
+        try:
+            url_to_fs(params.log)
+        except (ImportError, ValueError) as exc:  # s3:// without s3fs installed, an unknown protocol
+            raise SentipipeError(f"monitoring.log={params.log!r} cannot be written: {exc}") from None
+    return params
 
 
 def _served_identity(tracking_uri: str, model_uri: str) -> dict[str, str]:

@@ -189,3 +189,15 @@ def test_train_extra_outside_the_watched_folder_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="data.train_extra.*data/feedback/"):
         parse({"data": {"train_extra": ["elsewhere/labels.csv"]}}, DataConfig)
+
+
+def test_a_log_address_no_installed_filesystem_reads_fails_before_serving(tmp_path):
+    import argparse
+
+    from sentipipe import cli
+    from sentipipe.errors import SentipipeError
+
+    params = tmp_path / "params.yaml"
+    params.write_text("monitoring:\n  enabled: true\n  log: nosuchprotocol://bucket/predictions\n")
+    with pytest.raises(SentipipeError, match="monitoring.log='nosuchprotocol://bucket/predictions' cannot be"):
+        cli._monitoring(argparse.Namespace(params=str(params)))

@@ -20,12 +20,13 @@ def monitor(args) -> int:
     """Drift and live figures of a served version's newest windows; exit 3 when a threshold is crossed."""
     from sentipipe import cli  # noqa: PLC0415 - the command line's helpers (it imports this module)
     from sentipipe.monitoring import monitor as monitoring  # noqa: PLC0415
+    from sentipipe.monitoring.report import summary_lines  # noqa: PLC0415
 
     params = _params(args)
     tracking_uri, model_uri = cli._checked(args, "classifier")
     served = monitoring.Served(**cli._served_identity(tracking_uri, model_uri), model=cli._served(args, "classifier"))
     report = monitoring.monitor(params, served, Path(args.reference), Path(args.output), tracking_uri, args.retest)
-    print("\n".join(monitoring.summary_lines(report)))
+    print("\n".join(summary_lines(report)))
     print(f"report: {Path(args.output) / 'report.html'} (and report.json); MLflow run {report['monitor_run_id']}")
     return monitoring.ALARM if report["alarm"] else 0
 
