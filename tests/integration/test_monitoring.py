@@ -14,7 +14,7 @@ import pytest
 from mlflow import MlflowClient
 
 from sentipipe.cli import main as cli_main
-from sentipipe.monitoring.monitor import read_feedback, read_log
+from sentipipe.monitoring.monitor import read_feedback, read_log, read_vectors
 from tests.helpers import NEGATIVE, POSITIVE, run_tiny_pipeline, tiny_raw, write_params
 from tests.integration.conftest import trained
 
@@ -81,7 +81,8 @@ def test_in_domain_traffic_is_logged_whole_and_raises_no_alarm(at, work, capsys)
     assert len(log) == 2 * WINDOW and log["id"].tolist() == out["log_id"].tolist()
     assert log["text"].tolist() == texts and set(log["model_version"]) == {"1"} and set(log["source"]) == {"predict"}
     assert log["label"].tolist() == out["label"].tolist()
-    assert (log["tokens"] > 0).all() and len(log["vector"].iloc[0]) == 16  # the tiny model's 16-dim words
+    assert (log["tokens"] > 0).all() and "vector" not in log
+    assert read_vectors("logs/predictions", "tiny-classifier", "1").shape == (2 * WINDOW, 16)  # 16-dim words
     status, report = monitor(params)
     assert status == 0, capsys.readouterr()
     assert [w["index"] for w in report["windows"]] == [0, 1] and not report["alarm"]
