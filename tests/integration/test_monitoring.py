@@ -184,6 +184,14 @@ def test_a_hash_only_log_keeps_what_drift_needs_and_cannot_be_exported(at, work,
     assert status == 0 and len(report["windows"]) == 1
 
 
+def test_before_any_traffic_the_monitor_says_so_and_succeeds(at, work, capsys):
+    """A scheduled monitor on a first deployment: nothing to test is not a failure every hour."""
+    params = at(log="logs/not-yet")
+    status, report = monitor(params)
+    assert status == 0 and report["windows"] == [] and report["rows_logged"] == 0
+    assert "no logged rows of tiny-classifier version 1 in logs/not-yet yet" in capsys.readouterr().out
+
+
 def test_train_extra_outside_the_watched_folder_is_refused(tmp_path):
     from sentipipe.config import DataConfig, parse
     from sentipipe.errors import ConfigError

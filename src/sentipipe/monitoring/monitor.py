@@ -175,13 +175,9 @@ def monitor(
     client = MlflowClient(tracking_uri)
     labels = list(served.model.predictor.labels)
     log = read_log(params.log, name=served.name)
-    if log.empty:
-        raise SentipipeError(
-            f"{params.log}: no logged rows of {served.name}; serve with monitoring.enabled: true first "
-            "(or name the log with --log)"
-        )
-    feedback = read_feedback(params.log)
-    log = log.merge(feedback, on="id", how="left")
+    if log.empty:  # a first deployment: nothing to test yet is no failure of a scheduled monitor
+        log = pd.DataFrame({c: pd.Series(dtype=str) for c in ("id", "model_version", "label", "time")})
+    log = log.merge(read_feedback(params.log), on="id", how="left")
     versions = {}
     for version, rows in log.groupby("model_version", sort=True):
         versions[str(version)] = live_figures(rows, labels)
@@ -213,6 +209,9 @@ def monitor(
             f"the log holds {full} full windows of this version, fewer than the last call tested "
             f"({last + 1}): was it replaced? --retest tests its newest windows again"
             if replaced
+            else f"no logged rows of {served.name} version {served.version} in {params.log} yet (serve it with "
+            "monitoring.enabled: true, or name the log with --log)"
+            if mine.empty
             else None
         ),
     }
