@@ -12,8 +12,19 @@ Explanations: p50/p95 of one explained sentence.
 Over REST, on loopback: `sentipipe serve` against `mlflow models serve` on the same model; batched
 throughput, then --clients concurrent clients sending one sentence each (--requests in all).
 
+The prediction log's cost (--log-pairs N, alone): two `sentipipe serve` of the same champion, the
+prediction log off and on (monitoring.enabled, params otherwise the workspace's, flush_rows and
+flush_seconds as given), measured in turns: N pairs, each an off round and an on round (which goes
+first alternates, so a machine slowing down or speeding up during the run weighs on both sides).
+Each round: batched sentences/s (--rows in batches of --batch), then --clients concurrent one-sentence
+requests (--requests in all: requests/s, p95); the server's CPU time for each, from /proc.
+Printed: each side's median, the median of the pairs' on/off ratios and their spread (min to max),
+and the rows the log holds after SIGTERM against the rows the on server scored.
+
     python bench/serving.py [--rows 20000] [--batch 1000] [--clients 8] [--requests 800] [--workers 1]
                             [--before OLD/served.pt]
+    python bench/serving.py --log-pairs 9 [--rows 20000] [--batch 1000] [--requests 800] [--clients 8]
+                            [--flush-rows 1000] [--flush-seconds 10]
 
 Run `make run` first (the champion of the workspace's store is used).
 """
@@ -23,16 +34,22 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import os
+import shutil
 import signal
+import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import requests
 import torch
+import yaml
 
 from sentipipe import model_cache, tracking
 from sentipipe.data.paths import prepared
@@ -69,14 +86,37 @@ def start(command: list[str], url: str, env: dict) -> subprocess.Popen:
     raise SystemExit(f"{' '.join(command)} did not start")
 
 
-def rest(url: str, texts: list[str], batch: int, clients: int, requests_total: int) -> dict:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) of every process in a process group: a server and its workers (Linux /proc)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == pgid:  # pgrp; utime and stime are fields 14 and 15 of the whole line
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rest(url: str, texts: list[str], batch: int, clients: int, requests_total: int, pgid: int | None = None) -> dict:
+    """Batched throughput, then `clients` concurrent one-sentence clients; with `pgid`, the server's CPU time
+    for each (a busy machine slows wall-clock figures, far less the CPU a request costs)."""
+    cpu = (lambda: group_cpu_seconds(pgid)) if pgid else (lambda: 0.0)
     session = requests.Session()
     body = lambda chunk: {"dataframe_split": {"columns": ["text"], "data": [[t] for t in chunk]}}  # noqa: E731
     session.post(f"{url}/invocations", json=body(texts[:10])).raise_for_status()
-    start_time = time.perf_counter()
+    cpu_start, start_time = cpu(), time.perf_counter()
     for i in range(0, len(texts), batch):
         session.post(f"{url}/invocations", json=body(texts[i : i + batch]), timeout=300).raise_for_status()
     batched = len(texts) / (time.perf_counter() - start_time)
+    batched_cpu = (cpu() - cpu_start) * 1e6 / len(texts)
 
     def client(k: int) -> list[float]:
         own, latencies = requests.Session(), []
@@ -86,12 +126,104 @@ def rest(url: str, texts: list[str], batch: int, clients: int, requests_total: i
             latencies.append((time.perf_counter() - t0) * 1000)
         return latencies
 
-    start_time = time.perf_counter()
+    cpu_start, start_time = cpu(), time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(clients) as pool:
         latencies = [x for part in pool.map(client, range(clients)) for x in part]
     seconds = time.perf_counter() - start_time
+    request_cpu = (cpu() - cpu_start) * 1e3 / len(latencies)
     p50, p95 = np.percentile(latencies, [50, 95])
-    return {"batched": batched, "requests_per_s": len(latencies) / seconds, "p50": p50, "p95": p95}
+    return {
+        "batched": batched,
+        "requests_per_s": len(latencies) / seconds,
+        "p50": p50,
+        "p95": p95,
+        "batched_cpu_us_per_row": batched_cpu,
+        "cpu_ms_per_request": request_cpu,
+    }
+
+
+def log_pairs(args, uri: str, model_uri: str, texts: list[str]) -> None:
+    """Logging off against on, in alternating turns on two live servers; the median of the pairs' ratios."""
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": uri,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    folder = Path(tempfile.mkdtemp(prefix="bench-log-"))
+    monitoring = {
+        "enabled": True,
+        "log": str(folder / "predictions"),
+        "flush_rows": args.flush_rows,
+        "flush_seconds": args.flush_seconds,
+    }
+    raw["monitoring"] = {**(raw.get("monitoring") or {}), **monitoring}
+    (folder / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    sides = {"off": "params.yaml", "on": str(folder / "params.yaml")}
+    procs, urls = {}, {}
+    try:
+        for side, params_file in sides.items():
+            port = free_port()
+            command = [sys.executable, "-m", "sentipipe.cli", "--params", params_file, "serve"]
+            command += ["--model-uri", model_uri, "--workers", str(args.workers), "--port", str(port)]
+            urls[side] = f"http://127.0.0.1:{port}"
+            procs[side] = start(command, urls[side], env)
+        requests_total, sent = args.requests, {"off": 0, "on": 0}
+        batched_texts = texts
+        rounds: dict[str, list[dict]] = {"off": [], "on": []}
+        for pair in range(args.log_pairs):
+            order = ("off", "on") if pair % 2 == 0 else ("on", "off")
+            for side in order:
+                rounds[side].append(
+                    rest(urls[side], batched_texts, args.batch, args.clients, requests_total, procs[side].pid)
+                )
+                sent[side] += 10 + len(batched_texts) + requests_total
+            on, off = rounds["on"][-1], rounds["off"][-1]
+            print(
+                f"pair {pair + 1} ({order[0]} first): batched sent/s off {off['batched']:.0f} on {on['batched']:.0f}; "
+                f"requests/s off {off['requests_per_s']:.0f} on {on['requests_per_s']:.0f}; "
+                f"p95 ms off {off['p95']:.1f} on {on['p95']:.1f}; server CPU ms/request off "
+                f"{off['cpu_ms_per_request']:.2f} on {on['cpu_ms_per_request']:.2f}",
+                flush=True,
+            )
+    finally:
+        for proc in procs.values():
+            os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs.values():
+            proc.wait(timeout=120)
+    files = sorted((folder / "predictions").rglob("*.parquet"))
+    logged = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+    dropped = sum(int(pq.read_table(f, columns=["dropped_before"])["dropped_before"].to_numpy().sum()) for f in files)
+    shutil.rmtree(folder)
+
+    print(f"\nmodel {model_uri}; {os.cpu_count()} CPUs (load average {os.getloadavg()[0]:.2f} at the end)")
+    print(
+        f"prediction log off / on, {args.log_pairs} pairs alternated (the first side alternates); a round: "
+        f"{len(batched_texts)} sentences in batches of {args.batch}, then {requests_total} one-sentence requests "
+        f"from {args.clients} clients; log flush_rows {args.flush_rows}, flush_seconds {args.flush_seconds:g}"
+    )
+    print(f"{'measure':<28}{'off (median)':>14}{'on (median)':>14}{'on/off median':>15}{'ratio min..max':>18}")
+    for key, name in (
+        ("batched", "batched sentences/s"),
+        ("requests_per_s", "requests/s"),
+        ("p50", "p50 ms"),
+        ("p95", "p95 ms"),
+        ("batched_cpu_us_per_row", "server CPU us/row, batched"),
+        ("cpu_ms_per_request", "server CPU ms/request"),
+    ):
+        off = [r[key] for r in rounds["off"]]
+        on = [r[key] for r in rounds["on"]]
+        ratios = [b / a for a, b in zip(off, on, strict=True)]
+        print(
+            f"{name:<28}{statistics.median(off):>14.2f}{statistics.median(on):>14.2f}"
+            f"{statistics.median(ratios):>15.3f}{min(ratios):>9.3f}..{max(ratios):.3f}"
+        )
+    print(
+        f"the log after SIGTERM: {logged} rows in {len(files)} files, {dropped} dropped (memory bound), "
+        f"of {sent['on']} rows the on server scored"
+    )
+    if logged + dropped != sent["on"]:
+        raise SystemExit(f"the log holds {logged} + {dropped} dropped rows, not the {sent['on']} scored")
 
 
 def main() -> int:
@@ -108,10 +240,27 @@ def main() -> int:
         help="another model's predictor file (served.pt), e.g. an earlier default: its torch fp32 forward joins the "
         "in-process rows, so the served model is also compared with it in the same run",
     )
+    ap.add_argument(
+        "--log-pairs",
+        type=int,
+        nargs="?",
+        const=7,
+        help="only compare the prediction log off and on over REST, in this many alternated pairs (5 at least; "
+        "the flag alone: 7)",
+    )
+    ap.add_argument("--flush-rows", type=int, default=1000, help="with --log-pairs: monitoring.flush_rows")
+    ap.add_argument("--flush-seconds", type=float, default=10.0, help="with --log-pairs: monitoring.flush_seconds")
     args = ap.parse_args()
     params = load()
     uri = tracking.tracking_uri(params.tracking)
     model_uri = args.model_uri or f"models:/{params.classifier.register.model_name}@champion"
+    if args.log_pairs is not None:
+        if args.log_pairs < 5:
+            raise SystemExit("--log-pairs: 5 pairs at least (the median of fewer is one noisy round)")
+        texts = pd.read_parquet(prepared("test"))["text"].tolist()
+        texts = (texts * (max(args.rows, args.requests) // len(texts) + 1))[: max(args.rows, args.requests)]
+        log_pairs(args, uri, model_uri, texts)
+        return 0
     served = model_cache.load_python_model(model_cache.local_model(uri, model_uri), ServedClassifier).predictor
     before = served.serving(1.0, False, False)
     before.model = before.network  # torch's own forward, not the folded path

@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+from sentipipe.cli_models import checked_model, monitoring_params, served_identity, served_model, store_uri
 from sentipipe.errors import SentipipeError
 from sentipipe.monitoring import commands
 
@@ -26,98 +27,23 @@ TASK_STAGES = {
 }
 
 
-def _task_params(task: str, path: str):
-    return importlib.import_module(f"sentipipe.tasks.{task}.params").load(path)
-
-
-def _model_uri(args, task: str) -> str:
-    if args.model_uri:
-        return args.model_uri
-    params = _task_params(task, args.params)
-    return f"models:/{getattr(params, task).register.model_name}@champion"
-
-
-def _tracking_uri(args) -> str:
-    """The project's store: MLFLOW_TRACKING_URI, else tracking.uri, else the repository's SQLite."""
-    from sentipipe import config, tracking  # noqa: PLC0415
-
-    return tracking.tracking_uri(config.load(args.params, config.TrackingConfig).tracking)
-
-
-def _checked(args, task: str) -> tuple[str, str]:
-    """(store, model URI) once the URI is known to name a version.
-
-    The one place where every command (predict, generate, serve) turns "no such version" into what
-    to do: which versions exist, their aliases and registration reasons, and how to pick one.
-    """
-    from sentipipe import model_cache, refusal  # noqa: PLC0415
-
-    tracking_uri, model_uri = _tracking_uri(args), _model_uri(args, task)
-    try:
-        model_cache.resolve(tracking_uri, model_uri)
-    except model_cache.MissingVersion as missing:
-        found = model_cache.versions(tracking_uri, missing.name)
-        names = [] if found else model_cache.model_names(tracking_uri)
-        verb = "serve" if args.command == "serve" else refusal.USE[task]
-        message = refusal.without_version(
-            task, verb, model_uri, name=missing.name, what=missing.what, store=tracking_uri, versions=found, names=names
-        )
-        raise SentipipeError(message) from None
-    return tracking_uri, model_uri
-
-
-def _monitoring(args):
-    """monitoring.* of the params file; with the log on, its address is checked before anything is served."""
-    from sentipipe import config  # noqa: PLC0415
-
-    params = config.load(args.params, config.MonitoringConfig).monitoring
-    if params.enabled:
-        from fsspec.core import url_to_fs  # noqa: PLC0415
-
-        try:
-            url_to_fs(params.log)
-        except (ImportError, ValueError) as exc:  # s3:// without s3fs installed, an unknown protocol
-            raise SentipipeError(f"monitoring.log={params.log!r} cannot be written: {exc}") from None
-    return params
-
-
-def _served_identity(tracking_uri: str, model_uri: str) -> dict[str, str]:
-    """The name, version and run id a log row records: what the URI meant when serving started."""
-    from sentipipe import model_cache  # noqa: PLC0415
-
-    name, version, identity = model_cache.resolve(tracking_uri, model_uri)
-    return {"name": name, "version": version, "run_id": identity.split(":")[0]}
-
-
-def _served(args, task: str):
-    """The task's served model, from the local cache of registered versions (downloaded on first use)."""
-    from sentipipe import model_cache  # noqa: PLC0415
-
-    folder = model_cache.local_model(*_checked(args, task))
-    if task == "generator":
-        from sentipipe.tasks.generator.served import ServedGenerator as model_class  # noqa: PLC0415
-    else:
-        from sentipipe.tasks.classifier.served import ServedClassifier as model_class  # noqa: PLC0415
-    return model_cache.load_python_model(folder, model_class)
-
-
 def cmd_predict(args) -> None:
     if bool(args.input) != bool(args.output):
         raise SentipipeError("--input and --output go together")
     if not args.input and not args.texts:
         raise SentipipeError("give texts to label, or --input FILE --output FILE")
-    model = _served(args, "classifier")
+    model = served_model(args, "classifier")
     if args.input:
         import pandas as pd  # noqa: PLC0415
 
         from sentipipe.batch import predict_file  # noqa: PLC0415
 
-        monitoring, log = _monitoring(args), None
+        monitoring, log = monitoring_params(args), None
         score = lambda texts: pd.DataFrame(model.predict_rows(texts, {}))
         if monitoring.enabled:
             from sentipipe.monitoring.log import PredictionLog, new_request_id, row_ids  # noqa: PLC0415
 
-            identity = _served_identity(*_checked(args, "classifier"))
+            identity = served_identity(*checked_model(args, "classifier"))
             log = PredictionLog.from_params(monitoring, identity, model.predictor.labels, source="predict")
 
             def score(texts: list[str]):
@@ -148,7 +74,7 @@ def cmd_predict(args) -> None:
 
 
 def cmd_generate(args) -> None:
-    model = _served(args, "generator")
+    model = served_model(args, "generator")
     options = {key: getattr(args, key) for key in ("max_length", "temperature", "top_k", "seed")}
     for row in model.predict_rows(args.prompts or [""], {k: v for k, v in options.items() if v is not None}):
         print(row["text"])
@@ -157,15 +83,15 @@ def cmd_generate(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    uri, model_uri = _checked(args, args.task)  # before the workers start: each would fail with MLflow's traceback
+    uri, model_uri = checked_model(args, args.task)  # before the workers start: each would fail with MLflow's traceback
     import uvicorn  # noqa: PLC0415
 
     from sentipipe import server  # noqa: PLC0415
 
     os.environ.update({"MLFLOW_TRACKING_URI": uri, server.MODEL_URI_ENV: model_uri})
-    monitoring = _monitoring(args)
+    monitoring = monitoring_params(args)
     if monitoring.enabled and args.task == "classifier":
-        setup = {"params": monitoring.model_dump(), "model": _served_identity(uri, model_uri)}
+        setup = {"params": monitoring.model_dump(), "model": served_identity(uri, model_uri)}
         os.environ[server.LOG_ENV] = json.dumps(setup)
         print(f"logging every scored row to {monitoring.log} (monitoring.enabled)", flush=True)
     elif monitoring.enabled:
@@ -233,7 +159,7 @@ def cmd_check_store(args) -> None:
     import urllib.error  # noqa: PLC0415
     import urllib.request  # noqa: PLC0415
 
-    uri = _tracking_uri(args)
+    uri = store_uri(args)
     if uri.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=args.timeout) as reply:

@@ -193,7 +193,11 @@ def test_an_unreachable_tracking_server_fails_the_job_at_once_and_registers_noth
     client = replayed["client"]
     versions = {m: len(client.search_model_versions(f"name='{m}'")) for m in ("replay-classifier", "replay-generator")}
     env = {**venv_env(), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
-    done = replay(replayed["work"], env, {"github.event.inputs.overrides": "", "github.event.inputs.reason": "", "github.run_id": "4343"})
+    done = replay(
+        replayed["work"],
+        env,
+        {"github.event.inputs.overrides": "", "github.event.inputs.reason": "", "github.run_id": "4343"},
+    )
     failed = done[-1]
     assert failed.returncode != 0 and failed.step.startswith("check the tracking server")
     assert "the tracking server at http://127.0.0.1:9 does not answer" in failed.stderr

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sentipipe.cli_models import checked_model, served_identity, served_model
+
 
 def _params(args):
     """monitoring.* from the params file, with --log in place of monitoring.log when given."""
@@ -18,13 +20,12 @@ def _params(args):
 
 def monitor(args) -> int:
     """Drift and live figures of a served version's newest windows; exit 3 when a threshold is crossed."""
-    from sentipipe import cli  # noqa: PLC0415 - the command line's helpers (it imports this module)
     from sentipipe.monitoring import monitor as monitoring  # noqa: PLC0415
     from sentipipe.monitoring.report import summary_lines  # noqa: PLC0415
 
     params = _params(args)
-    tracking_uri, model_uri = cli._checked(args, "classifier")
-    served = monitoring.Served(**cli._served_identity(tracking_uri, model_uri), model=cli._served(args, "classifier"))
+    tracking_uri, model_uri = checked_model(args, "classifier")
+    served = monitoring.Served(**served_identity(tracking_uri, model_uri), model=served_model(args, "classifier"))
     report = monitoring.monitor(params, served, Path(args.reference), Path(args.output), tracking_uri, args.retest)
     print("\n".join(summary_lines(report)))
     print(f"report: {Path(args.output) / 'report.html'} (and report.json); MLflow run {report['monitor_run_id']}")

@@ -30,7 +30,7 @@ from fsspec.core import url_to_fs
 from sentipipe.errors import SentipipeError
 from sentipipe.io import write_bytes, write_json
 from sentipipe.monitoring.drift import TESTS, Features, window_tests
-from sentipipe.monitoring.log import FEEDBACK
+from sentipipe.monitoring.log import FEEDBACK, vectors_of
 from sentipipe.monitoring.report import render_html
 
 if TYPE_CHECKING:
@@ -89,9 +89,7 @@ def read_vectors(uri: str, name: str, version: str) -> np.ndarray:
     of arrays per row: a million rows of 384 numbers stay 0.8 GB)."""
     found = log_dataset(uri)
     where = (ds.field("model_name") == name) & (ds.field("model_version") == version)
-    table = _oldest_first(found.to_table(columns=["time", "vector"], filter=where))
-    vectors = table["vector"].combine_chunks()
-    return vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(table), vectors.type.list_size)
+    return vectors_of(_oldest_first(found.to_table(columns=["time", "vector"], filter=where))["vector"])
 
 
 def read_feedback(uri: str) -> pd.DataFrame:
@@ -343,6 +341,7 @@ def _tag_version(client, run_id: str, report: dict) -> None:
     tags = {
         "monitor.run": f"#/experiments/{run.info.experiment_id}/runs/{run_id}",
         "monitor.run_id": run_id,
+        "monitor.log": report["log"],
         "monitor.alarm": str(report["alarm"]).lower(),
         "monitor.rows_logged": str(report["rows_logged"]),
         "monitor.live_labelled": str(live["labelled"]),

@@ -34,7 +34,7 @@ class ServedClassifier:
     def scored(self, texts: list[str]) -> tuple[list[dict], dict]:
         """Rows as `predict_rows` gives them, and each text's features for the prediction log (one pass)."""
         probs, features = self.predictor.predict_with_features(texts, batch_size=MAX_BATCH)
-        return prediction_rows(probs, self.predictor.labels), features
+        return prediction_rows(probs, self.predictor.labels), {**features, "probs": probs}
 
     def predict_rows(self, texts: list[str], params: dict) -> list[dict]:
         """Rows of label and probabilities; with params {"explain": true}, each token's contribution too."""
