@@ -203,6 +203,15 @@ def log_pairs(args, uri: str, model_uri: str, texts: list[str]) -> None:
         f"from {args.clients} clients; log flush_rows {args.flush_rows}, flush_seconds {args.flush_seconds:g}"
     )
     print(f"{'measure':<28}{'off (median)':>14}{'on (median)':>14}{'on/off median':>15}{'ratio min..max':>18}")
+    table = [
+        f"Written by `python bench/serving.py --log-pairs {args.log_pairs} --page` on {model_uri}: {os.cpu_count()} "
+        f"CPUs, load average {os.getloadavg()[0]:.2f} at the end; a round: {len(batched_texts)} sentences in "
+        f"batches of {args.batch}, then {requests_total} one-sentence requests from {args.clients} clients; "
+        f"flush_rows {args.flush_rows}, flush_seconds {args.flush_seconds:g}.",
+        "",
+        "| measure | log off (median) | log on (median) | on/off, median of pairs | min..max |",
+        "|---|---|---|---|---|",
+    ]
     for key, name in (
         ("batched", "batched sentences/s"),
         ("requests_per_s", "requests/s"),
@@ -218,12 +227,22 @@ def log_pairs(args, uri: str, model_uri: str, texts: list[str]) -> None:
             f"{name:<28}{statistics.median(off):>14.2f}{statistics.median(on):>14.2f}"
             f"{statistics.median(ratios):>15.3f}{min(ratios):>9.3f}..{max(ratios):.3f}"
         )
+        table.append(
+            f"| {name} | {statistics.median(off):.2f} | {statistics.median(on):.2f} | "
+            f"{statistics.median(ratios):.3f} | {min(ratios):.3f}..{max(ratios):.3f} |"
+        )
     print(
         f"the log after SIGTERM: {logged} rows in {len(files)} files, {dropped} dropped (memory bound), "
         f"of {sent['on']} rows the on server scored"
     )
     if logged + dropped != sent["on"]:
         raise SystemExit(f"the log holds {logged} + {dropped} dropped rows, not the {sent['on']} scored")
+    table += ["", f"The log after SIGTERM: {logged} rows of the {sent['on']} the on server scored, {dropped} dropped."]
+    if args.page:
+        page = Path(__file__).resolve().parents[1] / "docs" / "monitoring.md"
+        first, last = "<!-- bench/serving.py --log-pairs: start -->", "<!-- bench/serving.py --log-pairs: end -->"
+        head, _, tail = page.read_text(encoding="utf-8").partition(first)
+        page.write_text(head + "\n".join([first, *table, last]) + tail.partition(last)[2], encoding="utf-8")
 
 
 def main() -> int:
@@ -248,6 +267,7 @@ def main() -> int:
         help="only compare the prediction log off and on over REST, in this many alternated pairs (5 at least; "
         "the flag alone: 7)",
     )
+    ap.add_argument("--page", action="store_true", help="with --log-pairs: write the table into docs/monitoring.md")
     ap.add_argument("--flush-rows", type=int, default=1000, help="with --log-pairs: monitoring.flush_rows")
     ap.add_argument("--flush-seconds", type=float, default=10.0, help="with --log-pairs: monitoring.flush_seconds")
     args = ap.parse_args()
