@@ -1,11 +1,14 @@
-"""`make ui` serves the MLflow UI; headless Chromium sees the experiment, a run's metrics, the champion and
-the model card.
+"""`make ui` serves the MLflow UI; headless Chromium sees the experiment, a run's metrics, the champion, the
+model card and the champion's monitoring.
 
 A tiny model is trained and registered into a temporary SQLite store, `make ui` serves that store
 (UI_STORE, UI_PORT), and the Debian chromium, driven through the Debian chromedriver, opens the
 experiment's runs, the run's metrics, the registered model and its version's page, where the card is
-read as the browser rendered it. Screenshots of the pages are kept in test-artifacts/mlflow-ui-*.png at
-the repository root (git-ignored), also when a page fails.
+read as the browser rendered it. The champion is then monitored for real (`sentipipe predict --input` with
+the log on, `sentipipe feedback`, `sentipipe monitor`), and the browser finds its monitoring where a reader
+of the champion looks: the monitor run (drift and live figures beside validation, charted by window), the
+version's tags, its logged model's metrics and its training run's tags. Screenshots of the pages are kept
+in test-artifacts/mlflow-ui-*.png at the repository root (git-ignored), also when a page fails.
 Needs chromium and chromium-driver: `make test` (.ci/services.sh) installs them.
 """
 
@@ -23,7 +26,7 @@ import pytest
 
 from sentipipe.io import read_json
 from sentipipe.stats import wilson_interval
-from tests.helpers import REPO, run_tiny_pipeline, write_raw_corpus
+from tests.helpers import NEGATIVE, POSITIVE, REPO, run_tiny_pipeline, tiny_raw, write_params, write_raw_corpus
 from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.integration
@@ -84,6 +87,8 @@ def ui(tmp_path_factory):
         wait_until_up(proc, f"{url}/health", "`make ui`", log, TIMEOUT)
         yield {
             "url": url,
+            "work": work,
+            "store": store,
             "experiment": experiment,
             "run": run,
             "model": params.classifier.register.model_name,
@@ -91,6 +96,47 @@ def ui(tmp_path_factory):
         }
     finally:
         stop(proc)
+
+
+@pytest.fixture(scope="module")
+def monitored(ui):
+    """The champion monitored for real: `sentipipe predict --input` logs 60 texts (three windows of 20), half of
+    them are labelled back with `sentipipe feedback` (three wrongly), then `sentipipe monitor` tests the windows."""
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from sentipipe import cli
+
+    work = ui["work"]
+    truth = [(text, "positive") for text in POSITIVE] + [(text, "negative") for text in NEGATIVE]
+    # words the model never saw: real drift (unseen words, sentence vectors) for the monitor to find
+    traffic = pd.DataFrame(
+        [(f"{text} seen on day {k}", label) for k in range(4) for text, label in truth][:60], columns=["text", "truth"]
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        mp.setenv("MLFLOW_TRACKING_URI", ui["store"])
+        write_params(work, tiny_raw({"monitoring": {"enabled": True, "window": 20, "min_labelled": 5}}))
+        traffic.to_csv("traffic.csv", index=False)
+        assert cli.main(["predict", "--input", "traffic.csv", "--output", "scored.csv"]) == 0
+        labelled = pd.read_csv("scored.csv").iloc[::2].reset_index(drop=True)
+        flip = {"positive": "negative", "negative": "positive"}
+        labels = [flip[t] if i in (5, 12, 25) else t for i, t in enumerate(labelled["truth"])]
+        pd.DataFrame({"id": labelled["log_id"], "label": labels}).to_csv("feedback.csv", index=False)
+        assert cli.main(["feedback", "feedback.csv"]) == 0
+        status = cli.main(["monitor"])
+    report = read_json(work / "reports" / "monitoring" / "report.json")
+    assert len(report["windows"]) == 3 and status == (3 if report["alarm"] else 0)
+    client = MlflowClient(ui["store"])
+    run = client.get_run(report["monitor_run_id"])
+    version = client.get_model_version(ui["model"], "1")
+    return {
+        "report": report,
+        "run": run,
+        "experiment": client.get_experiment(run.info.experiment_id),
+        "version": version,
+        "model_id": version.source.removeprefix("models:/"),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +204,21 @@ def show(driver, url: str, name: str, patterns: list[str], scroll_to: str | None
     time.sleep(0.5)  # let charts and fonts settle for the screenshot
     driver.save_screenshot(str(shot))
     assert shot.stat().st_size > 10_000
+    return page_text(driver)
+
+
+def wait_for(driver, name: str, patterns: list[str]) -> str:
+    """On the page already open (after typing, say), wait until every regex in patterns shows; keep a screenshot."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shot = ARTIFACTS / f"mlflow-ui-{name}.png"
+    try:
+        WebDriverWait(driver, TIMEOUT, poll_frequency=0.5).until(
+            lambda d: all(re.search(p, page_text(d)) for p in patterns)
+        )
+    finally:
+        time.sleep(0.5)
+        driver.save_screenshot(str(shot))
     return page_text(driver)
 
 
@@ -240,4 +301,111 @@ def test_the_registered_models_page_explains_its_aliases_and_policy(browser, ui)
             r"The promotion policy",
             r"validated on other data",
         ],
+    )
+
+
+def test_the_monitoring_experiment_lists_the_champions_monitor_run(browser, ui, monitored):
+    experiment, run = monitored["experiment"], monitored["run"]
+    assert experiment.name == "sentipipe-monitoring" and run.info.run_name == f"monitor {ui['model']} v1"
+    show(
+        browser,
+        f"{ui['url']}/#/experiments/{experiment.experiment_id}/runs",
+        "monitoring-experiment",
+        [re.escape(experiment.name), re.escape(run.info.run_name), "1 matching run"],
+    )
+
+
+def test_the_monitor_run_shows_drift_and_live_figures_beside_validation(browser, ui, monitored):
+    """The newest window's figures (the run's latest step) as the run page lists them, and its tags."""
+    from sentipipe.monitoring.drift import TESTS
+
+    run, newest = monitored["run"], monitored["report"]["windows"][-1]
+    metrics = run.data.metrics
+    assert newest["live"]["labelled"] and metrics["live_accuracy"] == newest["live"]["accuracy"]
+    assert {f"drift_p_{name}" for name in TESTS} <= set(metrics)
+    assert metrics["val_accuracy"] == monitored["report"]["validation"]["val_accuracy"]
+    names = [f"drift_p_{name}" for name in TESTS] + ["drift_alarm", "live_accuracy", "live_macro_f1", "val_accuracy"]
+    rows = [rf"{name}\s+{re.escape(js_number(metrics[name]))}\b" for name in names]
+    show(
+        browser,
+        f"{ui['url']}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}",
+        "monitor-run",
+        [re.escape(run.info.run_name), *rows, r"sentipipe.model_version\s*:\s*1\b", r"Status\s+Finished"],
+        scroll_to="live_accuracy",
+    )
+
+
+def test_the_monitor_run_charts_its_figures_over_windows(browser, ui, monitored):
+    """The run's charts, filtered as a reader would: live and validation accuracy, then the drift p-values."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    run = monitored["run"]
+    url = f"{ui['url']}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}/model-metrics"
+    legend = rf"{re.escape(run.info.run_name)} \({{}}\)"
+    show(browser, url, "monitor-charts", [r"Model metrics\s*\(13\)", legend.format("alarm")])
+    for query, names in (("accuracy", ["live_accuracy", "val_accuracy"]), ("drift_p_", ["drift_p_unseen_rate"])):
+        search = browser.find_element(By.CSS_SELECTOR, "input[placeholder='Search metric charts']")
+        search.send_keys(Keys.CONTROL, "a")  # a React input: clear() leaves its state as it was
+        search.send_keys(Keys.BACKSPACE, query)
+        wait_for(browser, f"monitor-charts-{query.strip('_')}", [legend.format(n) for n in names] + [r"Step"])
+
+
+def test_the_champions_version_page_shows_its_monitoring(browser, ui, monitored):
+    """Beside the card and the val_accuracy tag: the monitor run, the alarm, the drift and the live figures."""
+    report, run, tags = monitored["report"], monitored["run"], monitored["version"].tags
+    live = report["live_by_version"]["1"]
+    assert tags["monitor.live_accuracy"] == repr(live["accuracy"]) and tags["monitor.run_id"] == run.info.run_id
+    show(
+        browser,
+        f"{ui['url']}/#/models/{ui['model']}/versions/1",
+        "version-monitoring",
+        [
+            r"Source Model",
+            rf"val_accuracy\s+{re.escape(tags['val_accuracy'])}",
+            rf"monitor.live_accuracy\s+{re.escape(tags['monitor.live_accuracy'])}",
+            rf"monitor.live_labelled\s+{live['labelled']}\b",
+            rf"monitor.alarm\s+{str(report['alarm']).lower()}",
+            rf"monitor.drift\s+{re.escape(tags['monitor.drift'])}",
+            rf"monitor.run_id\s+{run.info.run_id}",
+            rf"monitor.log\s+{re.escape(report['log'])}",
+            rf"monitor.run\s+{re.escape(tags['monitor.run'])}",
+        ],
+        scroll_to="monitor.alarm",
+    )
+
+
+def test_the_champions_logged_model_lists_live_figures_beside_validation(browser, ui, monitored):
+    """The version's Source Model: its validation metrics from training, the newest window's from the monitor run."""
+    run, model_id = monitored["run"], monitored["model_id"]
+    metrics, training = run.data.metrics, ui["run"]
+    row = r"{}\s+-\s+{}\s+{}\b"
+    show(
+        browser,
+        f"{ui['url']}/#/experiments/{ui['experiment'].experiment_id}/models/{model_id}",
+        "logged-model",
+        [
+            row.format(
+                "val_accuracy",
+                re.escape(training.info.run_name),
+                re.escape(js_number(training.data.metrics["val_accuracy"])),
+            ),
+            *(
+                row.format(name, re.escape(run.info.run_name), re.escape(js_number(metrics[name])))
+                for name in ("live_accuracy", "drift_p_unseen_rate", "alarm")
+            ),
+        ],
+        scroll_to="live_accuracy",
+    )
+
+
+def test_the_champions_training_run_names_its_monitor_run(browser, ui, monitored):
+    experiment, run = ui["experiment"], ui["run"]
+    browser.get("about:blank")  # a fresh load: the page keeps the run it read before the monitor tagged it
+    show(
+        browser,
+        f"{ui['url']}/#/experiments/{experiment.experiment_id}/runs/{run.info.run_id}",
+        "run-monitor-tag",
+        [re.escape(run.info.run_name), rf"sentipipe.monitor_run_id\s*:\s*{monitored['run'].info.run_id}"],
+        scroll_to="sentipipe.monitor_run_id",
     )
