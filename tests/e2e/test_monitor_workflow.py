@@ -3,7 +3,7 @@
 The steps are read from the workflow file, so the test follows it. A tiny classifier is trained and
 registered as champion in a real MLflow store (the SQLite store of the checkout: the workflow's secrets
 are empty here, so the job falls back to it), and traffic is scored by the real `sentipipe predict
---input` with monitoring.enabled, which writes the prediction log (the repository variable
+--input` with monitoring.enabled, which writes the prediction log (the repository secret
 PREDICTION_LOG names its folder). After each window of traffic arrives, the job is replayed as a
 scheduled run would run it, on a fresh runner's files: the reference (the champion's validation
 split) comes from the checkout's DVC remote, a local folder. In-domain windows raise no alarm and
@@ -246,7 +246,7 @@ def runs(tmp_path_factory):
     env["PATH"] = f"{fake_gh(tmp / 'bin', calls)}{os.pathsep}{env['PATH']}"
     values = Values(
         {
-            "vars.PREDICTION_LOG": str(log),
+            "secrets.PREDICTION_LOG": str(log),
             "github.token": "replay-token",
             "github.server_url": "https://github.com",
             "github.repository": REPOSITORY,
