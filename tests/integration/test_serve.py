@@ -128,11 +128,18 @@ def test_anything_but_text_is_a_client_error_that_names_the_row_or_column(server
     assert reply.status_code == 400 and message in reply.json()["message"], reply.text
 
 
-def test_the_model_signature_says_what_the_model_takes(classifier_work, monkeypatch):
+def test_the_model_signature_says_what_the_model_takes(classifier_work):
+    import mlflow
     from mlflow.models import get_model_info
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{classifier_work / 'mlflow.db'}")
-    info = get_model_info("models:/tiny-classifier@champion")
+    # the store named outright: a stage run in this process before (a fixture training its own model)
+    # leaves MLflow's process-wide tracking URI set, and it wins over the environment
+    before = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(f"sqlite:///{classifier_work / 'mlflow.db'}")
+    try:
+        info = get_model_info("models:/tiny-classifier@champion")
+    finally:
+        mlflow.set_tracking_uri(before)
     assert info.signature.inputs.to_dict() == [{"type": "string", "name": "text", "required": True}]
     assert [c["name"] for c in info.signature.outputs.to_dict()] == ["label", "prob_negative", "prob_positive"]
 
