@@ -62,7 +62,12 @@ def spill_lines(texts: list[str], settings: TokenizerSettings, batch_size: int, 
 
 
 def _spill(
-    split: str, settings: TokenizerSettings, p: TokenizeParams, engine: ComputeParams, folder: Path, usage: compute.Usage
+    split: str,
+    settings: TokenizerSettings,
+    p: TokenizeParams,
+    engine: ComputeParams,
+    folder: Path,
+    usage: compute.Usage,
 ) -> tuple[Path, np.ndarray, list]:
     """Tokenize a split into a temp file, a line a text; return it with the lengths and the labels."""
     path, lengths, labels = folder / f"{split}.tokens", [], []
