@@ -13,6 +13,7 @@ engine is ray; the cluster's address is Ray's own RAY_ADDRESS.
 from __future__ import annotations
 
 import os
+import socket
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -65,11 +66,27 @@ def _ray():
     return ray
 
 
+def _reachable(address: str) -> None:
+    """A host:port address that answers nothing fails here at once (ray.init would retry for minutes)."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return  # "auto", "local": Ray's own ways of finding a cluster
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise SentipipeError(
+            f"compute.engine ray: nothing answers at {ADDRESS_ENV}={address} ({exc.strerror or exc}); "
+            f"start the cluster (ray start --head) or point {ADDRESS_ENV} at its head"
+        ) from None
+
+
 def connect():
     """The Ray module, connected to the cluster at RAY_ADDRESS (unset: a local Ray instance started here)."""
     ray = _ray()
     if not ray.is_initialized():
         address = os.environ.get(ADDRESS_ENV) or None
+        if address:
+            _reachable(address)
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -39,3 +39,12 @@ def test_the_ray_engine_without_ray_installed_says_how_to_install_it(monkeypatch
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` raises ImportError
     with pytest.raises(SentipipeError, match=r"pip install 'sentipipe\[ray\]'"):
         list(compute.map_chunks(len, [[1]], ComputeParams(engine="ray"), compute.Usage("ray")))
+
+
+def test_an_address_where_no_cluster_answers_fails_at_once_naming_it(monkeypatch):
+    from tests.servers import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    monkeypatch.setenv("RAY_ADDRESS", address)
+    with pytest.raises(SentipipeError, match=f"nothing answers at RAY_ADDRESS={address}.*ray start --head"):
+        list(compute.map_chunks(len, [[1]], ComputeParams(engine="ray"), compute.Usage("ray")))
