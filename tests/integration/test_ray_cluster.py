@@ -26,6 +26,7 @@ from tests.servers import free_port
 pytestmark = pytest.mark.integration
 
 RAY = str(Path(sys.executable).parent / "ray")
+SENTIPIPE = str(Path(sys.executable).parent / "sentipipe")
 NODE = re.compile(r"node_([0-9a-f]{56})")
 OBJECT_STORE = str(100 * 2**20)  # bytes a node: the chunks in flight are small
 TOKEN_OUTPUTS = ("data/classifier/tokens", "data/classifier/vocab.json", "reports/classifier/tokens.json")
@@ -50,7 +51,7 @@ def _stop(nodes: list[subprocess.Popen]) -> None:
             os.killpg(proc.pid, signal.SIGTERM)
     for proc in nodes:
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+            proc.wait(timeout=3)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -92,18 +93,25 @@ def cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
-    """A tiny trained and registered champion; its tokens were written by the local engine."""
+    """A tiny trained and registered champion; its tokens and local.* predictions written by the local engine."""
     work = trained(tmp_path_factory, "ray-work", run_tiny_pipeline)
     texts = ["a wonderful film", "an awful, boring film", "great fun", "tedious and dull"] * 60
     frame = pd.DataFrame({"id": [f"r{i}" for i in range(len(texts))], "text": texts, "label": "?"})
     frame.to_parquet(work / "in.parquet", index=False)
     frame.to_json(work / "in.jsonl", orient="records", lines=True)
+    for name in ("parquet", "jsonl"):  # the local engine's outputs, to compare with
+        _run(work, "local", 25, SENTIPIPE, "predict", "--input", f"in.{name}", "--output", f"local.{name}")
     return work
 
 
-def _run(work: Path, engine: str, chunk_rows: int, *command: str, address: str | None = None) -> str:
+def _run(
+    work: Path, engine: str, chunk_rows: int, *command: str, address: str | None = None, monitoring: bool = False
+) -> str:
     """A command in the workspace with compute.engine set; returns what it printed."""
-    write_params(work, tiny_raw({"compute": {"engine": engine, "chunk_rows": chunk_rows}}))
+    overrides = {"compute": {"engine": engine, "chunk_rows": chunk_rows}}
+    if monitoring:
+        overrides["monitoring"] = {"enabled": True, "log": "logs/predictions"}
+    write_params(work, tiny_raw(overrides))
     env = venv_env(OMP_NUM_THREADS="1", MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
     env.pop("RAY_ADDRESS", None)
     if address:
@@ -133,18 +141,28 @@ def _snapshot(work: Path) -> dict[str, bytes]:
 
 def test_batch_prediction_on_two_nodes_writes_the_local_bytes(cluster, work):
     address, nodes = cluster
-    sentipipe = str(Path(sys.executable).parent / "sentipipe")
-    for name in ("in.parquet", "in.jsonl"):
-        out = name.replace("in.", "")
-        _run(work, "local", 25, sentipipe, "predict", "--input", name, "--output", f"local.{out}")
-        command = (sentipipe, "predict", "--input", name, "--output", f"ray.{out}")
+    for name in ("parquet", "jsonl"):
+        command = (SENTIPIPE, "predict", "--input", f"in.{name}", "--output", f"ray.{name}")
         printed = _run(work, "ray", 25, *command, address=address)
         assert "wrote 240 predictions" in printed
-        assert (work / f"ray.{out}").read_bytes() == (work / f"local.{out}").read_bytes(), name
+        assert (work / f"ray.{name}").read_bytes() == (work / f"local.{name}").read_bytes(), name
         assert _ran_on(printed, nodes) == nodes, printed
     scored = pd.read_parquet(work / "ray.parquet")
     assert scored["id"].tolist() == [f"r{i}" for i in range(240)]
     assert scored["label"].tolist()[:2] == ["positive", "negative"] and "input_label" in scored.columns
+
+
+def test_monitored_batch_prediction_on_two_nodes_logs_every_row_it_wrote(cluster, work):
+    """With monitoring.enabled the workers score and the command logs: each output row's log_id is a logged row."""
+    address, nodes = cluster
+    command = (SENTIPIPE, "predict", "--input", "in.parquet", "--output", "logged.parquet")
+    printed = _run(work, "ray", 25, *command, address=address, monitoring=True)
+    assert "logged 240 rows" in printed and _ran_on(printed, nodes) == nodes, printed
+    out, log = pd.read_parquet(work / "logged.parquet"), pd.read_parquet(work / "logs/predictions")
+    local = pd.read_parquet(work / "local.parquet")
+    pd.testing.assert_frame_equal(out.drop(columns="log_id"), local)
+    logged = log.set_index("id").loc[out["log_id"]]
+    assert logged["text"].tolist() == out["text"].tolist() and logged["label"].tolist() == out["label"].tolist()
 
 
 def test_tokenize_on_two_nodes_writes_the_local_bytes(cluster, work):
