@@ -158,9 +158,14 @@ def map_with(
     ray = connect()
     cpus = cluster_cpus()
     holder = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_Holder)
-    actors = [holder.remote(build) for _ in range(cpus)]
+    actors: list = []  # one a CPU at most, started as chunks come: a short input loads the model once
+
+    def submit(i: int, item: T):
+        if len(actors) < cpus and i >= len(actors):
+            actors.append(holder.remote(build))
+        return actors[i % len(actors)].run.remote(fn, item)
+
     try:
-        submit = lambda i, item: actors[i % cpus].run.remote(fn, item)
         yield from _ordered(submit, items, IN_FLIGHT_PER_CPU * cpus, usage)
     finally:
         for actor in actors:
