@@ -127,7 +127,8 @@ def main() -> int:
             address = f"127.0.0.1:{s.getsockname()[1]}"
         log, nodes = Path(temp) / "nodes.log", []
         try:
-            nodes.append(start_node(["--head", f"--port={address.split(':')[1]}", "--include-dashboard=false"], log))
+            head = ["--head", f"--port={address.split(':')[1]}", "--include-dashboard=false", f"--temp-dir={temp}"]
+            nodes.append(start_node(head, log))
             wait_for_nodes(address, 1)
             os.environ[compute.ADDRESS_ENV] = address
             runs["Ray, 1 worker"] = measure(chunks, ray_engine, folder)
