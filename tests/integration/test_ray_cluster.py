@@ -21,7 +21,9 @@ import pytest
 
 from tests.helpers import REPO, run_tiny_pipeline, tiny_raw, venv_env, write_params
 from tests.integration.conftest import trained
+from tests.integration.test_teacher import distill
 from tests.servers import free_port
+from tests.unit.test_teacher_encoders import tiny_checkpoint
 
 pytestmark = pytest.mark.integration
 
@@ -105,13 +107,10 @@ def work(tmp_path_factory) -> Path:
 
 
 def _run(
-    work: Path, engine: str, chunk_rows: int, *command: str, address: str | None = None, monitoring: bool = False
+    work: Path, engine: str, chunk_rows: int, *command: str, address: str | None = None, extra: dict | None = None
 ) -> str:
-    """A command in the workspace with compute.engine set; returns what it printed."""
-    overrides = {"compute": {"engine": engine, "chunk_rows": chunk_rows}}
-    if monitoring:
-        overrides["monitoring"] = {"enabled": True, "log": "logs/predictions"}
-    write_params(work, tiny_raw(overrides))
+    """A command in the workspace with compute.engine set (and `extra` params); returns what it printed."""
+    write_params(work, tiny_raw({"compute": {"engine": engine, "chunk_rows": chunk_rows}, **(extra or {})}))
     env = venv_env(OMP_NUM_THREADS="1", MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}")
     env.pop("RAY_ADDRESS", None)
     if address:
@@ -129,9 +128,9 @@ def _ran_on(printed: str, nodes: set[str]) -> set[str]:
     return {node for node in nodes if node[:8] in prefixes}
 
 
-def _snapshot(work: Path) -> dict[str, bytes]:
+def _snapshot(work: Path, outputs: tuple[str, ...] = TOKEN_OUTPUTS) -> dict[str, bytes]:
     files = {}
-    for name in TOKEN_OUTPUTS:
+    for name in outputs:
         path = work / name
         for f in sorted(path.rglob("*") if path.is_dir() else [path]):
             if f.is_file():
@@ -156,7 +155,8 @@ def test_monitored_batch_prediction_on_two_nodes_logs_every_row_it_wrote(cluster
     """With monitoring.enabled the workers score and the command logs: each output row's log_id is a logged row."""
     address, nodes = cluster
     command = (SENTIPIPE, "predict", "--input", "in.parquet", "--output", "logged.parquet")
-    printed = _run(work, "ray", 25, *command, address=address, monitoring=True)
+    monitoring = {"monitoring": {"enabled": True, "log": "logs/predictions"}}
+    printed = _run(work, "ray", 25, *command, address=address, extra=monitoring)
     assert "logged 240 rows" in printed and _ran_on(printed, nodes) == nodes, printed
     out, log = pd.read_parquet(work / "logged.parquet"), pd.read_parquet(work / "logs/predictions")
     local = pd.read_parquet(work / "local.parquet")
@@ -173,4 +173,18 @@ def test_tokenize_on_two_nodes_writes_the_local_bytes(cluster, work):
     stage = str(REPO / "pipeline/classifier/tokenize_texts.py")
     printed = _run(work, "ray", 5, sys.executable, stage, address=address)
     assert _snapshot(work) == local
+    assert _ran_on(printed, nodes) == nodes, printed
+
+
+def test_teacher_labelling_on_two_nodes_writes_the_local_bytes(cluster, work, tmp_path):
+    """A tiny local checkpoint fine-tuned as the teacher; its soft targets labelled here, then on the cluster."""
+    address, nodes = cluster
+    folder = tiny_checkpoint(tmp_path / "encoder")
+    teacher = (sys.executable, str(REPO / "pipeline/classifier/teacher.py"))
+    outputs = ("data/classifier/teacher",)
+    _run(work, "local", 20, *teacher, extra=distill(str(folder)))
+    local = _snapshot(work, outputs)
+    assert sorted(local) == ["data/classifier/teacher/soft_targets.parquet", "data/classifier/teacher/test_logits.npy"]
+    printed = _run(work, "ray", 20, *teacher, address=address, extra=distill(str(folder)))
+    assert _snapshot(work, outputs) == local
     assert _ran_on(printed, nodes) == nodes, printed
