@@ -185,7 +185,7 @@ class MonitoringParams(Section):
 
 
 class ComputeParams(Section):
-    """Where data-parallel work runs (tokenize, batch prediction): here, or on a Ray cluster.
+    """Where data-parallel work runs (tokenize, teacher labelling, batch prediction): here, or on a Ray cluster.
 
     No stage lists this section, so switching engines reruns nothing (like `tracking`): either engine writes the
     same bytes. The cluster's address is Ray's own RAY_ADDRESS (unset: Ray starts a local instance).
@@ -195,7 +195,7 @@ class ComputeParams(Section):
         "local", description="local: this process | ray: a Ray cluster at RAY_ADDRESS (pip install 'sentipipe[ray]')"
     )
     chunk_rows: int = Field(
-        10_000, ge=1, description="rows read, sent to a worker and written at a time (batch prediction, tokenize)"
+        10_000, ge=1, description="rows read, sent to a worker and written at a time (tokenize, teacher, predict)"
     )
 
 
