@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel
 
-from sentipipe.config import MonitoringConfig
+from sentipipe.config import ComputeConfig, MonitoringConfig
 from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.generator.params import GeneratorConfig
 
@@ -190,7 +190,8 @@ def _fields(model: type[BaseModel], prefix: str = "") -> dict[str, tuple[type[Ba
 
 def model_fields() -> dict[str, tuple[type[BaseModel], str, Any]]:
     """The leaf fields of both tasks' params and the serving side's (the shared sections once)."""
-    return {**_fields(ClassifierConfig), **_fields(GeneratorConfig), **_fields(MonitoringConfig)}
+    models = (ClassifierConfig, GeneratorConfig, MonitoringConfig, ComputeConfig)
+    return {key: value for model in models for key, value in _fields(model).items()}
 
 
 def sections() -> dict[str, type[BaseModel]]:

@@ -11,10 +11,16 @@ import importlib
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
-from sentipipe.cli_models import checked_model, monitoring_params, served_identity, served_model, store_uri
+from sentipipe.cli_models import (
+    checked_model,
+    monitoring_params,
+    served_folder,
+    served_identity,
+    served_model,
+    store_uri,
+)
 from sentipipe.errors import SentipipeError
 from sentipipe.monitoring import commands
 
@@ -32,37 +38,10 @@ def cmd_predict(args) -> None:
         raise SentipipeError("--input and --output go together")
     if not args.input and not args.texts:
         raise SentipipeError("give texts to label, or --input FILE --output FILE")
-    model = served_model(args, "classifier")
     if args.input:
-        import pandas as pd  # noqa: PLC0415
-
-        from sentipipe.batch import predict_file  # noqa: PLC0415
-
-        monitoring, log = monitoring_params(args), None
-        score = lambda texts: pd.DataFrame(model.predict_rows(texts, {}))
-        if monitoring.enabled:
-            from sentipipe.monitoring.log import PredictionLog, new_request_id, row_ids  # noqa: PLC0415
-
-            identity = served_identity(*checked_model(args, "classifier"))
-            log = PredictionLog.from_params(monitoring, identity, model.predictor.labels, source="predict")
-
-            def score(texts: list[str]):
-                started, request_id = time.perf_counter(), new_request_id()
-                rows, features = model.scored(texts)
-                log.append(request_id, texts, rows, features, (time.perf_counter() - started) * 1000)
-                return pd.DataFrame(rows).assign(log_id=row_ids(request_id, len(texts)))
-
-        try:
-            rows = predict_file(
-                score, Path(args.input), Path(args.output), text_column=args.text_column, chunk_rows=args.chunk_rows
-            )
-        finally:
-            if log is not None:
-                log.close()
-        print(f"wrote {rows} predictions to {args.output}")
-        if log is not None:
-            print(f"logged {log.written_rows} rows to {monitoring.log} (column `log_id` names them for feedback)")
+        _predict_file(args)
         return
+    model = served_model(args, "classifier")
     rows = model.predict_rows(args.texts, {"explain": True} if args.explain else {})
     for text, row in zip(args.texts, rows, strict=True):
         probs = "  ".join(f"{k.removeprefix('prob_')}={v:.3f}" for k, v in row.items() if k.startswith("prob_"))
@@ -71,6 +50,55 @@ def cmd_predict(args) -> None:
 
             text = terminal_lines({**row, "label": row["label"]}, colour=sys.stdout.isatty())
         print(f"{row['label']}\t{probs}\t{text}")
+
+
+def _predict_file(args) -> None:
+    """`predict --input`: chunks scored here or on a Ray cluster (compute.engine), written in order either way."""
+    from functools import partial  # noqa: PLC0415
+
+    import pandas as pd  # noqa: PLC0415
+
+    from sentipipe import compute, config, model_cache  # noqa: PLC0415
+    from sentipipe.batch import frame_rows, predict_file, scored_rows  # noqa: PLC0415
+
+    params = config.load(args.params, config.ComputeConfig).compute
+    monitoring, log = monitoring_params(args), None
+    folder, model_class = served_folder(args, "classifier")
+    model = None
+    if params.engine == "local" or monitoring.enabled:
+        model = model_cache.load_python_model(folder, model_class)
+    # local: the model loaded here; ray: each worker loads it from the cache folder once
+    build = (lambda: model) if params.engine == "local" else partial(model_cache.load_python_model, folder, model_class)
+    usage = compute.Usage(params.engine)
+    map_chunks = lambda chunks: compute.map_with(build, frame_rows, chunks, params, usage)
+    if monitoring.enabled:
+        from sentipipe.monitoring.log import PredictionLog, new_request_id, row_ids  # noqa: PLC0415
+
+        identity = served_identity(*checked_model(args, "classifier"))
+        log = PredictionLog.from_params(monitoring, identity, model.predictor.labels, source="predict")
+
+        def map_chunks(chunks):
+            scored = lambda texts: compute.map_with(build, scored_rows, texts, params, usage)
+            for texts, (rows, features, latency_ms) in compute.with_inputs(chunks, scored):
+                request_id = new_request_id()
+                log.append(request_id, texts, rows, features, latency_ms)
+                yield pd.DataFrame(rows).assign(log_id=row_ids(request_id, len(texts)))
+
+    try:
+        rows = predict_file(
+            None,
+            Path(args.input),
+            Path(args.output),
+            text_column=args.text_column,
+            chunk_rows=args.chunk_rows or params.chunk_rows,
+            map_chunks=map_chunks,
+        )
+    finally:
+        if log is not None:
+            log.close()
+    print(f"wrote {rows} predictions to {args.output} ({usage.summary()})")
+    if log is not None:
+        print(f"logged {log.written_rows} rows to {monitoring.log} (column `log_id` names them for feedback)")
 
 
 def cmd_generate(args) -> None:
@@ -213,7 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="a CSV, TSV, JSONL or Parquet file to label, streamed in chunks")
     p.add_argument("--output", help="where to write it (format from the suffix): input columns + label + prob_*")
     p.add_argument("--text-column", default="text")
-    p.add_argument("--chunk-rows", type=int, default=10_000)
+    p.add_argument("--chunk-rows", type=int, help="rows scored at a time (default: compute.chunk_rows)")
     p.add_argument(
         "--explain",
         action="store_true",

@@ -74,8 +74,9 @@ def served_identity(tracking_uri: str, model_uri: str) -> dict[str, str]:
     return {"name": name, "version": version, "run_id": identity.split(":")[0]}
 
 
-def served_model(args, task: str):
-    """The task's served model, from the local cache of registered versions (downloaded on first use)."""
+def served_folder(args, task: str):
+    """The task's served model's folder in the local cache of registered versions (downloaded on first use),
+    and the class that loads it."""
     from sentipipe import model_cache  # noqa: PLC0415
 
     folder = model_cache.local_model(*checked_model(args, task))
@@ -83,4 +84,11 @@ def served_model(args, task: str):
         from sentipipe.tasks.generator.served import ServedGenerator as model_class  # noqa: PLC0415
     else:
         from sentipipe.tasks.classifier.served import ServedClassifier as model_class  # noqa: PLC0415
-    return model_cache.load_python_model(folder, model_class)
+    return folder, model_class
+
+
+def served_model(args, task: str):
+    """The task's served model, from the local cache of registered versions (downloaded on first use)."""
+    from sentipipe import model_cache  # noqa: PLC0415
+
+    return model_cache.load_python_model(*served_folder(args, task))

@@ -22,7 +22,7 @@ from sentipipe.errors import ConfigError
 VADER_CORPORA = ("movie", "amazon", "nyt", "tweets")
 TRAIN_EXTRA_FOLDER = "data/feedback"  # data.train_extra's files: a dependency of the prepare stage
 # The top-level sections of params.yaml; each task's root validates its own and the shared ones.
-SECTIONS = ("data", "tracking", "monitoring", "classifier", "generator")
+SECTIONS = ("data", "tracking", "monitoring", "compute", "classifier", "generator")
 # Keys that moved: a file that still uses the old place fails with the new one named.
 MOVED = {
     "tokenize": "classifier.tokenize",
@@ -184,6 +184,21 @@ class MonitoringParams(Section):
     experiment: str = Field("sentipipe-monitoring", min_length=1, description="the MLflow experiment of monitor runs")
 
 
+class ComputeParams(Section):
+    """Where data-parallel work runs (tokenize, teacher labelling, batch prediction): here, or on a Ray cluster.
+
+    No stage lists this section, so switching engines reruns nothing (like `tracking`): either engine writes the
+    same bytes. The cluster's address is Ray's own RAY_ADDRESS (unset: Ray starts a local instance).
+    """
+
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: this process | ray: a Ray cluster at RAY_ADDRESS (pip install 'sentipipe[ray]')"
+    )
+    chunk_rows: int = Field(
+        10_000, ge=1, description="rows read, sent to a worker and written at a time (tokenize, teacher, predict)"
+    )
+
+
 def check_split_sizes(data: Any, key: str) -> None:
     """What every data section must satisfy: training data remains, a file source names its file."""
     if data.val_size + data.test_size >= 0.9:
@@ -214,6 +229,12 @@ class MonitoringConfig(Root):
 
     tracking: TrackingParams = Field(default_factory=TrackingParams)
     monitoring: MonitoringParams = Field(default_factory=MonitoringParams)
+
+
+class ComputeConfig(Root):
+    """What a command that runs data-parallel work reads (`sentipipe predict --input`)."""
+
+    compute: ComputeParams = Field(default_factory=ComputeParams)
 
 
 class TrackingConfig(Root):

@@ -117,10 +117,10 @@ def test_every_knob_is_written_out_in_params_yaml():
     import yaml
 
     written = _keys(yaml.safe_load((REPO / "params.yaml").read_text()))
-    from sentipipe.config import MonitoringConfig, load
+    from sentipipe.config import ComputeConfig, MonitoringConfig, load
 
     known = _keys(load_classifier(REPO / "params.yaml")) | _keys(load_generator(REPO / "params.yaml"))
-    known |= _keys(load(REPO / "params.yaml", MonitoringConfig))
+    known |= _keys(load(REPO / "params.yaml", MonitoringConfig)) | _keys(load(REPO / "params.yaml", ComputeConfig))
     assert written == known, {"missing from params.yaml": sorted(known - written), "unknown": sorted(written - known)}
 
 
@@ -138,3 +138,25 @@ def test_a_key_written_twice_in_a_params_file_is_an_error_not_a_silent_choice(tm
     with pytest.raises(ConfigError, match=r"(?s)the key .lr. is written twice.*line 5"):
         load_classifier(path)
     assert load_classifier(Path(__file__).parents[2] / "params.yaml")  # the committed file has none
+
+
+def test_the_compute_engine_is_local_unless_asked_and_refuses_an_unknown_one():
+    from sentipipe.config import ComputeConfig
+
+    assert parse({}, ComputeConfig).compute.engine == "local"
+    assert parse({"compute": {"engine": "ray"}}, ComputeConfig).compute.engine == "ray"
+    with pytest.raises(ConfigError, match=r"compute\.engine: 'spark' is not allowed; input should be 'local' or 'ray'"):
+        parse({"compute": {"engine": "spark"}}, ComputeConfig)
+    with pytest.raises(ConfigError, match=r"compute\.chunk_rows"):
+        parse_classifier({"compute": {"chunk_rows": 0}})
+    assert parse({"compute": {"engine": "spark"}}, GeneratorConfig) == GeneratorConfig(), "the generator passes over it"
+
+
+def test_no_stage_hashes_the_compute_section():
+    """Switching engines must rerun nothing: dvc.lock is the same whichever engine wrote the outputs."""
+    import yaml
+
+    for pipeline in (REPO / "dvc.yaml", REPO / "pipeline/generator/dvc.yaml"):
+        for name, stage in yaml.safe_load(pipeline.read_text())["stages"].items():
+            keys = [k if isinstance(k, str) else next(iter(k)) for k in stage.get("params", [])]
+            assert not [k for k in keys if k == "compute" or k.startswith("compute.")], f"{name} lists compute"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, ValidationError, model_validator
 
 from sentipipe import config
-from sentipipe.config import DataParams, LoopParams, RegisterParams, Root, Section, TrackingParams
+from sentipipe.config import ComputeParams, DataParams, LoopParams, RegisterParams, Root, Section, TrackingParams
 
 
 class TokenizeParams(Section):
@@ -229,6 +229,7 @@ class ClassifierConfig(Root):
 
     data: DataParams = Field(default_factory=DataParams)
     tracking: TrackingParams = Field(default_factory=TrackingParams)
+    compute: ComputeParams = Field(default_factory=ComputeParams)
     classifier: ClassifierParams = Field(default_factory=ClassifierParams)
 
 

@@ -9,13 +9,16 @@ MLflow run of its own that records which encoder it was and its training data.
 It then labels the training texts and their variants (augment.py, masks written
 as the encoder's own mask token) with its logits: the student learns those
 (train.py), and serves alone: no transformer at prediction time. Disabled, the
-stage writes an empty set of soft targets and trains nothing.
+stage writes an empty set of soft targets and trains nothing. The labelling goes
+in chunks of compute.chunk_rows texts, here or (compute.engine: ray) on Ray
+workers that each rebuild the fine-tuned teacher once from its weights.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import mlflow
@@ -25,7 +28,8 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-from sentipipe import tracking
+from sentipipe import compute, tracking
+from sentipipe.config import ComputeParams
 from sentipipe.data.paths import prepared
 from sentipipe.errors import ConfigError
 from sentipipe.io import require, write_json, write_parquet
@@ -69,6 +73,28 @@ def teacher_logits(model: TeacherNetwork, pieces: list[list[int]], pad: int, dev
     for index in bucketed_batches(np.array([len(p) for p in pieces]), 128, False, max_tokens=128 * 64):
         out[index] = model(*_padded([pieces[i] for i in index], pad, device)).float().cpu().numpy()
     return out
+
+
+def rebuilt(state: dict, classes: int, folder: str) -> TeacherNetwork:
+    """The fine-tuned teacher on a Ray worker: the encoder's architecture from its folder, the weights sent along."""
+    model = TeacherNetwork(classes, folder)
+    model.load_state_dict(state)
+    return model
+
+
+def label(
+    model: TeacherNetwork, pieces: list, pad: int, device: torch.device, folder: str | Path, engine: ComputeParams
+) -> tuple[np.ndarray, compute.Usage]:
+    """The teacher's logits for every text, a chunk of compute.chunk_rows at a time, here or on Ray workers."""
+    rows, usage = engine.chunk_rows, compute.Usage(engine.engine)
+    chunks = (pieces[i : i + rows] for i in range(0, len(pieces), rows))
+    if engine.engine == "local":
+        build = lambda: model  # noqa: E731
+    else:
+        state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        build, device = partial(rebuilt, state, model.head.out_features, str(folder)), torch.device("cpu")
+    parts = list(compute.map_with(build, partial(teacher_logits, pad=pad, device=device), chunks, engine, usage))
+    return (np.concatenate(parts) if parts else np.zeros((0, model.head.out_features), np.float32)), usage
 
 
 def load_encoder(folder: str | Path, value: str):
@@ -205,7 +231,7 @@ def teacher(params: ClassifierConfig) -> dict:
             texts.append(augment.render(masked(variant), gaps))
     texts[: len(train_tokens)] = frames["train"]["text"].astype(str).tolist()  # the originals, as written
     start = time.perf_counter()
-    logits = teacher_logits(model, encode(texts), pieces_of.pad_token_id, device)
+    logits, usage = label(model, encode(texts), pieces_of.pad_token_id, device, encoder.path, params.compute)
     score_seconds = time.perf_counter() - start
     soft = pd.DataFrame(rows, columns=["tokens", "label", "kind"])
     soft["logits"] = [row.tolist() for row in logits]
@@ -255,6 +281,7 @@ def teacher(params: ClassifierConfig) -> dict:
     print(
         f"teacher ({encoder.model}, {parameters / 1e6:.1f}M parameters): val accuracy {report['val_accuracy']:.4f}, "
         f"test {report['test_accuracy']:.4f} "
-        f"(epoch {best['epoch']}); {len(soft)} soft targets ({report['by_kind']}) in {score_seconds:.0f}s"
+        f"(epoch {best['epoch']}); {len(soft)} soft targets ({report['by_kind']}) in {score_seconds:.0f}s, "
+        f"{usage.summary()}"
     )
     return report

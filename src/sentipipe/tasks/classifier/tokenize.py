@@ -1,8 +1,10 @@
 """Stage tokenize: prepared texts -> spaCy tokens -> id arrays per split, the vocabulary from train only.
 
 Streamed, so memory stays flat as the corpus grows: each split is read in
-Parquet batches and tokenized by spaCy's `pipe` (`n_process` workers), and the
-tokens are spilled to a temporary file while lengths and labels are counted.
+Parquet batches of compute.chunk_rows and tokenized by spaCy's `pipe` (here with
+`n_process` workers, or a batch a task on a Ray cluster with compute.engine: ray,
+gathered in order), and the tokens are spilled to a temporary file while lengths
+and labels are counted.
 Then the length is chosen (from the training texts), the vocabulary built from
 counts, and the ids written straight into memory-mapped .npy files.
 """
@@ -13,11 +15,14 @@ import dataclasses
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from sentipipe import compute
+from sentipipe.config import ComputeParams
 from sentipipe.data.paths import SPLITS, prepared
 from sentipipe.errors import DataError
 from sentipipe.io import require, write_json
@@ -30,7 +35,6 @@ from sentipipe.text.tokenizer import tokenize as spacy_tokenize
 from sentipipe.text.vocab import UNK_ID, Vocab, build_vocab
 
 SEPARATOR = "\x1f"  # spaCy tokens never hold it (nor any white space)
-BATCH_ROWS = 10_000
 
 
 def chosen_length(p: TokenizeParams, train_lengths: np.ndarray) -> tuple[int, str]:
@@ -42,20 +46,38 @@ def chosen_length(p: TokenizeParams, train_lengths: np.ndarray) -> tuple[int, st
     return min(p.length_cap, percentile), f"{said}, at most length_cap {p.length_cap}"
 
 
-def _texts(split: str) -> Iterator[tuple[list[str], list[str]]]:
-    for batch in pq.ParquetFile(prepared(split)).iter_batches(batch_size=BATCH_ROWS, columns=["text", "label"]):
+def _texts(split: str, rows: int) -> Iterator[tuple[list[str], list[str]]]:
+    for batch in pq.ParquetFile(prepared(split)).iter_batches(batch_size=rows, columns=["text", "label"]):
         columns = batch.to_pydict()
         yield [str(t) for t in columns["text"]], [str(x) for x in columns["label"]]
 
 
-def _spill(split: str, settings: TokenizerSettings, p: TokenizeParams, folder: Path) -> tuple[Path, np.ndarray, list]:
+def spill_lines(texts: list[str], settings: TokenizerSettings, batch_size: int, n_process: int) -> tuple[str, list]:
+    """A batch's tokens as spill-file lines (a line a text) and the token counts: one task on a Ray worker."""
+    lines, lengths = [], []
+    for token_list in spacy_tokenize(texts, settings, batch_size, n_process):
+        lines.append(SEPARATOR.join(token_list) + "\n")
+        lengths.append(len(token_list))
+    return "".join(lines), lengths
+
+
+def _spill(
+    split: str,
+    settings: TokenizerSettings,
+    p: TokenizeParams,
+    engine: ComputeParams,
+    folder: Path,
+    usage: compute.Usage,
+) -> tuple[Path, np.ndarray, list]:
     """Tokenize a split into a temp file, a line a text; return it with the lengths and the labels."""
     path, lengths, labels = folder / f"{split}.tokens", [], []
+    n_process = p.n_process if engine.engine == "local" else 1  # on Ray, a worker is a process
+    lines_of = partial(spill_lines, settings=settings, batch_size=p.batch_size, n_process=n_process)
+    run = lambda batches: compute.map_chunks(lines_of, (texts for texts, _ in batches), engine, usage)
     with open(path, "w", encoding="utf-8") as out:
-        for texts, batch_labels in _texts(split):
-            for token_list in spacy_tokenize(texts, settings, p.batch_size, p.n_process):
-                out.write(SEPARATOR.join(token_list) + "\n")
-                lengths.append(len(token_list))
+        for (_, batch_labels), (lines, batch_lengths) in compute.with_inputs(_texts(split, engine.chunk_rows), run):
+            out.write(lines)
+            lengths.extend(batch_lengths)
             labels.extend(batch_labels)
     return path, np.asarray(lengths, dtype=np.int64), labels
 
@@ -94,8 +116,9 @@ def tokenize(params: ClassifierConfig) -> dict:
     untruncated = TokenizerSettings(lowercase=p.lowercase, max_length=2**31, special_tokens=p.special_tokens)
     stats: dict = {}
     DATA.mkdir(parents=True, exist_ok=True)
+    usage = compute.Usage(params.compute.engine)
     with tempfile.TemporaryDirectory(prefix=".tokens-", dir=DATA) as spill_dir:
-        spilled = {s: _spill(s, untruncated, p, Path(spill_dir)) for s in SPLITS}
+        spilled = {s: _spill(s, untruncated, p, params.compute, Path(spill_dir), usage) for s in SPLITS}
         length, rule = chosen_length(p, spilled["train"][1])
         settings = dataclasses.replace(untruncated, max_length=length, truncation=p.truncation)
         counts: Counter = Counter()
@@ -122,6 +145,6 @@ def tokenize(params: ClassifierConfig) -> dict:
     print(
         f"tokenize: vocabulary {len(vocab)} tokens, labels {labels}, texts cut to {length} tokens "
         f"({p.truncation}; {train['truncated_to_max_length']} of {train['sentences']} training texts were longer), "
-        f"train unknown rate {train['unknown_rate']}"
+        f"train unknown rate {train['unknown_rate']}; spaCy ran {usage.summary()}"
     )
     return stats
