@@ -16,7 +16,6 @@ validation figures beside them. Exit status: 0 nothing crossed, 3 an alarm.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -167,7 +166,6 @@ def monitor(
     retest: bool = False,
 ) -> dict:
     """Test the version's new windows, write and log the report; the report says whether to raise an alarm."""
-    import mlflow  # noqa: PLC0415 - heavy; the light commands never load this module
     from mlflow import MlflowClient  # noqa: PLC0415
 
     client = MlflowClient(tracking_uri)
@@ -241,7 +239,7 @@ def monitor(
     output.mkdir(parents=True, exist_ok=True)
     write_json(output / "report.json", report)
     write_bytes(output / "report.html", render_html(report).encode("utf-8"))
-    _log_run(client, mlflow, run_id, report, output, windows, validation, labels)
+    _log_run(client, run_id, report, output, windows, validation)
     return report
 
 
@@ -275,7 +273,7 @@ def _monitor_run(client, experiment: str, served: Served, log: str) -> tuple[str
     return run.info.run_id, None
 
 
-def _log_run(client, mlflow, run_id, report, output, windows, validation, labels) -> None:
+def _log_run(client, run_id, report, output, windows, validation) -> None:
     """The windows as steps of the monitor run; the newest also on the version's logged model, and tags on the version.
 
     A reader of the champion sees the monitoring where they look for it: the version's page (tags: the
@@ -359,7 +357,3 @@ def _tag_version(client, run_id: str, report: dict) -> None:
         client.set_tag(m["run_id"], "sentipipe.monitor_run_id", run_id)  # the training run names its monitor run
     except MlflowException:  # a version or training run deleted since it was served: the monitor run stands
         pass
-
-
-def dump(report: dict) -> str:
-    return json.dumps(report, indent=2)
