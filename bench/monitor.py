@@ -39,7 +39,7 @@ from sentipipe import config, model_cache, tracking
 from sentipipe.io import read_json, write_json
 from sentipipe.monitoring.drift import TESTS, Features, window_tests
 from sentipipe.monitoring.log import PredictionLog, new_request_id
-from sentipipe.monitoring.monitor import live_figures, read_feedback, read_log
+from sentipipe.monitoring.monitor import live_figures, read_feedback, read_log, scored_features
 from sentipipe.stats import wilson_interval
 from sentipipe.tasks.classifier import params as classifier_params
 from sentipipe.tasks.classifier.served import ServedClassifier
@@ -58,25 +58,6 @@ def champion(params_path: str) -> tuple[ServedClassifier, dict]:
     name, version, identity = model_cache.resolve(uri, model_uri)
     model = model_cache.load_python_model(model_cache.local_model(uri, model_uri), ServedClassifier)
     return model, {"name": name, "version": version, "run_id": identity.split(":")[0]}
-
-
-def features(model: ServedClassifier, texts: list[str]) -> tuple[Features, list[dict], dict]:
-    rows, parts = [], []
-    for start in range(0, len(texts), 1000):
-        r, f = model.scored(texts[start : start + 1000])
-        rows += r
-        parts.append(f)
-    labels = model.predictor.labels
-    probs = np.array([[r[f"prob_{c}"] for c in labels] for r in rows])
-    joined = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    found = Features(
-        label=np.array([r["label"] for r in rows]),
-        confidence=probs.max(axis=1),
-        tokens=joined["tokens"],
-        unseen=joined["unseen"],
-        vector=joined["vector"].astype(np.float16).astype(np.float32),  # as the log stores it
-    )
-    return found, rows, joined
 
 
 def alarm_rate(alarms: list[bool]) -> dict:
@@ -150,8 +131,8 @@ def main() -> None:
     test = pd.read_parquet("data/prepared/test.parquet")
     if len(val) > monitoring.reference_rows:
         val = val.sample(monitoring.reference_rows, random_state=0)
-    ref, _, _ = features(model, val["text"].tolist())
-    tested, test_rows, _ = features(model, test["text"].tolist())
+    ref = scored_features(model, val["text"].tolist())
+    tested = scored_features(model, test["text"].tolist())
     if len(test) < w:
         raise SystemExit(f"the test split has {len(test)} rows, fewer than monitoring.window={w}")
     out: dict = {
@@ -190,7 +171,7 @@ def main() -> None:
     # 2. other domains: a whole window, and a share mixed into test traffic
     out["domains"] = {}
     for name, texts in other_domains(args.benchmarks, w, args.seed).items():
-        found, _, _ = features(model, texts)
+        found = scored_features(model, texts)
         whole = window_tests(ref, found, alpha)
         mixed = {}
         for share in (0.1, 0.25, 0.5):

@@ -142,6 +142,12 @@ def rest(url: str, texts: list[str], batch: int, clients: int, requests_total: i
     }
 
 
+def commit() -> str:
+    """The code measured: this checkout's commit."""
+    command = ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short", "HEAD"]
+    return subprocess.run(command, capture_output=True, text=True).stdout.strip() or "unknown"
+
+
 def log_pairs(args, uri: str, model_uri: str, texts: list[str]) -> None:
     """Logging off against on, in alternating turns on two live servers; the median of the pairs' ratios."""
     env = {
@@ -204,10 +210,10 @@ def log_pairs(args, uri: str, model_uri: str, texts: list[str]) -> None:
     )
     print(f"{'measure':<28}{'off (median)':>14}{'on (median)':>14}{'on/off median':>15}{'ratio min..max':>18}")
     table = [
-        f"Written by `python bench/serving.py --log-pairs {args.log_pairs} --page` on {model_uri}: {os.cpu_count()} "
-        f"CPUs, load average {os.getloadavg()[0]:.2f} at the end; a round: {len(batched_texts)} sentences in "
-        f"batches of {args.batch}, then {requests_total} one-sentence requests from {args.clients} clients; "
-        f"flush_rows {args.flush_rows}, flush_seconds {args.flush_seconds:g}.",
+        f"Written by `python bench/serving.py --log-pairs {args.log_pairs} --page` at commit {commit()} on "
+        f"{model_uri}: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end; a round: "
+        f"{len(batched_texts)} sentences in batches of {args.batch}, then {requests_total} one-sentence "
+        f"requests from {args.clients} clients; flush_rows {args.flush_rows}, flush_seconds {args.flush_seconds:g}.",
         "",
         "| measure | log off (median) | log on (median) | on/off, median of pairs | min..max |",
         "|---|---|---|---|---|",

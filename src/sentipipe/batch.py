@@ -22,25 +22,23 @@ from sentipipe.io import atomic_write
 
 
 def predict_file(
-    predict: Callable[[list[str]], pd.DataFrame] | None,
+    map_chunks: Callable[[Iterable[list[str]]], Iterator[pd.DataFrame]],
     source: Path,
     target: Path,
     text_column: str = "text",
     chunk_rows: int = 10_000,
     progress: bool = True,
-    map_chunks: Callable[[Iterable[list[str]]], Iterator[pd.DataFrame]] | None = None,
 ) -> int:
     """Score every row of `source` into `target` (input columns + label + prob_*); return the row count.
 
     An input column named like an output column (`label` in a labelled file) is written as `input_label`.
-    `map_chunks` scores the chunks' texts several at once (compute.engine: ray) and gives the frames back in
-    the chunks' order; without it `predict` scores one chunk at a time. The same chunks make the same bytes.
+    `map_chunks` turns the chunks' texts into output frames in the chunks' order: one at a time
+    (`partial(map, score)`), or several at once on an engine (compute.engine: ray). The same chunks make the
+    same bytes.
     """
     chunks, total = read_chunks(source, chunk_rows)
     fmt = file_format(target)
     written = 0
-    if map_chunks is None:
-        map_chunks = lambda texts: map(predict, texts)
 
     def write(tmp: Path) -> None:
         nonlocal written

@@ -86,12 +86,11 @@ def _predict_file(args) -> None:
 
     try:
         rows = predict_file(
-            None,
+            map_chunks,
             Path(args.input),
             Path(args.output),
             text_column=args.text_column,
             chunk_rows=args.chunk_rows or params.chunk_rows,
-            map_chunks=map_chunks,
         )
     finally:
         if log is not None:

@@ -19,19 +19,21 @@ from tests.servers import free_port, stop, wait_until_up
 BODY_TIMEOUT = 3  # seconds: the shared server refuses a stalled body this soon (default 10): a short test
 
 
-def serve(work: Path, *args: str, log_name: str = "serve.log", **env: str):
+def start_serve(work: Path, *args: str, params: Path | None = None, log_name: str = "serve.log", **env: str):
     """The `sentipipe` entry point, run as a service manager would (no venv on PATH), serving on a free port.
 
-    Yields the URL once /ping answers; stops the server after. `env` adds variables to its environment.
+    Returns (process, URL, its output file) once /ping answers. `params`: a params file other than the
+    workspace's; `env` adds variables to its environment.
     """
     port = free_port()
     env = {**{k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}, **env}
     env["PATH"] = "/usr/bin:/bin"  # a bare PATH: no uvicorn, no venv
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
     log = work / log_name
+    options = ["--params", str(params)] if params else []
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sentipipe"), "serve", "--port", str(port), *args],
+            [str(Path(sys.executable).parent / "sentipipe"), *options, "serve", "--port", str(port), *args],
             cwd=work,
             env=env,
             stdout=out,
@@ -41,6 +43,16 @@ def serve(work: Path, *args: str, log_name: str = "serve.log", **env: str):
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(proc, f"{url}/ping", "sentipipe serve", log, timeout=120)
+    except BaseException:
+        stop(proc)
+        raise
+    return proc, url, log
+
+
+def serve(work: Path, *args: str, log_name: str = "serve.log", **env: str):
+    """`start_serve` as a fixture's generator: yields the URL, stops the server after."""
+    proc, url, _ = start_serve(work, *args, log_name=log_name, **env)
+    try:
         yield url
     finally:
         stop(proc)

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import hashlib
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +25,8 @@ from sentipipe import model_cache
 from sentipipe.monitoring.monitor import read_log
 from sentipipe.tasks.classifier.served import ServedClassifier
 from tests.helpers import tiny_raw
-from tests.servers import free_port, stop, wait_until_up
+from tests.integration.conftest import start_serve
+from tests.servers import stop
 
 KILL_FLUSH_ROWS = 20  # the SIGKILL server writes a file every 20 rows (flush_seconds: never, in a test's time)
 
@@ -39,29 +38,11 @@ def texts_for(i: int, n: int) -> list[str]:
 
 
 def start_server(work: Path, name: str, monitoring: dict) -> tuple[subprocess.Popen, str, Path]:
-    """`sentipipe serve` with monitoring on (its own params file and log folder), as conftest's `serve` runs it."""
+    """`sentipipe serve` with monitoring on (its own params file and log folder); the process, for signals."""
     log_dir = work / f"{name}-predictions"
     params = work / f"{name}-params.yaml"
     params.write_text(yaml.safe_dump(tiny_raw({"monitoring": {"enabled": True, "log": str(log_dir), **monitoring}})))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    env.update(PATH="/usr/bin:/bin", MLFLOW_TRACKING_URI=f"sqlite:///{work / 'mlflow.db'}", OMP_NUM_THREADS="1")
-    out = work / f"{name}.log"
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).parent / "sentipipe"), "--params", str(params), "serve", "--port", str(port)],
-            cwd=work,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(proc, f"{url}/ping", "sentipipe serve", out, timeout=120)
-    except BaseException:
-        stop(proc)
-        raise
+    proc, url, _ = start_serve(work, params=params, log_name=f"{name}.log", OMP_NUM_THREADS="1")
     return proc, url, log_dir
 
 

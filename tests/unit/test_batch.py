@@ -1,6 +1,7 @@
 """Batch prediction I/O, with a simple scorer standing in for the model (the model is tested elsewhere)."""
 
 import json
+from functools import partial
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -30,7 +31,7 @@ def test_every_format_round_trips_in_chunks(tmp_path, suffix):
     else:
         frame.to_parquet(source)
     target = tmp_path / f"out{suffix}"
-    assert predict_file(score, source, target, chunk_rows=4, progress=False) == 25
+    assert predict_file(partial(map, score), source, target, chunk_rows=4, progress=False) == 25
     if suffix == ".parquet":
         out = pq.read_table(target).to_pandas()
     elif suffix == ".jsonl":
@@ -45,7 +46,7 @@ def test_missing_column_names_the_columns_and_leaves_no_output(tmp_path):
     source = tmp_path / "in.csv"
     pd.DataFrame({"review": ["good"]}).to_csv(source, index=False)
     with pytest.raises(DataError, match=r"no column 'text'; columns are \['review'\]"):
-        predict_file(score, source, tmp_path / "out.csv", progress=False)
+        predict_file(partial(map, score), source, tmp_path / "out.csv", progress=False)
     assert not list(tmp_path.glob("out*")) and not list(tmp_path.glob(".out*"))
 
 
@@ -53,13 +54,13 @@ def test_a_non_text_row_is_named(tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text('{"text": "good"}\n{"text": "fine"}\n{"text": 3}\n')
     with pytest.raises(DataError, match="row 2, column 'text': not a text"):
-        predict_file(score, source, tmp_path / "out.jsonl", chunk_rows=2, progress=False)
+        predict_file(partial(map, score), source, tmp_path / "out.jsonl", chunk_rows=2, progress=False)
     assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_unknown_formats_and_missing_files_are_clear(tmp_path):
     with pytest.raises(DataError, match="file not found"):
-        predict_file(score, tmp_path / "nope.csv", tmp_path / "out.csv", progress=False)
+        predict_file(partial(map, score), tmp_path / "nope.csv", tmp_path / "out.csv", progress=False)
     (tmp_path / "in.xlsx").write_text("x")
     with pytest.raises(DataError, match="'.xlsx' is not a table; use one of"):
-        predict_file(score, tmp_path / "in.xlsx", tmp_path / "out.csv", progress=False)
+        predict_file(partial(map, score), tmp_path / "in.xlsx", tmp_path / "out.csv", progress=False)

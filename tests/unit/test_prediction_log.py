@@ -30,6 +30,7 @@ def scored(texts: list[str], seed: int = 0) -> tuple[list[dict], dict]:
         "tokens": np.array([len(t.split()) for t in texts], dtype=np.int64),
         "unseen": np.array([t.count("zz") for t in texts], dtype=np.int64),
         "vector": rng.standard_normal((len(texts), DIM)).astype(np.float32),
+        "probs": np.stack([1 - p, p], axis=1).astype(np.float32),
     }
     return rows, features
 

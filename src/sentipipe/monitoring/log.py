@@ -84,7 +84,7 @@ class PredictionLog:
         source: str = "serve",
     ):
         self.fs, self.root = url_to_fs(uri)
-        self.uri, self.model, self.labels, self.text = uri, dict(model), list(labels), text
+        self.model, self.labels, self.text = dict(model), list(labels), text
         self.flush_rows, self.flush_seconds, self.max_pending = flush_rows, flush_seconds, max_pending_rows
         self.source = source
         self.pending: list[tuple] = []
@@ -161,10 +161,7 @@ class PredictionLog:
             if self.text == "full":
                 texts.extend(batch_texts)
             labels.extend(r["label"] for r in rows)
-            if "probs" in features:  # the scored array itself: no Python loop over rows and classes
-                probs.append(np.asarray(features["probs"], dtype=np.float32))
-            else:
-                probs.append(np.array([[r[f"prob_{c}"] for c in self.labels] for r in rows], dtype=np.float32))
+            probs.append(np.asarray(features["probs"], dtype=np.float32))  # the scored array, as the rows say
             latencies.extend([latency] * n)
             tokens.append(features["tokens"])
             unseen.append(features["unseen"])

@@ -121,20 +121,21 @@ def reference_features(model, path: Path, rows: int) -> Features:
     texts = pd.read_parquet(path, columns=["text"])["text"]
     if len(texts) > rows:
         texts = texts.sample(rows, random_state=SEED)
-    out, parts = [], []
-    texts = texts.tolist()
-    for start in range(0, len(texts), 1000):
-        rows_, features = model.scored(texts[start : start + 1000])
-        out.extend(rows_)
-        parts.append(features)
-    labels = model.predictor.labels
-    probs = np.array([[r[f"prob_{c}"] for c in labels] for r in out])
+    return scored_features(model, texts.tolist())
+
+
+def scored_features(model, texts: list[str], chunk: int = 1000) -> Features:
+    """What drift compares, for texts the served model scores as it scores traffic (vectors rounded to the
+    log's float16)."""
+    parts = [model.scored(texts[start : start + chunk])[1] for start in range(0, len(texts), chunk)]
+    joined = {key: np.concatenate([p[key] for p in parts]) for key in ("probs", "tokens", "unseen", "vector")}
+    labels = np.asarray(model.predictor.labels)
     return Features(
-        label=np.array([r["label"] for r in out]),
-        confidence=probs.max(axis=1),
-        tokens=np.concatenate([p["tokens"] for p in parts]),
-        unseen=np.concatenate([p["unseen"] for p in parts]),
-        vector=np.concatenate([p["vector"] for p in parts]).astype(np.float16).astype(np.float32),
+        label=labels[joined["probs"].argmax(axis=1)],
+        confidence=joined["probs"].max(axis=1),
+        tokens=joined["tokens"],
+        unseen=joined["unseen"],
+        vector=joined["vector"].astype(np.float16).astype(np.float32),
     )
 
 
