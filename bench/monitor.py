@@ -203,9 +203,10 @@ def main() -> None:
     metrics = read_json("reports/classifier/metrics.json") if Path("reports/classifier/metrics.json").is_file() else {}
     out["live"] = {**live, "evaluate_test_accuracy": metrics.get("test", {}).get("accuracy")}
     out["seconds_per_window"] = seconds_per_window
-    out["commit"] = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    head = lambda where: subprocess.run(
+        ["git", "-C", str(where), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
+    out["commit"], out["workspace_commit"] = head(ROOT), head(Path.cwd())  # the code; what trained the champion
 
     t, v = out["test_windows"], out["validation_windows"]
     print(
@@ -234,8 +235,8 @@ def write_page(out: dict) -> None:
     lines = [
         START,
         f"Written by `python bench/monitor.py --page` at commit {out['commit']} on {out['model']['name']} version "
-        f"{out['model']['version']} (window {out['window']} rows, alpha {out['alpha']}, reference "
-        f"{out['reference_rows']} validation rows).",
+        f"{out['model']['version']} (trained by `make run` at {out['workspace_commit']}; window {out['window']} rows, "
+        f"alpha {out['alpha']}, reference {out['reference_rows']} validation rows).",
         "",
         "| in-domain windows | windows | alarms | rate | 95% interval |",
         "|---|---|---|---|---|",
