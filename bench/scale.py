@@ -1,4 +1,4 @@
-"""Time and peak memory of ingest, prepare and tokenize as the corpus grows.
+"""Time and peak memory of every stage of both pipelines as the corpus grows.
 
 Builds synthetic corpora of review-like texts (about 1,300 characters each:
 sentences of the default corpus drawn at random and joined, so no two reviews
@@ -7,15 +7,26 @@ written in chunks, then runs each stage's script as DVC would, in a workspace
 of its own, and samples the resident memory of the stage's whole process tree
 (spaCy workers included) ten times a second.
 
-    python bench/scale.py [--sizes 20000,100000,1000000] [--n-process 1]
+    python bench/scale.py [--sizes 100000,1000000] [--train-steps 150] [--stages ...]
 
-Prints, per size and stage, wall time, time per 1,000 reviews and peak RSS,
-then each stage's time per review at the largest size against the smallest.
+The classifier's stages (ingest ... register) run on the committed params.yaml
+with only `data.*` changed (and `tracking.uri`, a store in the workspace);
+the generator's (gen-tokenize ... gen-register) then read the same prepared
+corpus. Training is the one stage whose work does not follow the corpus (its
+budget is steps, capped by `max_steps` and wall time): `--train-steps` caps both
+networks' optimizer steps (each search trial's too) so a bench finishes, and
+the table gives its seconds per step (evaluations included) beside the wall
+time; 0 keeps the committed budgets.
+
+Prints, per size and stage, wall time, time per 1,000 reviews (per step for
+training) and peak RSS, then each stage's time per review (per step) at the
+largest size against the smallest.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -37,7 +48,17 @@ STAGES = {
     "ingest": "pipeline/ingest.py",
     "prepare": "pipeline/prepare.py",
     "tokenize": "pipeline/classifier/tokenize_texts.py",
+    "embed": "pipeline/classifier/embed.py",
+    "teacher": "pipeline/classifier/teacher.py",
+    "train": "pipeline/classifier/train.py",
+    "evaluate": "pipeline/classifier/evaluate.py",
+    "register": "pipeline/classifier/register.py",
+    "gen-tokenize": "pipeline/generator/tokenize_texts.py",
+    "gen-train": "pipeline/generator/train.py",
+    "gen-evaluate": "pipeline/generator/evaluate.py",
+    "gen-register": "pipeline/generator/register.py",
 }
+TRAINING = {"train": "reports/classifier/train.json", "gen-train": "reports/generator/train.json"}
 
 
 def synthetic(path: Path, size: int, seed: int = 13, chunk: int = 20_000) -> None:
@@ -79,38 +100,69 @@ def measure(command: list[str], cwd: Path, env: dict) -> tuple[float, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="20000,100000,1000000")
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--train-steps", type=int, default=150, help="optimizer steps at most a training (0: params')")
+    ap.add_argument("--stages", default=",".join(STAGES), help="a comma-separated subset, in pipeline order")
     ap.add_argument("--n-process", type=int, default=1, help="spaCy worker processes (classifier.tokenize.n_process)")
     ap.add_argument("--keep", help="build the corpora and workspaces here, and keep them")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     base = yaml.safe_load((REPO / "params.yaml").read_text())
     base["data"].update(source="file", path="corpus.parquet", text_column="text", label_column="label")
     base["classifier"]["tokenize"]["n_process"] = args.n_process
-    results = {}
+    if args.train_steps:
+        for task in ("classifier", "generator"):
+            base[task]["train"]["max_steps"] = args.train_steps
+    stages = {name: STAGES[name] for name in args.stages.split(",")}
+    results, steps = {}, {}
     with tempfile.TemporaryDirectory(prefix="sentipipe-scale-") as tmp:
         root = Path(args.keep or tmp)
         for size in sizes:
             work = root / f"reviews-{size}"
             work.mkdir(parents=True, exist_ok=True)
-            (work / "params.yaml").write_text(yaml.safe_dump(base, sort_keys=False))
-            start = time.perf_counter()
-            synthetic(work / "corpus.parquet", size)
-            print(f"{size} reviews built in {time.perf_counter() - start:.0f}s", flush=True)
-            for stage, script in STAGES.items():
+            store = {"uri": f"sqlite:///{work / 'mlflow.db'}"}
+            (work / "params.yaml").write_text(yaml.safe_dump({**base, "tracking": store}, sort_keys=False))
+            if not (work / "corpus.parquet").is_file():
+                start = time.perf_counter()
+                synthetic(work / "corpus.parquet", size)
+                print(f"{size} reviews built in {time.perf_counter() - start:.0f}s", flush=True)
+            for stage, script in stages.items():
                 seconds, peak = measure([sys.executable, str(REPO / script)], work, env)
                 results[(size, stage)] = (seconds, peak)
-                print(f"  {stage:<9}{seconds:>8.1f} s {1000 * seconds / size:>8.3f} s/1k {peak:>6.2f} GB", flush=True)
-    print(f"\n{'reviews':>9} {'stage':<9}{'seconds':>9}{'s per 1k':>10}{'peak RSS GB':>13}")
-    for (size, stage), (seconds, peak) in results.items():
-        print(f"{size:>9} {stage:<9}{seconds:>9.1f}{1000 * seconds / size:>10.3f}{peak:>13.2f}")
+                if stage in TRAINING:
+                    steps[(size, stage)] = trained_steps(work / TRAINING[stage])
+                print(f"  {row(size, stage, results, steps)}", flush=True)
+    print(f"\n{'reviews':>9} {'stage':<13}{'seconds':>9}{'per 1k (step)':>15}{'peak RSS GB':>13}")
+    for size, stage in results:
+        print(row(size, stage, results, steps))
     small, large = min(sizes), max(sizes)
-    print(f"\ntime per review at {large} against {small} (target: at most 1.3):")
-    for stage in STAGES:
-        ratio = (results[(large, stage)][0] / large) / (results[(small, stage)][0] / small)
-        print(f"  {stage:<9}{ratio:.2f}")
+    if small < large:
+        print(f"\ntime per review (per step for training) at {large} against {small} (target: at most 1.3):")
+        for stage in stages:
+            ratio = unit_time(large, stage, results, steps) / unit_time(small, stage, results, steps)
+            print(f"  {stage:<13}{ratio:.2f}")
     return 0
+
+
+def trained_steps(report: Path) -> int:
+    """Optimizer steps a training ran, its search trials' included."""
+    done = json.loads(report.read_text())
+    trials = done.get("search", {}).get("trials", [])
+    return int(sum(t.get("steps", 0) for t in trials) or done.get("steps_run", 0))
+
+
+def unit_time(size: int, stage: str, results: dict, steps: dict) -> float:
+    """Seconds per review, or per optimizer step for a training."""
+    seconds = results[(size, stage)][0]
+    return seconds / steps[(size, stage)] if (size, stage) in steps else seconds / size
+
+
+def row(size: int, stage: str, results: dict, steps: dict) -> str:
+    seconds, peak = results[(size, stage)]
+    per = unit_time(size, stage, results, steps)
+    per = f"{per:.3f} s/step" if (size, stage) in steps else f"{1000 * per:.3f} s/1k"
+    return f"{size:>9} {stage:<13}{seconds:>9.1f}{per:>15}{peak:>13.2f}"
 
 
 if __name__ == "__main__":

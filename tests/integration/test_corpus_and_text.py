@@ -110,3 +110,19 @@ def test_a_missing_or_broken_vectors_file_is_a_clear_error(tmp_path):
     (tmp_path / "bad.vec").write_text("this is not\na vectors file\n")
     with pytest.raises(SentipipeError, match="is not a word2vec_text vectors file"):
         build_matrix(vocab, {"a": 1}, EmbedParams(source="file", path=str(tmp_path / "bad.vec")))
+
+
+def test_context_and_word2vec_vectors_read_a_training_split_in_chunks_as_they_read_one_list(tmp_path):
+    """embed reads a large training split a chunk at a time; the vectors are those of the whole list."""
+    vocab = Vocab(["<pad>", "<unk>", "good", "great", "terrible", "film"])
+    texts = ["A good film.", "Great fun, good cast!", "Terrible acting, a great shame.", "A great film."] * 40
+    settings = TokenizerSettings(lowercase=True)
+    counts = {"good": 80, "great": 120, "terrible": 40, "film": 80}
+
+    def in_chunks():  # chunks of 64 texts, the context encoder's batch, as embed.training_texts reads them
+        return (texts[i : i + 64] for i in range(0, len(texts), 64))
+
+    for params in (EmbedParams(source="minilm", mode="context", dim=384), EmbedParams(source="word2vec", dim=16)):
+        whole, _ = build_matrix(vocab, counts, params, texts, settings)
+        chunked, _ = build_matrix(vocab, counts, params, in_chunks, settings)
+        assert np.array_equal(whole, chunked), params.source

@@ -111,3 +111,76 @@ def test_paired_bootstrap_compares_a_figure_of_two_models_on_the_same_resampled_
     assert result["a_interval"][0] < result["a"] < result["a_interval"][1]
     same = stats.paired_bootstrap(truth, better, better, recall, resamples=200)
     assert same["difference"] == 0 and same["p_value"] == 1.0
+
+
+def test_every_baseline_candidate_is_the_cold_fit_of_its_c():
+    """A warm start from the previous C let L-BFGS stop within its tolerance at once: the grid must not."""
+    from sklearn.linear_model import LogisticRegression
+
+    from sentipipe.tasks.classifier import baseline
+
+    rng = np.random.default_rng(0)
+    words = ["good", "great", "fine", "bad", "awful", "dull", "film", "plot", "cast", "the"]
+    texts = [" ".join(rng.choice(words, 6)) for _ in range(120)]
+    labels = np.array([int(sum(w in t for w in words[:3]) >= sum(w in t for w in words[3:6])) for t in texts])
+    fitted = baseline.fit(texts[:80], labels[:80], texts[80:], labels[80:])
+    x_train, x_val = fitted.features(texts[:80]), fitted.features(texts[80:])
+    for c in baseline.C_GRID:
+        cold = LogisticRegression(C=c, max_iter=3000).fit(x_train, labels[:80])
+        assert fitted.val_by_candidate[f"{c:g}"] == baseline.figure("accuracy", labels[80:], cold.predict(x_val))
+
+
+def _reviews(path, n, seed=0):
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    good, bad = ["good", "great", "lovely", "fine"], ["bad", "awful", "dull", "poor"]
+    labels = rng.integers(0, 2, n)
+    texts = [" ".join([*rng.choice(good if y else bad, 3), *rng.choice(["film", "plot", "cast"], 5)]) for y in labels]
+    frame = pd.DataFrame({"text": texts, "label": np.where(labels == 1, "positive", "negative")})
+    frame.to_parquet(path, row_group_size=64)
+    return frame
+
+
+def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and_learns_from_it(tmp_path):
+    from sentipipe.tasks.classifier import baseline
+
+    frame = _reviews(tmp_path / "train.parquet", 600)
+    val = _reviews(tmp_path / "val.parquet", 100, seed=1)
+    y_val = (val["label"] == "positive").to_numpy().astype(int)
+    classes = ["negative", "positive"]
+    cap = int(frame["text"].str.len().sum() / 3)
+    fitted = baseline.fit_sampled(tmp_path / "train.parquet", classes, val["text"].tolist(), y_val, max_chars=cap)
+    assert fitted.streamed and fitted.sample["of"] == 600
+    assert fitted.sample["characters"] <= cap and 150 < fitted.sample["rows"] < 250
+    assert len(fitted.val_by_candidate) in (len(baseline.C_GRID), 2 * len(baseline.C_GRID))
+    assert fitted.val_by_candidate[f"{fitted.c:g}"] == max(fitted.val_by_candidate.values()) > 0.95
+    again = baseline.fit_sampled(tmp_path / "train.parquet", classes, val["text"].tolist(), y_val, max_chars=cap)
+    assert again.sample == fitted.sample and np.array_equal(again.model.coef_, fitted.model.coef_), "seeded"
+    whole = baseline.fit_sampled(tmp_path / "train.parquet", classes, val["text"].tolist(), y_val, max_chars=10**9)
+    assert whole.sample["rows"] == 600
+    assert fitted.predict_proba(["awful dull plot"]).argmax() == 0 and fitted.predict_proba(["lovely film"]).argmax()
+
+
+def test_the_evaluate_stage_streams_the_baseline_past_its_character_threshold(tmp_path, monkeypatch):
+    from sentipipe.tasks.classifier.evaluate import fit_baseline
+    from sentipipe.tasks.classifier.params import EvaluateParams
+
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    frame = _reviews(tmp_path / "data/prepared/train.parquet", 300)
+    val = _reviews(tmp_path / "val.parquet", 60, seed=1)
+    y_val = (val["label"] == "positive").to_numpy().astype(int)
+    monkeypatch.chdir(tmp_path)
+    chars = int(frame["text"].str.len().sum())
+    exact = fit_baseline(
+        EvaluateParams(baseline_stream_chars=chars), ["negative", "positive"], val.text.tolist(), y_val, "accuracy"
+    )
+    assert not exact.streamed and exact.sample is None
+    hashed = fit_baseline(
+        EvaluateParams(baseline_stream_chars=chars - 1, baseline_sample_chars=chars // 2),
+        ["negative", "positive"],
+        val.text.tolist(),
+        y_val,
+        "accuracy",
+    )
+    assert hashed.streamed and hashed.sample["rows"] < 300 and hashed.sample["characters"] <= chars // 2

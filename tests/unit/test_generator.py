@@ -226,6 +226,22 @@ def test_the_corpus_cap_keeps_whole_documents_in_order():
     assert cap_characters(docs, 10) == docs[:1], "at least one document"
 
 
+def test_the_prepared_splits_are_read_no_further_than_the_cap(tmp_path, monkeypatch):
+    """The classifier's corpus may be far larger than memory: the generator reads batches until its cap."""
+    import pandas as pd
+
+    from sentipipe.tasks.generator.tokenize import capped_prepared
+
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    docs = [f"{i:04d}" + "x" * 95 for i in range(1000)]  # 100 characters + the end of each document
+    pd.DataFrame({"text": docs, "label": "positive"}).to_parquet(tmp_path / "data/prepared/train.parquet")
+    monkeypatch.chdir(tmp_path)
+    kept, rows = capped_prepared("train", 5050, batch_rows=7)
+    assert kept == cap_characters(docs, 5050) == docs[:50] and rows == 1000
+    assert capped_prepared("train", 10, batch_rows=7)[0] == docs[:1], "at least one document"
+    assert capped_prepared("train", 10**9, batch_rows=7)[0] == docs
+
+
 def test_generator_params_are_validated_with_their_keys():
     with pytest.raises(ConfigError) as err:
         parse_generator({"generator": {"tokenize": {"unit": "word"}, "train": {"bptt": 1}, "data": {"source": "file"}}})

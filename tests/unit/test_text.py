@@ -41,3 +41,15 @@ def test_a_split_writer_that_is_not_filled_leaves_nothing(tmp_path):
         with SplitWriter(tmp_path / "s", sequences=2, tokens=3) as writer:
             writer.add(np.array([2, 3], dtype=np.int32), 0)
     assert not list((tmp_path / "s").iterdir())
+
+
+def test_splits_concatenate_on_disk_and_subset_in_memory_to_the_same_rows(tmp_path):
+    from sentipipe.text.encoding import concatenate, encode_ids, subset
+
+    first = encode_ids([np.array([2, 3, 4], dtype=np.int32), np.array([5], dtype=np.int32)], np.array([0, 1]))
+    second = encode_ids([np.array([6, 7], dtype=np.int32)], np.array([1]))
+    merged = concatenate(first, second, tmp_path)
+    assert len(merged) == 3 and [merged.sequence(i).tolist() for i in range(3)] == [[2, 3, 4], [5], [6, 7]]
+    assert merged.labels.tolist() == [0, 1, 1] and isinstance(merged.ids, np.memmap)
+    picked = subset(merged, np.array([0, 2]))
+    assert [picked.sequence(i).tolist() for i in range(2)] == [[2, 3, 4], [6, 7]] and picked.labels.tolist() == [0, 1]

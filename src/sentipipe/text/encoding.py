@@ -32,13 +32,46 @@ class EncodedSplit:
 def encode(token_lists: list[list[str]], labels: np.ndarray, vocab: Vocab) -> EncodedSplit:
     """Empty token lists become a single unknown token so every sequence has length >= 1."""
     seqs = [vocab.encode(t) if t else np.array([1], dtype=np.int32) for t in token_lists]
+    return encode_ids(seqs, labels)
+
+
+ARRAYS = ("ids", "offsets", "labels")
+
+
+def subset(split: EncodedSplit, rows: np.ndarray) -> EncodedSplit:
+    """These rows of a split, in their order, in memory."""
+    return encode_ids([split.sequence(int(i)) for i in rows], split.labels[rows])
+
+
+def encode_ids(seqs: list[np.ndarray], labels: np.ndarray) -> EncodedSplit:
     lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     ids = np.concatenate(seqs).astype(np.int32) if seqs else np.zeros(0, dtype=np.int32)
     return EncodedSplit(ids, offsets, np.asarray(labels, dtype=np.int64))
 
 
-ARRAYS = ("ids", "offsets", "labels")
+def concatenate(first: EncodedSplit, second: EncodedSplit, folder: str | Path) -> EncodedSplit:
+    """`first`'s rows then `second`'s, written to memory-mapped arrays in `folder` (a split larger than memory
+    stays on disk)."""
+    arrays = (
+        [first.ids, second.ids],
+        [first.offsets, second.offsets[1:] + first.offsets[-1]],
+        [first.labels, second.labels],
+    )
+    out = []
+    for name, parts, dtype in zip(ARRAYS, arrays, (np.int32, np.int64, np.int64), strict=True):
+        merged = np.lib.format.open_memmap(
+            Path(folder) / f"{name}.npy", mode="w+", dtype=dtype, shape=(sum(len(p) for p in parts),)
+        )
+        start = 0
+        for part in parts:
+            for chunk in range(0, len(part), 1 << 24):  # a memory-mapped source is read a slice at a time
+                piece = part[chunk : chunk + (1 << 24)]
+                merged[start : start + len(piece)] = piece
+                start += len(piece)
+        merged.flush()
+        out.append(merged)
+    return EncodedSplit(*out)
 
 
 class SplitWriter:

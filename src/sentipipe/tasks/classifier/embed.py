@@ -15,12 +15,14 @@ vector from it, cheapest first:
 from __future__ import annotations
 
 import os
+import pickle
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet as pq
 
 from sentipipe.data.paths import prepared
 from sentipipe.errors import SentipipeError
@@ -31,6 +33,22 @@ from sentipipe.tasks.classifier.params import ClassifierConfig, EmbedParams
 from sentipipe.tasks.classifier.paths import EMBED_REPORT, EMBEDDINGS, OPEN_VOCABULARY, VOCAB
 from sentipipe.text.tokenizer import TokenizerSettings, tokenize, tokenize_with_offsets
 from sentipipe.text.vocab import PAD_ID, Vocab
+
+# The training texts: a list, or a function giving them again in chunks (a split larger than memory).
+Texts = Sequence[str] | Callable[[], Iterable[list[str]]]
+
+
+def training_texts(rows: int = 10_240) -> Iterator[list[str]]:
+    """The training split's texts, read `rows` at a time (a multiple of the context encoder's batch)."""
+    for batch in pq.ParquetFile(prepared("train")).iter_batches(batch_size=rows, columns=["text"]):
+        yield [str(text) for text in batch.column(0).to_pylist()]
+
+
+def chunks(texts: Texts) -> Iterable[list[str]]:
+    """The texts in chunks; a list is one chunk."""
+    if not callable(texts):
+        return [list(texts)]
+    return texts()
 
 
 def random_matrix(vocab_size: int, dim: int, scale: float, seed: int) -> np.ndarray:
@@ -70,7 +88,7 @@ def _encoder_vectors(words: list[str], model_dir: Path, batch_size: int = 512) -
 
 
 def _context_vectors(
-    vocab: Vocab, texts: Sequence[str], settings: TokenizerSettings, model_dir: Path, batch_size: int = 64
+    vocab: Vocab, texts: Texts, settings: TokenizerSettings, model_dir: Path, batch_size: int = 64
 ) -> tuple[np.ndarray, np.ndarray]:
     import torch  # noqa: PLC0415 - only mode 'context' needs the transformer
     from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
@@ -80,38 +98,71 @@ def _context_vectors(
     dim = model.config.hidden_size
     sums = np.zeros((len(vocab), dim), dtype=np.float64)
     seen = np.zeros(len(vocab), dtype=np.int64)
-    spans = list(tokenize_with_offsets(texts, settings))
-    for start in range(0, len(texts), batch_size):
-        chunk = list(texts[start : start + batch_size])
-        enc = tokenizer(
-            chunk, return_offsets_mapping=True, padding=True, truncation=True, max_length=512, return_tensors="pt"
-        )
-        offsets = enc.pop("offset_mapping").numpy()
-        with torch.no_grad():
-            hidden = model(**enc).last_hidden_state.numpy()
-        for row, text in enumerate(chunk):
-            owner = np.full(len(text) + 1, -1, dtype=np.int64)  # character -> word piece
-            for j, (a, b) in enumerate(offsets[row]):
-                if b > a:
-                    owner[a:b] = j
-            for token, a, b in spans[start + row]:
-                pieces = np.unique(owner[a:b])
-                pieces = pieces[pieces >= 0]
-                index = vocab.index.get(token)
-                if index is not None and len(pieces):
-                    sums[index] += hidden[row, pieces].mean(axis=0)
-                    seen[index] += 1
+    for part in chunks(texts):  # chunks of a multiple of batch_size texts: the same batches as one list
+        spans = list(tokenize_with_offsets(part, settings))
+        for start in range(0, len(part), batch_size):
+            chunk = list(part[start : start + batch_size])
+            enc = tokenizer(
+                chunk, return_offsets_mapping=True, padding=True, truncation=True, max_length=512, return_tensors="pt"
+            )
+            offsets = enc.pop("offset_mapping").numpy()
+            with torch.no_grad():
+                hidden = model(**enc).last_hidden_state.numpy()
+            for row, text in enumerate(chunk):
+                owner = np.full(len(text) + 1, -1, dtype=np.int64)  # character -> word piece
+                for j, (a, b) in enumerate(offsets[row]):
+                    if b > a:
+                        owner[a:b] = j
+                for token, a, b in spans[start + row]:
+                    pieces = np.unique(owner[a:b])
+                    pieces = pieces[pieces >= 0]
+                    index = vocab.index.get(token)
+                    if index is not None and len(pieces):
+                        sums[index] += hidden[row, pieces].mean(axis=0)
+                        seen[index] += 1
     vectors = (sums / np.maximum(seen, 1)[:, None]).astype(np.float32)
     return vectors[2:], seen[2:] > 0
 
 
-def _gensim_vectors(vocab: Vocab, texts: Sequence[str], settings: TokenizerSettings, params: EmbedParams):
+def _gensim_vectors(vocab: Vocab, texts: Texts, settings: TokenizerSettings, params: EmbedParams):
     """word2vec or fastText trained on the training split, tokenized exactly as the model sees it."""
+    with tempfile.TemporaryDirectory(prefix="sentipipe-embed-") as tmp:
+        # the tokenized corpus on disk, read back for every epoch: a training split of any size
+        path = Path(tmp) / "sentences.pickle"
+        with path.open("wb") as out:
+            for part in chunks(texts):
+                pickle.dump(list(tokenize(part, settings)), out)
+        model = _gensim_model(Sentences(path), params)
+    words = vocab.tokens[2:]
+    vectors = np.zeros((len(words), params.dim), dtype=np.float32)
+    found = np.zeros(len(words), dtype=bool)
+    for i, word in enumerate(words):
+        # fastText composes vectors for any word from its character n-grams
+        if word in model.wv.key_to_index or params.source == "fasttext":
+            vectors[i], found[i] = model.wv[word], True
+    return vectors, found
+
+
+class Sentences:
+    """The token lists pickled chunk by chunk in one file, read in order each time they are iterated."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __iter__(self) -> Iterator[list[str]]:
+        with self.path.open("rb") as source:
+            while True:
+                try:
+                    yield from pickle.load(source)
+                except EOFError:
+                    return
+
+
+def _gensim_model(sentences: Sentences, params: EmbedParams):
     from gensim.models import FastText, Word2Vec  # noqa: PLC0415 - only these two sources need gensim
 
-    sentences = list(tokenize(texts, settings))
     cls = Word2Vec if params.source == "word2vec" else FastText
-    model = cls(
+    return cls(
         sentences,
         vector_size=params.dim,
         window=params.window,
@@ -121,14 +172,6 @@ def _gensim_vectors(vocab: Vocab, texts: Sequence[str], settings: TokenizerSetti
         workers=1,
         sg=1,
     )
-    words = vocab.tokens[2:]
-    vectors = np.zeros((len(words), params.dim), dtype=np.float32)
-    found = np.zeros(len(words), dtype=bool)
-    for i, word in enumerate(words):
-        # fastText composes vectors for any word from its character n-grams
-        if word in model.wv.key_to_index or params.source == "fasttext":
-            vectors[i], found[i] = model.wv[word], True
-    return vectors, found
 
 
 def read_vectors(path: Path, fmt: str) -> tuple[dict[str, int], np.ndarray]:
@@ -192,7 +235,7 @@ def build_matrix(
     vocab: Vocab,
     counts: dict[str, int],
     params: EmbedParams,
-    texts: Sequence[str] = (),
+    texts: Texts = (),
     settings: TokenizerSettings | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Return the matrix and a coverage report (share of vocabulary and of training tokens).
@@ -243,7 +286,7 @@ def embed(params: ClassifierConfig) -> dict:
     words = vocab_file.read(VOCAB)
     start = time.perf_counter()
     needs_texts = e.source in ("word2vec", "fasttext") or (e.source == "minilm" and e.mode == "context")
-    texts = pd.read_parquet(prepared("train"))["text"].tolist() if needs_texts else []
+    texts = training_texts if needs_texts else []
     matrix, report = build_matrix(words.vocab, words.counts, e, texts, words.tokenizer)
     opened, vectors = open_vectors(words.vocab, e, report.get("scale_factor", 1.0))
     report["open_vocabulary"] = len(opened)

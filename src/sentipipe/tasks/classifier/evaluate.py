@@ -18,6 +18,8 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from sentipipe import stats, tracking
 from sentipipe.data.paths import prepared
@@ -113,6 +115,17 @@ def choose_serving(
     return plain.serving(temperature, quantized, subwords), decision
 
 
+def fit_baseline(e: EvaluateParams, classes: list[str], val_texts: list[str], val_y: np.ndarray, metric: str):
+    """The TF-IDF reference on the training split: exact, or past `baseline_stream_chars` hashed features of a
+    seeded sample of at most `baseline_sample_chars` characters, streamed from the file."""
+    train = pq.ParquetFile(prepared("train"))
+    chars = sum(pc.sum(pc.utf8_length(b.column(0))).as_py() or 0 for b in train.iter_batches(columns=["text"]))
+    if chars > e.baseline_stream_chars:
+        return baseline.fit_sampled(prepared("train"), classes, val_texts, val_y, metric, e.baseline_sample_chars)
+    frame = pd.read_parquet(prepared("train"), columns=["text", "label"])
+    return baseline.fit(frame["text"].astype(str).tolist(), _labels(frame, classes), val_texts, val_y, metric)
+
+
 def read_length(tokenize: TokenizeParams, trained: int) -> tuple[int, str]:
     """How many tokens the served model reads: training cut texts for batch cost, serving need not.
 
@@ -132,7 +145,7 @@ def evaluate(params: ClassifierConfig) -> dict:
     length, length_rule = read_length(params.classifier.tokenize, trained.tokenizer.max_length)
     trained = trained.serving(1.0, False, trained.subwords, max_length=length)  # as trained, reading up to length
     classes = trained.labels
-    frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
+    frames = {s: pd.read_parquet(prepared(s)) for s in ("val", "test")}  # train: only the baseline reads it
     texts = {s: f["text"].astype(str).tolist() for s, f in frames.items()}
     y = {s: _labels(f, classes) for s, f in frames.items()}
 
@@ -176,13 +189,15 @@ def evaluate(params: ClassifierConfig) -> dict:
     )
     if e.baseline:
         tuned_on = baseline.tuning_metric(params.classifier.register.metric)
-        reference = baseline.fit(texts["train"], y["train"], texts["val"], y["val"], tuned_on)
+        reference = fit_baseline(e, classes, texts["val"], y["val"], tuned_on)
         base = {s: reference.predict_proba(texts[s]) for s in ("val", "test")}
         metrics["baseline"] = {
             "name": BASELINE_NAME,
             "C": reference.c,
             "class_weight": reference.class_weight,
             "tuned_on": f"val_{tuned_on}",
+            "features": "hashed" if reference.streamed else "exact",
+            "sample": reference.sample or "all training rows",
             f"val_{tuned_on}_by_candidate": reference.val_by_candidate,
             **{s: ev.classification_metrics(y[s], base[s], classes) for s in ("val", "test")},
         }

@@ -105,6 +105,12 @@ class TrainParams(LoopParams):
     batch_tokens: int | None = Field(
         4096, ge=1, description="padded tokens per batch at most: long documents come fewer to a batch; null: no cap"
     )
+    eval_rows: int | None = Field(
+        20_000,
+        ge=1,
+        description="validation rows an evaluation during training scores at most: a seeded sample of a larger "
+        "validation split (its cost stays that of the sample); evaluate scores every row; null: all",
+    )
 
 
 # Train keys a search may not vary: where and how reproducibly it runs, and the budget it is judged within.
@@ -157,6 +163,14 @@ class EvaluateParams(Section):
 
     batch_size: int = Field(256, ge=1)
     baseline: bool = Field(True, description="TF-IDF word+char logistic regression, C tuned on val, same splits")
+    baseline_stream_chars: int = Field(
+        5_000_000,
+        ge=0,
+        description="training text past this many characters: the baseline's features are hashed and fitted on a "
+        "seeded sample of at most baseline_sample_chars characters read in batches (bounded memory; its accuracy "
+        "effect: docs/evidence.md)",
+    )
+    baseline_sample_chars: int = Field(30_000_000, ge=1, description="the hashed baseline's sample, in characters")
     quantize: Literal["auto", "on", "off"] = Field(
         "auto", description="int8 recurrent and linear layers; auto: on when val accuracy moves by <= tolerance"
     )

@@ -6,6 +6,9 @@ talks to MLflow and writes outputs.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import torch
@@ -30,7 +33,7 @@ from sentipipe.tasks.classifier.paths import (
 )
 from sentipipe.tasks.classifier.predictor import Predictor
 from sentipipe.text.batching import padding_fraction
-from sentipipe.text.encoding import EncodedSplit, encode, load_split
+from sentipipe.text.encoding import EncodedSplit, concatenate, encode, load_split, subset
 from sentipipe.training.run import TrainJob, device_and_dist, run_training, wrap
 from sentipipe.training.search import SearchOutcome, run_search, steps_per_pass
 
@@ -43,7 +46,7 @@ def soft_target_split(words: vocab_file.VocabFile) -> tuple[EncodedSplit, np.nda
 
 
 def with_rule_clauses(
-    split: EncodedSplit, soft: np.ndarray | None, words: vocab_file.VocabFile, n: int, seed: int
+    split: EncodedSplit, soft: np.ndarray | None, words: vocab_file.VocabFile, n: int, seed: int, scratch: Path
 ) -> tuple[EncodedSplit, np.ndarray | None]:
     """The training rows and n negation and contrast clauses labelled by rule (augment.rule_clauses) after them.
 
@@ -53,7 +56,7 @@ def with_rule_clauses(
     if set(words.labels) != {"negative", "positive"}:  # a rule's label means one of these two, nothing else
         return split, soft
     tokens, labelled = words.vocab.tokens, split.labels >= 0
-    texts = [[tokens[i] for i in split.sequence(k)] for k in np.flatnonzero(labelled)]
+    texts = ([tokens[i] for i in split.sequence(k)] for k in np.flatnonzero(labelled))  # one at a time: any size
     exclude = behaviour.held_out()  # both suites stay tests of what was not shown
     rows = augment.rule_clauses(texts, set(tokens), n, np.random.default_rng(seed), exclude)
     if not rows:
@@ -61,11 +64,7 @@ def with_rule_clauses(
     index = [words.labels.index("negative"), words.labels.index("positive")]
     labels = np.array([index[y] for _, y in rows], dtype=np.int64)
     extra = encode([w for w, _ in rows], labels, words.vocab)
-    merged = EncodedSplit(
-        np.concatenate([split.ids, extra.ids]).astype(np.int32),
-        np.concatenate([split.offsets, extra.offsets[1:] + split.offsets[-1]]).astype(np.int64),
-        np.concatenate([split.labels, extra.labels]),
-    )
+    merged = concatenate(split, extra, scratch)  # on disk: the training split may be larger than memory
     if soft is not None:
         means = np.stack([soft[split.labels == c].mean(axis=0) for c in range(soft.shape[1])])
         soft = np.concatenate([soft, means[labels]]).astype(soft.dtype)
@@ -94,8 +93,13 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
             f"train: distilling the teacher's {len(soft)} soft targets "
             f"(the teacher's val accuracy: {teacher['val_accuracy']:.4f})"
         )
+    scratch = tempfile.TemporaryDirectory(prefix="sentipipe-train-")  # removed when training returns
     if p.rule_clauses:
-        train_split, soft = with_rule_clauses(train_split, soft, words, p.rule_clauses, p.seed)
+        train_split, soft = with_rule_clauses(train_split, soft, words, p.rule_clauses, p.seed, Path(scratch.name))
+    if p.eval_rows and len(val_split) > p.eval_rows:
+        rows = np.sort(np.random.default_rng(p.seed).choice(len(val_split), p.eval_rows, replace=False))
+        val_split = subset(val_split, rows)
+        print(f"train: evaluations score a seeded sample of {p.eval_rows} validation rows (classifier.train.eval_rows)")
 
     def build(t: TrainParams) -> tuple[torch.nn.Module, Classification]:
         """The network and objective of one set of train params (the run's, or a search trial's)."""

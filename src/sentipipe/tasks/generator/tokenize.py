@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
+import pyarrow.parquet as pq
 
 from sentipipe.data.formats import read_documents
 from sentipipe.data.paths import SPLITS, prepared
@@ -30,21 +30,37 @@ from sentipipe.tasks.generator.units import (
 from sentipipe.text.vocab import UNK_ID
 
 
-def documents(d: DataParams) -> dict[str, list[str]]:
-    """Each split's documents, before the cap."""
+def capped_prepared(split: str, max_chars: int, batch_rows: int = 10_000) -> tuple[list[str], int]:
+    """A prepared split's documents in order while within `max_chars` (as cap_characters), read in row batches
+    and no further than the cap: the classifier's corpus may be far larger than memory. Also its row count."""
+    source = pq.ParquetFile(prepared(split))
+    kept: list[str] = []
+    total = 0
+    for batch in source.iter_batches(batch_size=batch_rows, columns=["text"]):
+        for text in batch.column(0).to_pylist():
+            total += len(str(text)) + 1
+            if kept and total > max_chars:
+                return kept, source.metadata.num_rows
+            kept.append(str(text))
+    return kept, source.metadata.num_rows
+
+
+def documents(d: DataParams, caps: dict[str, int]) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each split's documents within its cap, and how many documents the split had before it."""
     if d.source == "prepared":
         require(*(prepared(s) for s in SPLITS))
-        return {s: pd.read_parquet(prepared(s))["text"].astype(str).tolist() for s in SPLITS}
-    return split_documents(read_documents(Path(d.path or ""), d.text_column), d.val_size, d.test_size, d.seed)
+        read = {s: capped_prepared(s, caps[s]) for s in SPLITS}
+        return {s: docs for s, (docs, _) in read.items()}, {s: rows for s, (_, rows) in read.items()}
+    found = split_documents(read_documents(Path(d.path or ""), d.text_column), d.val_size, d.test_size, d.seed)
+    return {s: cap_characters(texts, caps[s]) for s, texts in found.items()}, {s: len(t) for s, t in found.items()}
 
 
 def tokenize(params: GeneratorConfig) -> dict:
     g = params.generator
     t = g.tokenize
     settings = UnitSettings(unit=t.unit, lowercase=t.lowercase)
-    found = documents(g.data)
     caps = {"train": g.data.max_chars, "val": g.data.max_chars // 8, "test": g.data.max_chars // 8}
-    docs = {s: cap_characters(texts, caps[s]) for s, texts in found.items()}
+    docs, found = documents(g.data, caps)
     units = {s: to_units(texts, settings) for s, texts in docs.items()}
     vocab = build_vocab(units["train"], t.min_freq, t.max_size)
     stats = {}
@@ -56,7 +72,7 @@ def tokenize(params: GeneratorConfig) -> dict:
         chars = sum(len(text) + 1 for text in docs[split])  # + 1: the end of each document, like a newline
         stats[split] = {
             "documents": len(docs[split]),
-            "documents_over_max_chars": len(found[split]) - len(docs[split]),
+            "documents_over_max_chars": found[split] - len(docs[split]),
             "units": int(len(ids)),
             "characters": int(chars),
             "chars_per_unit": round(chars / len(ids), 6),
