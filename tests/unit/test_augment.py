@@ -68,7 +68,7 @@ def test_rule_clauses_are_labelled_by_rule_and_use_no_suite_subject_or_adjective
     assert {label for _, label in rows} == {0, 1}
 
 
-def test_rule_clauses_follow_the_training_rows_with_labels_and_the_teachers_mean_logits():
+def test_rule_clauses_follow_the_training_rows_with_labels_and_the_teachers_mean_logits(tmp_path):
     from sentipipe.tasks.classifier.train import with_rule_clauses
     from sentipipe.tasks.classifier.vocab_file import VocabFile
     from sentipipe.text.encoding import encode
@@ -83,7 +83,7 @@ def test_rule_clauses_follow_the_training_rows_with_labels_and_the_teachers_mean
     split = encode(texts, np.array([1, 0, -1]), vocab)  # the third: a teacher's variant, no label
     soft = np.array([[-1.0, 1.0], [3.0, -3.0], [0.5, 0.5]], dtype=np.float32)
 
-    merged, targets = with_rule_clauses(split, soft, file, 50, seed=3)
+    merged, targets = with_rule_clauses(split, soft, file, 50, seed=3, scratch=tmp_path)
     assert len(merged) == 53 and targets.shape == (53, 2)
     assert [list(merged.sequence(i)) for i in range(3)] == [list(split.sequence(i)) for i in range(3)]
     polarity = {**{w: 1 for w in augment.POSITIVE}, **{w: 0 for w in augment.NEGATIVE}}
@@ -94,11 +94,11 @@ def test_rule_clauses_follow_the_training_rows_with_labels_and_the_teachers_mean
         # The teacher's mean logits over the labelled training rows of that class.
         assert targets[i].tolist() == ([3.0, -3.0] if merged.labels[i] == 0 else [-1.0, 1.0])
 
-    plain, none = with_rule_clauses(split, None, file, 10, seed=3)
+    plain, none = with_rule_clauses(split, None, file, 10, seed=3, scratch=tmp_path)
     assert none is None and len(plain) == 13
     # Three classes: "not bad" is not surely "positive" there, so no rule clause is added.
     three = VocabFile(vocab, ["negative", "neutral", "positive"], TokenizerSettings(), {})
-    same, _ = with_rule_clauses(split, None, three, 10, seed=3)
+    same, _ = with_rule_clauses(split, None, three, 10, seed=3, scratch=tmp_path)
     assert same is split
 
 
@@ -220,3 +220,24 @@ def test_rule_clauses_mix_the_varied_syntax_in_its_share_and_skip_frames_outside
     small = set(augment.POSITIVE) | set(augment.NEGATIVE) | {"the", "setup", "is", "was", "not", "never", "n't", "."}
     rows = augment.rule_clauses(texts, small, 50, np.random.default_rng(0), behaviour.held_out())
     assert rows == augment.rule_clauses(texts, small, 50, np.random.default_rng(0), behaviour.held_out(), syntax=0.0)
+
+
+def test_subjects_found_on_stored_ids_are_those_found_on_token_lists():
+    """The training stage scans ids (any corpus size); the pairs must be the token lists' own, boundaries kept."""
+    import numpy as np
+
+    from sentipipe.tasks.classifier.augment import subjects, subjects_of_ids
+
+    tokens = ["<pad>", "<unk>", "the", "plot", "is", "this", "cast", "was", "film", "good", "a", "2nd", "that"]
+    rng = np.random.default_rng(0)
+    seqs = [rng.integers(2, len(tokens), rng.integers(1, 9)) for _ in range(400)]
+    seqs += [np.array([2, 3]), np.array([4, 9]), np.array([12, 8, 7]), np.array([2, 11, 4])]  # across a boundary
+    offsets = np.concatenate([[0], np.cumsum([len(s) for s in seqs])])
+    ids = np.concatenate(seqs).astype(np.int32)
+    rows = rng.random(len(seqs)) < 0.7
+    texts = [[tokens[i] for i in s] for s, keep in zip(seqs, rows, strict=True) if keep]
+    for exclude in (set(), {"cast"}):
+        assert subjects_of_ids(ids, offsets, rows, tokens, exclude) == subjects(texts, exclude)
+    assert ("the", "plot") not in subjects_of_ids(
+        ids[-9:] - 0, offsets[-5:] - offsets[-5], np.ones(4, bool), tokens, set()
+    )

@@ -52,3 +52,12 @@ def test_the_open_vocabulary_is_the_encoder_s_whole_words_the_corpus_lacks(tmp_p
     write_open_vocabulary(tmp_path / "open.npz", ["adore"], np.full((1, 4), 0.5, dtype=np.float32))
     read = OpenVocabulary.read(tmp_path / "open.npz")
     assert read.words == ["adore"] and read.vector("adore").tolist() == [0.5] * 4 and read.vector("x") is None
+
+
+def test_many_texts_are_scored_a_chunk_at_a_time_with_the_logits_of_one_pass(tmp_path, monkeypatch):
+    from sentipipe.tasks.classifier import predictor as module
+
+    texts = [" ".join(["good", "bad", "film"][: 1 + i % 3] * (1 + i % 5)) for i in range(23)]
+    whole = _predictor(tmp_path).logits(texts)
+    monkeypatch.setattr(module, "SCORE_CHUNK", 4)
+    assert np.allclose(_predictor(tmp_path).logits(texts), whole, atol=1e-6) and whole.shape == (23, 2)

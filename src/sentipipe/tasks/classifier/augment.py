@@ -204,6 +204,28 @@ def subjects(texts: Sequence[Sequence[str]], exclude: set[str]) -> list[tuple[st
     return sorted(found)
 
 
+def subjects_of_ids(
+    ids: np.ndarray, offsets: np.ndarray, rows: np.ndarray, tokens: Sequence[str], exclude: set[str]
+) -> list[tuple[str, ...]]:
+    """`subjects` of the sequences `rows` (a boolean mask) of a split stored as ids: the same pairs, found with
+    array operations a slice of ids at a time, so a corpus of any size is scanned in seconds."""
+    index = {t: i for i, t in enumerate(tokens)}
+    dets = np.array([index[d] for d in DETERMINERS if d in index], dtype=np.int64)
+    verbs = np.array([index[v] for v in ("is", "was") if v in index], dtype=np.int64)
+    found, banned = {("it",)}, exclude | DETERMINERS
+    step = 1 << 24
+    for start in range(0, max(len(ids) - 2, 0), step):
+        window = np.asarray(ids[start : start + step + 2])
+        at = np.flatnonzero(np.isin(window[:-2], dets) & np.isin(window[2:], verbs)) + start
+        row = np.searchsorted(offsets, at, side="right") - 1  # the sequence each triple starts in
+        at = at[(at + 3 <= offsets[row + 1]) & rows[row]]
+        for det, noun in set(zip(np.asarray(ids[at]).tolist(), np.asarray(ids[at + 1]).tolist(), strict=True)):
+            word = tokens[noun]
+            if word.isalpha() and word not in banned:
+                found.add((tokens[det], word))
+    return sorted(found)
+
+
 def _clause(found, pools, rng: np.random.Generator, polarity: int, negated: bool) -> list[str]:
     """A subject, "is" or "was", a negator if `negated`, and an adjective; its rule label is polarity ^ negated."""
     adjective = pools[polarity][int(rng.integers(len(pools[polarity])))]
@@ -228,6 +250,7 @@ def rule_clauses(
     rng: np.random.Generator,
     exclude: set[str],
     syntax: float = SYNTAX_SHARE,
+    found: list[tuple[str, ...]] | None = None,
 ) -> list[tuple[list[str], int]]:
     """n short texts labelled by rule (1 positive, 0 negative): a share `syntax` in the varied syntax of
     clause_syntax.py (verbs, idioms, double negation, other domains), the rest built from a corpus subject,
@@ -243,7 +266,7 @@ def rule_clauses(
     so these labels come from the rule, not from the teacher.
     """
     pools = [[w for w in NEGATIVE if w in vocab], [w for w in POSITIVE if w in vocab]]
-    found = subjects(texts, exclude)
+    found = subjects(texts, exclude) if found is None else found  # found: subjects_of_ids, already scanned
     if not all(pools) or n <= 0:
         return []
     varied = clause_syntax.clauses(found, (pools[0], pools[1]), vocab, round(n * syntax), rng)

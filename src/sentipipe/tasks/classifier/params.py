@@ -106,7 +106,7 @@ class TrainParams(LoopParams):
         4096, ge=1, description="padded tokens per batch at most: long documents come fewer to a batch; null: no cap"
     )
     eval_rows: int | None = Field(
-        20_000,
+        10_000,
         ge=1,
         description="validation rows an evaluation during training scores at most: a seeded sample of a larger "
         "validation split (its cost stays that of the sample); evaluate scores every row; null: all",

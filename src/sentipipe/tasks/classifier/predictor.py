@@ -42,6 +42,9 @@ def quantize(model: ClassifierNetwork) -> nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {nn.LSTM, nn.GRU, nn.Linear}, dtype=torch.qint8)
 
 
+SCORE_CHUNK = 8192  # texts a chunk when scoring many
+
+
 class OpenVocabulary:
     """Pretrained vectors of words the training vocabulary lacks (the embed stage's): read, never trained."""
 
@@ -200,6 +203,11 @@ class Predictor:
         return out
 
     def logits(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Raw logits of texts, tokenized and scored SCORE_CHUNK texts at a time (the token lists of a
+        hundred thousand reviews would take gigabytes)."""
+        if len(texts) > SCORE_CHUNK:
+            parts = [self.logits(texts[i : i + SCORE_CHUNK], batch_size) for i in range(0, len(texts), SCORE_CHUNK)]
+            return np.concatenate(parts)
         return self.logits_encoded(*self.encode(self.tokens(texts)), batch_size=batch_size)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:

@@ -56,15 +56,15 @@ def with_rule_clauses(
     if set(words.labels) != {"negative", "positive"}:  # a rule's label means one of these two, nothing else
         return split, soft
     tokens, labelled = words.vocab.tokens, split.labels >= 0
-    texts = ([tokens[i] for i in split.sequence(k)] for k in np.flatnonzero(labelled))  # one at a time: any size
     exclude = behaviour.held_out()  # both suites stay tests of what was not shown
-    rows = augment.rule_clauses(texts, set(tokens), n, np.random.default_rng(seed), exclude)
+    found = augment.subjects_of_ids(split.ids, split.offsets, labelled, tokens, exclude)
+    rows = augment.rule_clauses([], set(tokens), n, np.random.default_rng(seed), exclude, found=found)
     if not rows:
         return split, soft
     index = [words.labels.index("negative"), words.labels.index("positive")]
     labels = np.array([index[y] for _, y in rows], dtype=np.int64)
     extra = encode([w for w, _ in rows], labels, words.vocab)
-    merged = concatenate(split, extra, scratch)  # on disk: the training split may be larger than memory
+    merged = concatenate(split, extra, tempfile.mkdtemp(dir=scratch))  # on disk: a split larger than memory
     if soft is not None:
         means = np.stack([soft[split.labels == c].mean(axis=0) for c in range(soft.shape[1])])
         soft = np.concatenate([soft, means[labels]]).astype(soft.dtype)
