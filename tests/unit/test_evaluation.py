@@ -162,25 +162,23 @@ def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and
     assert fitted.predict_proba(["awful dull plot"]).argmax() == 0 and fitted.predict_proba(["lovely film"]).argmax()
 
 
-def test_the_evaluate_stage_streams_the_baseline_past_its_character_threshold(tmp_path, monkeypatch):
-    from sentipipe.tasks.classifier.evaluate import fit_baseline
+def test_the_evaluate_stage_fits_the_baseline_in_a_process_of_its_own_and_streams_it_past_its_threshold(
+    tmp_path, monkeypatch
+):
+    from sentipipe.tasks.classifier.evaluate import reference_scores
     from sentipipe.tasks.classifier.params import EvaluateParams
 
     (tmp_path / "data/prepared").mkdir(parents=True)
     frame = _reviews(tmp_path / "data/prepared/train.parquet", 300)
-    val = _reviews(tmp_path / "val.parquet", 60, seed=1)
-    y_val = (val["label"] == "positive").to_numpy().astype(int)
+    for split, seed in (("val", 1), ("test", 2)):
+        _reviews(tmp_path / f"data/prepared/{split}.parquet", 60, seed=seed)
     monkeypatch.chdir(tmp_path)
-    chars = int(frame["text"].str.len().sum())
-    exact = fit_baseline(
-        EvaluateParams(baseline_stream_chars=chars), ["negative", "positive"], val.text.tolist(), y_val, "accuracy"
-    )
-    assert not exact.streamed and exact.sample is None
-    hashed = fit_baseline(
-        EvaluateParams(baseline_stream_chars=chars - 1, baseline_sample_chars=chars // 2),
-        ["negative", "positive"],
-        val.text.tolist(),
-        y_val,
-        "accuracy",
-    )
-    assert hashed.streamed and hashed.sample["rows"] < 300 and hashed.sample["characters"] <= chars // 2
+    chars, classes = int(frame["text"].str.len().sum()), ["negative", "positive"]
+    exact, probabilities = reference_scores(EvaluateParams(baseline_stream_chars=chars), classes, "accuracy")
+    assert exact["features"] == "exact" and exact["sample"] == "all training rows"
+    assert probabilities["val"].shape == probabilities["test"].shape == (60, 2)
+    assert exact["val_by_candidate"][f"{exact['C']:g}"] == max(exact["val_by_candidate"].values()) > 0.95
+    stream = EvaluateParams(baseline_stream_chars=chars - 1, baseline_sample_chars=chars // 2)
+    hashed, probabilities = reference_scores(stream, classes, "accuracy")
+    assert hashed["features"] == "hashed" and hashed["sample"]["rows"] < 300
+    assert hashed["sample"]["characters"] <= chars // 2 and probabilities["test"].shape == (60, 2)

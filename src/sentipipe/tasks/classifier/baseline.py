@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from scipy.sparse import hstack, vstack
+from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
@@ -60,6 +60,7 @@ def tuning_metric(register_metric: str) -> str:
 
 
 HASH_BUCKETS = 2**20  # a block (words, characters)
+CHUNK = 1000  # texts whose features are built at a time
 
 
 @dataclass
@@ -88,17 +89,22 @@ class Hashed:
 
     @staticmethod
     def counts(texts: Sequence[str]) -> list:
-        """Each block's raw n-gram counts (float32 CSR)."""
+        """Each block's raw n-gram counts (CSR)."""
         return [v.transform(texts).astype(np.float32) for v in (Hashed.WORD, Hashed.CHAR)]
 
     @classmethod
-    def fit(cls, counted: list[list]) -> Hashed:
-        """The idf of each block (sklearn's smoothed formula) from the counts of the training texts, in chunks."""
-        rows = sum(chunk[0].shape[0] for chunk in counted)
-        df = [sum(np.bincount(chunk[b].indices, minlength=HASH_BUCKETS) for chunk in counted) for b in (0, 1)]
-        idf = [(np.log((1 + rows) / (1 + d)) + 1).astype(np.float32) for d in df]
+    def fit(cls, texts: Sequence[str]) -> tuple[Hashed, int]:
+        """The idf of each block (sklearn's smoothed formula) from the training texts, counted CHUNK at a time;
+        and how many counts there were (a bound on the features' non-zeros)."""
+        df = [np.zeros(HASH_BUCKETS, dtype=np.int64), np.zeros(HASH_BUCKETS, dtype=np.int64)]
+        nnz = 0
+        for i in range(0, len(texts), CHUNK):
+            for d, x in zip(df, cls.counts(texts[i : i + CHUNK]), strict=True):
+                d += np.bincount(x.indices, minlength=HASH_BUCKETS)
+                nnz += x.nnz
+        idf = [(np.log((1 + len(texts)) / (1 + d)) + 1).astype(np.float32) for d in df]
         idf[1][df[1] < 2] = 0  # the characters' min_df=2: an n-gram of one training text weighs nothing
-        return cls(*idf)
+        return cls(*idf), nnz
 
     def weigh(self, counts: list):
         """Counts -> features: sublinear term frequency times idf, each block L2-normalised, side by side."""
@@ -132,8 +138,10 @@ class Baseline:
         return self.vectorizer.transform(texts)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities in the order of the classes' indices (the labels the classifier uses)."""
-        return self.model.predict_proba(self.features(texts))
+        """Probabilities in the order of the classes' indices (the labels the classifier uses), CHUNK texts'
+        features at a time (the features of a hundred thousand reviews would take gigabytes)."""
+        parts = [self.model.predict_proba(self.features(texts[i : i + CHUNK])) for i in range(0, len(texts), CHUNK)]
+        return np.concatenate(parts) if parts else np.zeros((0, len(self.model.classes_)))
 
 
 def grid(train_labels: np.ndarray) -> list[tuple[float, str]]:
@@ -175,6 +183,21 @@ def _fit_grid(vectorizer, x_train, train_labels: np.ndarray, x_val, val_labels: 
     return Baseline(vectorizer, kept, best[0], by_c, metric, best[1])
 
 
+def _features(vectorizer: Hashed, texts: Sequence[str], bound: int) -> csr_matrix:
+    """The texts' features as one CSR matrix, built CHUNK texts at a time into arrays of `bound` non-zeros (pages
+    past the last one written are never touched): the peak is the matrix and one chunk, not twice the matrix."""
+    data, indices = np.empty(bound, dtype=np.float32), np.empty(bound, dtype=np.int32)
+    indptr, at = np.zeros(len(texts) + 1, dtype=np.int32 if bound < 2**31 else np.int64), 0
+    for i in range(0, len(texts), CHUNK):
+        x = vectorizer.transform(texts[i : i + CHUNK])
+        data[at : at + x.nnz], indices[at : at + x.nnz] = x.data, x.indices
+        indptr[i + 1 : i + 1 + x.shape[0]] = x.indptr[1:] + at
+        at += x.nnz
+    return csr_matrix(
+        (data[:at], indices[:at].astype(indptr.dtype, copy=False), indptr), shape=(len(texts), 2 * HASH_BUCKETS)
+    )
+
+
 def _rank(scores: dict, key: tuple[float, str]) -> tuple:
     """Higher is better: the validation figure, then unweighted classes, then the smaller C."""
     return scores[key], key[1] == "none", -key[0]
@@ -186,7 +209,7 @@ def fit_sampled(
     val_texts: Sequence[str],
     val_labels: np.ndarray,
     metric: str = "accuracy",
-    max_chars: int = 30_000_000,
+    max_chars: int = 10_000_000,
     seed: int = 13,
 ) -> Baseline:
     """The baseline of a training split too large for `fit`: hashed features of a seeded random sample of its rows
@@ -206,13 +229,66 @@ def fit_sampled(
         rows = np.flatnonzero(keep[start : start + batch.num_rows])
         texts.extend(str(t) for t in batch.column(0).take(pa.array(rows)).to_pylist())
         start += batch.num_rows
-    counted = [Hashed.counts(texts[i : i + 1000]) for i in range(0, len(texts), 1000)]  # small transients
+    vectorizer, bound = Hashed.fit(texts)  # a pass to count, a pass to weigh: never the counts and features at once
+    x_train = _features(vectorizer, texts, bound)
     del texts
-    vectorizer = Hashed.fit(counted)
-    for i, chunk in enumerate(counted):
-        counted[i] = vectorizer.weigh(chunk)
-    x_train = vstack(counted, format="csr")
-    del counted
-    result = _fit_grid(vectorizer, x_train, labels[keep], vectorizer.transform(val_texts), val_labels, metric)
-    result.sample = {"rows": int(keep.sum()), "of": len(keep), "characters": int(lengths[keep].sum())}
-    return result
+    candidates, models = grid(labels[keep]), {}
+    for c, weights in candidates:
+        model = LogisticRegression(C=c, max_iter=3000, class_weight=None if weights == "none" else weights)
+        models[c, weights] = _slim(model.fit(x_train, labels[keep]))
+    del x_train
+    predicted: dict = {k: [] for k in candidates}  # validation read once, CHUNK texts at a time, for every candidate
+    for i in range(0, len(val_texts), CHUNK):
+        x_val = vectorizer.transform(val_texts[i : i + CHUNK])
+        for k, model in models.items():
+            predicted[k].append(model.predict(x_val))
+    scores = {k: figure(metric, val_labels, np.concatenate(v)) for k, v in predicted.items()}
+    best = max(candidates, key=lambda k: _rank(scores, k))
+    by_c = {(f"{c:g}" if w == "none" else f"{c:g} {w}"): v for (c, w), v in scores.items()}
+    sample = {"rows": int(keep.sum()), "of": len(keep), "characters": int(lengths[keep].sum())}
+    return Baseline(vectorizer, models[best], best[0], by_c, metric, best[1], sample)
+
+
+def _slim(model: LogisticRegression) -> LogisticRegression:
+    """The fitted model with float32 weights: every candidate is kept until validation has scored them all."""
+    model.coef_, model.intercept_ = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+    return model
+
+
+def reference(request: dict) -> tuple[dict, dict[str, np.ndarray]]:
+    """The evaluate stage's baseline, from the prepared split files a request names: exact, or past
+    `stream_chars` characters of training text `fit_sampled` with `sample_chars`; what was chosen, and the
+    probabilities of val and test."""
+    pa.set_memory_pool(pa.system_memory_pool())  # memory Arrow frees goes back to the system, not a pool
+    frames = {s: pq.read_table(request[s], columns=["text", "label"]).to_pandas() for s in ("val", "test")}
+    index = {c: i for i, c in enumerate(request["classes"])}
+    texts = {s: f["text"].astype(str).tolist() for s, f in frames.items()}
+    y = {s: f["label"].astype(str).map(index).to_numpy(dtype=np.int64) for s, f in frames.items()}
+    del frames
+    train = pq.ParquetFile(request["train"])
+    chars = sum(pc.sum(pc.utf8_length(b.column(0))).as_py() or 0 for b in train.iter_batches(columns=["text"]))
+    if chars > request["stream_chars"]:
+        cap = request["sample_chars"]
+        fitted = fit_sampled(Path(request["train"]), request["classes"], texts["val"], y["val"], request["metric"], cap)
+    else:
+        frame = train.read(columns=["text", "label"]).to_pandas()
+        labels = frame["label"].astype(str).map(index).to_numpy(dtype=np.int64)
+        fitted = fit(frame["text"].astype(str).tolist(), labels, texts["val"], y["val"], request["metric"])
+    summary = {
+        "C": fitted.c,
+        "class_weight": fitted.class_weight,
+        "features": "hashed" if fitted.streamed else "exact",
+        "sample": fitted.sample or "all training rows",
+        "val_by_candidate": fitted.val_by_candidate,
+    }
+    return summary, {s: fitted.predict_proba(texts[s]) for s in ("val", "test")}
+
+
+if __name__ == "__main__":  # the evaluate stage runs `reference` here, in a process without the network's memory
+    import json
+    import sys
+
+    job = json.loads(sys.argv[1])
+    chosen, probabilities = reference(job)
+    np.savez(Path(job["out"]) / "probabilities.npz", **probabilities)
+    Path(job["out"], "summary.json").write_text(json.dumps(chosen))

@@ -12,18 +12,19 @@ against the baseline. Attaches to the MLflow run that train opened.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from sentipipe import stats, tracking
 from sentipipe.data.paths import prepared
-from sentipipe.io import atomic_write, require, write_csv, write_json
+from sentipipe.io import atomic_write, read_json, require, write_csv, write_json
 from sentipipe.tasks.classifier import baseline, behaviour, explain
 from sentipipe.tasks.classifier import evaluation as ev
 from sentipipe.tasks.classifier.calibration import fit_temperature
@@ -115,15 +116,23 @@ def choose_serving(
     return plain.serving(temperature, quantized, subwords), decision
 
 
-def fit_baseline(e: EvaluateParams, classes: list[str], val_texts: list[str], val_y: np.ndarray, metric: str):
-    """The TF-IDF reference on the training split: exact, or past `baseline_stream_chars` hashed features of a
-    seeded sample of at most `baseline_sample_chars` characters, streamed from the file."""
-    train = pq.ParquetFile(prepared("train"))
-    chars = sum(pc.sum(pc.utf8_length(b.column(0))).as_py() or 0 for b in train.iter_batches(columns=["text"]))
-    if chars > e.baseline_stream_chars:
-        return baseline.fit_sampled(prepared("train"), classes, val_texts, val_y, metric, e.baseline_sample_chars)
-    frame = pd.read_parquet(prepared("train"), columns=["text", "label"])
-    return baseline.fit(frame["text"].astype(str).tolist(), _labels(frame, classes), val_texts, val_y, metric)
+def reference_scores(e: EvaluateParams, classes: list[str], metric: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """The TF-IDF reference (baseline.reference: exact, or past `baseline_stream_chars` hashed features of a
+    seeded sample of at most `baseline_sample_chars` characters read in batches), fitted and scored on val and
+    test in a process of its own, so its features never share memory with the network's; what it chose, and
+    its probabilities."""
+    with tempfile.TemporaryDirectory(prefix="sentipipe-baseline-") as tmp:
+        job = {
+            **{s: str(prepared(s)) for s in ("train", "val", "test")},
+            "classes": list(classes),
+            "metric": metric,
+            "stream_chars": e.baseline_stream_chars,
+            "sample_chars": e.baseline_sample_chars,
+            "out": tmp,
+        }
+        subprocess.run([sys.executable, "-m", "sentipipe.tasks.classifier.baseline", json.dumps(job)], check=True)
+        with np.load(Path(tmp) / "probabilities.npz") as probabilities:
+            return read_json(Path(tmp) / "summary.json"), {s: probabilities[s] for s in ("val", "test")}
 
 
 def read_length(tokenize: TokenizeParams, trained: int) -> tuple[int, str]:
@@ -145,10 +154,12 @@ def evaluate(params: ClassifierConfig) -> dict:
     length, length_rule = read_length(params.classifier.tokenize, trained.tokenizer.max_length)
     trained = trained.serving(1.0, False, trained.subwords, max_length=length)  # as trained, reading up to length
     classes = trained.labels
+    if e.baseline:  # first, while this process holds little: the two never hold their texts at once
+        tuned_on = baseline.tuning_metric(params.classifier.register.metric)
+        reference, base = reference_scores(e, classes, tuned_on)
     frames = {s: pd.read_parquet(prepared(s)) for s in ("val", "test")}  # train: only the baseline reads it
     texts = {s: f["text"].astype(str).tolist() for s, f in frames.items()}
     y = {s: _labels(f, classes) for s, f in frames.items()}
-
     table = OpenVocabulary.read(OPEN_VOCABULARY) if OPEN_VOCABULARY.is_file() else None
     served, quantization = choose_serving(trained, e, texts["val"], y["val"], table)
     served.save(SERVED)
@@ -188,17 +199,14 @@ def evaluate(params: ClassifierConfig) -> dict:
         y["test"], probs["test"], classes, frames["test"]["source"].astype(str)
     )
     if e.baseline:
-        tuned_on = baseline.tuning_metric(params.classifier.register.metric)
-        reference = fit_baseline(e, classes, texts["val"], y["val"], tuned_on)
-        base = {s: reference.predict_proba(texts[s]) for s in ("val", "test")}
         metrics["baseline"] = {
             "name": BASELINE_NAME,
-            "C": reference.c,
-            "class_weight": reference.class_weight,
+            "C": reference["C"],
+            "class_weight": reference["class_weight"],
             "tuned_on": f"val_{tuned_on}",
-            "features": "hashed" if reference.streamed else "exact",
-            "sample": reference.sample or "all training rows",
-            f"val_{tuned_on}_by_candidate": reference.val_by_candidate,
+            "features": reference["features"],
+            "sample": reference["sample"],
+            f"val_{tuned_on}_by_candidate": reference["val_by_candidate"],
             **{s: ev.classification_metrics(y[s], base[s], classes) for s in ("val", "test")},
         }
         paired = stats.mcnemar(probs["test"].argmax(1) == y["test"], base["test"].argmax(1) == y["test"])
