@@ -1,13 +1,16 @@
 """Time and peak memory of every stage of both pipelines as the corpus grows.
 
 Builds synthetic corpora of review-like texts (about 1,300 characters each:
-sentences of the default corpus drawn at random and joined, so no two reviews
-are the same; labelled by the sign of their sentences' mean human rating),
+sentences of IMDB's training reviews in ../shared/benchmarks/ drawn at random
+and joined, so no two reviews are the same and the vocabulary grows as it
+would; labelled by the majority of their sentences' review labels; without
+that file, the default corpus's sentences and their human ratings),
 written in chunks, then runs each stage's script as DVC would, in a workspace
 of its own, and samples the resident memory of the stage's whole process tree
 (spaCy workers included) ten times a second.
 
-    python bench/scale.py [--sizes 100000,1000000] [--train-steps 150] [--stages ...]
+    python bench/scale.py [--sizes 100000,1000000] [--train-steps 150] [--stages ...] [--page]
+    python bench/scale.py --from-log LOG --page   # the table of a run's printed output, into the docs
 
 The classifier's stages (ingest ... register) run on the committed params.yaml
 with only `data.*` changed (and `tracking.uri`, a store in the workspace);
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -44,6 +48,7 @@ import yaml
 from sentipipe.data.vader import fetch_sdist, read_vader_corpora
 
 REPO = Path(__file__).resolve().parents[1]
+IMDB = REPO.parent / "shared" / "benchmarks" / "imdb-train.parquet"
 STAGES = {
     "ingest": "pipeline/ingest.py",
     "prepare": "pipeline/prepare.py",
@@ -61,9 +66,23 @@ STAGES = {
 TRAINING = {"train": "reports/classifier/train.json", "gen-train": "reports/generator/train.json"}
 
 
-def synthetic(path: Path, size: int, seed: int = 13, chunk: int = 20_000) -> None:
+def sentences() -> tuple[np.ndarray, np.ndarray]:
+    """The sentences of IMDB's training reviews (../shared/benchmarks/imdb-train.parquet), each with its review's
+    label (+1 / -1); without that file, the default corpus's sentences and the sign of their human rating."""
+    if IMDB.is_file():
+        frame = pd.read_parquet(IMDB)
+        texts, signs = [], []
+        for review, label in zip(frame["text"].astype(str), frame["label"].astype(str), strict=True):
+            parts = [t for t in re.split(r"(?<=[.!?])\s+", re.sub(r"<br\s*/?>", " ", review)) if len(t) >= 20]
+            texts += parts
+            signs += [1 if label.lower().startswith("pos") or label == "1" else -1] * len(parts)
+        return np.array(texts, dtype=object), np.array(signs)
     raw, _ = read_vader_corpora(["movie"], fetch_sdist())
-    texts, ratings = raw["text"].to_numpy(), raw["rating"].to_numpy()
+    return raw["text"].to_numpy(), np.sign(raw["rating"].to_numpy())
+
+
+def synthetic(path: Path, size: int, seed: int = 13, chunk: int = 20_000) -> None:
+    texts, signs = sentences()
     rng = np.random.default_rng(seed)
     schema = pa.schema([("text", pa.string()), ("label", pa.string())])
     with pq.ParquetWriter(path, schema) as writer:
@@ -74,7 +93,7 @@ def synthetic(path: Path, size: int, seed: int = 13, chunk: int = 20_000) -> Non
             frame = pd.DataFrame(
                 {
                     "text": [" ".join(texts[p]) for p in picks],
-                    "label": ["positive" if ratings[p].mean() > 0 else "negative" for p in picks],
+                    "label": ["positive" if signs[p].mean() > 0 else "negative" for p in picks],
                 }
             )
             writer.write_table(pa.Table.from_pandas(frame, schema=schema, preserve_index=False))
@@ -105,7 +124,13 @@ def main() -> int:
     ap.add_argument("--stages", default=",".join(STAGES), help="a comma-separated subset, in pipeline order")
     ap.add_argument("--n-process", type=int, default=1, help="spaCy worker processes (classifier.tokenize.n_process)")
     ap.add_argument("--keep", help="build the corpora and workspaces here, and keep them")
+    ap.add_argument("--page", action="store_true", help="write the table into docs/evidence.md (between markers)")
+    ap.add_argument("--from-log", type=Path, help="no run: the figures of this earlier run's printed output")
     args = ap.parse_args()
+    if args.from_log:
+        results, steps = from_log(args.from_log.read_text())
+        write_page(results, steps, f"the printed output of an earlier run ({args.from_log.name})")
+        return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
     base = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -142,7 +167,52 @@ def main() -> int:
         for stage in stages:
             ratio = unit_time(large, stage, results, steps) / unit_time(small, stage, results, steps)
             print(f"  {stage:<13}{ratio:.2f}")
+    if args.page:
+        write_page(results, steps, f"`python bench/scale.py --sizes {args.sizes} --train-steps {args.train_steps}`")
     return 0
+
+
+PAGE = REPO / "docs" / "evidence.md"
+START, END = "<!-- bench/scale.py: start -->", "<!-- bench/scale.py: end -->"
+
+
+def from_log(text: str) -> tuple[dict, dict]:
+    """The results of a run from its summary table (the rows after the 'reviews stage' header)."""
+    results, steps = {}, {}
+    table = text.split("peak RSS GB", 1)[1].split("time per review", 1)[0]
+    for line in table.strip().splitlines():
+        size, stage, seconds, per, unit, peak = line.split()
+        results[(int(size), stage)] = (float(seconds), float(peak))
+        if unit == "s/step":
+            steps[(int(size), stage)] = round(float(seconds) / float(per))
+    return results, steps
+
+
+def write_page(results: dict, steps: dict, source: str) -> None:
+    sizes = sorted({size for size, _ in results})
+    small, large = sizes[0], sizes[-1]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    lines = [
+        START,
+        f"Written by `python bench/scale.py --page` from {source}, code at {commit.stdout.strip()}; the sandbox "
+        "(2 cores, 24 GiB, no GPU). Time per review for every stage but the two trainings, whose budget is steps: "
+        "time per optimizer step there (evaluations included).",
+        "",
+        f"| stage | {small:,} reviews: s | peak GB | {large:,} reviews: s | peak GB | per review (step), "
+        f"{large:,} / {small:,} |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stage in dict.fromkeys(stage for _, stage in results):
+        if (small, stage) not in results or (large, stage) not in results:
+            continue
+        ratio = unit_time(large, stage, results, steps) / unit_time(small, stage, results, steps)
+        (s1, p1), (s2, p2) = results[(small, stage)], results[(large, stage)]
+        lines.append(f"| {stage} | {s1:.0f} | {p1:.2f} | {s2:.0f} | {p2:.2f} | {ratio:.2f} |")
+    lines.append(END)
+    text = PAGE.read_text(encoding="utf-8")
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    PAGE.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
 
 
 def trained_steps(report: Path) -> int:
