@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mmap
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +52,8 @@ def encode_ids(seqs: list[np.ndarray], labels: np.ndarray) -> EncodedSplit:
 
 
 def concatenate(first: EncodedSplit, second: EncodedSplit, folder: str | Path) -> EncodedSplit:
-    """`first`'s rows then `second`'s, written to memory-mapped arrays in `folder` (a split larger than memory
-    stays on disk)."""
+    """`first`'s rows then `second`'s, written to .npy files in `folder` a slice at a time and opened memory-mapped
+    but untouched: a split larger than memory stays on disk, and copying it maps none of it into this process."""
     arrays = (
         [first.ids, second.ids],
         [first.offsets, second.offsets[1:] + first.offsets[-1]],
@@ -60,18 +61,25 @@ def concatenate(first: EncodedSplit, second: EncodedSplit, folder: str | Path) -
     )
     out = []
     for name, parts, dtype in zip(ARRAYS, arrays, (np.int32, np.int64, np.int64), strict=True):
-        merged = np.lib.format.open_memmap(
-            Path(folder) / f"{name}.npy", mode="w+", dtype=dtype, shape=(sum(len(p) for p in parts),)
-        )
-        start = 0
-        for part in parts:
-            for chunk in range(0, len(part), 1 << 24):  # a memory-mapped source is read a slice at a time
-                piece = part[chunk : chunk + (1 << 24)]
-                merged[start : start + len(piece)] = piece
-                start += len(piece)
-        merged.flush()
-        out.append(merged)
+        path = Path(folder) / f"{name}.npy"
+        with path.open("wb") as sink:
+            header = {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": (sum(len(p) for p in parts),)}
+            np.lib.format.write_array_header_1_0(sink, header)
+            for part in parts:
+                for start in range(0, len(part), 1 << 22):
+                    piece = np.array(part[start : start + (1 << 22)], dtype=dtype)
+                    sink.write(piece.tobytes())
+                    if isinstance(part, np.memmap):  # the pages just read leave this process
+                        _release(part)
+        out.append(np.load(path, mmap_mode="r"))
     return EncodedSplit(*out)
+
+
+def _release(array: np.memmap) -> None:
+    """Drop a read-only memory map's pages from this process (they stay in the page cache, re-read on demand)."""
+    mapped = getattr(array, "_mmap", None)
+    if mapped is not None and hasattr(mapped, "madvise"):
+        mapped.madvise(mmap.MADV_DONTNEED)
 
 
 class SplitWriter:
