@@ -126,10 +126,11 @@ def main() -> int:
     ap.add_argument("--keep", help="build the corpora and workspaces here, and keep them")
     ap.add_argument("--page", action="store_true", help="write the table into docs/evidence.md (between markers)")
     ap.add_argument("--from-log", type=Path, help="no run: the figures of this earlier run's printed output")
+    ap.add_argument("--run-commit", help="with --from-log: the commit that run measured")
     args = ap.parse_args()
     if args.from_log:
         results, steps = from_log(args.from_log.read_text())
-        write_page(results, steps, f"the printed output of an earlier run ({args.from_log.name})")
+        write_page(results, steps, f"the printed output of an earlier run ({args.from_log.name})", args.run_commit)
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -177,24 +178,26 @@ START, END = "<!-- bench/scale.py: start -->", "<!-- bench/scale.py: end -->"
 
 
 def from_log(text: str) -> tuple[dict, dict]:
-    """The results of a run from its summary table (the rows after the 'reviews stage' header)."""
+    """The results of a run from its printed rows (a run stopped early gives the stages it finished)."""
     results, steps = {}, {}
-    table = text.split("peak RSS GB", 1)[1].split("time per review", 1)[0]
-    for line in table.strip().splitlines():
-        size, stage, seconds, per, unit, peak = line.split()
+    for size, stage, seconds, per, unit, peak in ROW.findall(text):
         results[(int(size), stage)] = (float(seconds), float(peak))
         if unit == "s/step":
             steps[(int(size), stage)] = round(float(seconds) / float(per))
     return results, steps
 
 
-def write_page(results: dict, steps: dict, source: str) -> None:
+ROW = re.compile(r"^\s*(\d+) (\S+)\s+([\d.]+)\s+([\d.]+) (s/step|s/1k)\s+([\d.]+)$", re.MULTILINE)
+
+
+def write_page(results: dict, steps: dict, source: str, commit: str | None = None) -> None:
     sizes = sorted({size for size, _ in results})
     small, large = sizes[0], sizes[-1]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    commit = commit or head.stdout.strip()
     lines = [
         START,
-        f"Written by `python bench/scale.py --page` from {source}, code at {commit.stdout.strip()}; the sandbox "
+        f"Written by `python bench/scale.py --page` from {source}, code at {commit}; the sandbox "
         "(2 cores, 24 GiB, no GPU). Time per review for every stage but the two trainings, whose budget is steps: "
         "time per optimizer step there (evaluations included).",
         "",
@@ -203,10 +206,12 @@ def write_page(results: dict, steps: dict, source: str) -> None:
         "|---|---|---|---|---|---|",
     ]
     for stage in dict.fromkeys(stage for _, stage in results):
-        if (small, stage) not in results or (large, stage) not in results:
+        s1, p1 = results.get((small, stage), (None, None))
+        if (large, stage) not in results:
+            lines.append(f"| {stage} | {s1:.0f} | {p1:.2f} | not run | | |")
             continue
         ratio = unit_time(large, stage, results, steps) / unit_time(small, stage, results, steps)
-        (s1, p1), (s2, p2) = results[(small, stage)], results[(large, stage)]
+        s2, p2 = results[(large, stage)]
         lines.append(f"| {stage} | {s1:.0f} | {p1:.2f} | {s2:.0f} | {p2:.2f} | {ratio:.2f} |")
     lines.append(END)
     text = PAGE.read_text(encoding="utf-8")

@@ -209,7 +209,7 @@ def fit_sampled(
     val_texts: Sequence[str],
     val_labels: np.ndarray,
     metric: str = "accuracy",
-    max_chars: int = 10_000_000,
+    max_chars: int = 30_000_000,
     seed: int = 13,
 ) -> Baseline:
     """The baseline of a training split too large for `fit`: hashed features of a seeded random sample of its rows

@@ -170,7 +170,7 @@ class EvaluateParams(Section):
         "seeded sample of at most baseline_sample_chars characters read in batches (bounded memory; its accuracy "
         "effect: docs/evidence.md)",
     )
-    baseline_sample_chars: int = Field(10_000_000, ge=1, description="the hashed baseline's sample, in characters")
+    baseline_sample_chars: int = Field(30_000_000, ge=1, description="the hashed baseline's sample, in characters")
     quantize: Literal["auto", "on", "off"] = Field(
         "auto", description="int8 recurrent and linear layers; auto: on when val accuracy moves by <= tolerance"
     )
