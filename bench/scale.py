@@ -75,7 +75,7 @@ def sentences() -> tuple[np.ndarray, np.ndarray]:
         for review, label in zip(frame["text"].astype(str), frame["label"].astype(str), strict=True):
             parts = [t for t in re.split(r"(?<=[.!?])\s+", re.sub(r"<br\s*/?>", " ", review)) if len(t) >= 20]
             texts += parts
-            signs += [1 if label.lower().startswith("pos") or label == "1" else -1] * len(parts)
+            signs += [1 if label == "positive" else -1] * len(parts)
         return np.array(texts, dtype=object), np.array(signs)
     raw, _ = read_vader_corpora(["movie"], fetch_sdist())
     return raw["text"].to_numpy(), np.sign(raw["rating"].to_numpy())

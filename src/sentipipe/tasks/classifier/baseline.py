@@ -179,8 +179,7 @@ def _fit_grid(vectorizer, x_train, train_labels: np.ndarray, x_val, val_labels: 
         scores[c, weights] = figure(metric, val_labels, model.fit(x_train, train_labels).predict(x_val))
         if best is None or _rank(scores, (c, weights)) > _rank(scores, best):
             best, kept = (c, weights), model
-    by_c = {(f"{c:g}" if w == "none" else f"{c:g} {w}"): v for (c, w), v in scores.items()}
-    return Baseline(vectorizer, kept, best[0], by_c, metric, best[1])
+    return Baseline(vectorizer, kept, best[0], _by_candidate(scores), metric, best[1])
 
 
 def _features(vectorizer: Hashed, texts: Sequence[str], bound: int) -> csr_matrix:
@@ -196,6 +195,11 @@ def _features(vectorizer: Hashed, texts: Sequence[str], bound: int) -> csr_matri
     return csr_matrix(
         (data[:at], indices[:at].astype(indptr.dtype, copy=False), indptr), shape=(len(texts), 2 * HASH_BUCKETS)
     )
+
+
+def _by_candidate(scores: dict) -> dict[str, float]:
+    """Each candidate's validation figure, keyed "C" or "C balanced"."""
+    return {(f"{c:g}" if w == "none" else f"{c:g} {w}"): v for (c, w), v in scores.items()}
 
 
 def _rank(scores: dict, key: tuple[float, str]) -> tuple:
@@ -244,9 +248,8 @@ def fit_sampled(
             predicted[k].append(model.predict(x_val))
     scores = {k: figure(metric, val_labels, np.concatenate(v)) for k, v in predicted.items()}
     best = max(candidates, key=lambda k: _rank(scores, k))
-    by_c = {(f"{c:g}" if w == "none" else f"{c:g} {w}"): v for (c, w), v in scores.items()}
     sample = {"rows": int(keep.sum()), "of": len(keep), "characters": int(lengths[keep].sum())}
-    return Baseline(vectorizer, models[best], best[0], by_c, metric, best[1], sample)
+    return Baseline(vectorizer, models[best], best[0], _by_candidate(scores), metric, best[1], sample)
 
 
 def _slim(model: LogisticRegression) -> LogisticRegression:
