@@ -142,7 +142,7 @@ def _reviews(path, n, seed=0):
     return frame
 
 
-def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and_learns_from_it(tmp_path):
+def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and_learns_from_it(tmp_path, monkeypatch):
     from sentipipe.tasks.classifier import baseline
 
     frame = _reviews(tmp_path / "train.parquet", 600)
@@ -160,6 +160,11 @@ def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and
     whole = baseline.fit_sampled(tmp_path / "train.parquet", classes, val["text"].tolist(), y_val, max_chars=10**9)
     assert whole.sample["rows"] == 600
     assert fitted.predict_proba(["awful dull plot"]).argmax() == 0 and fitted.predict_proba(["lovely film"]).argmax()
+    # validation and scoring read from Parquet a chunk at a time: the same choice and the same probabilities
+    monkeypatch.setattr(baseline, "CHUNK", 7)
+    read = baseline.fit_sampled(tmp_path / "train.parquet", classes, tmp_path / "val.parquet", y_val, max_chars=cap)
+    assert read.val_by_candidate == fitted.val_by_candidate and read.c == fitted.c
+    assert np.array_equal(read.predict_proba(tmp_path / "val.parquet"), fitted.predict_proba(val["text"].tolist()))
 
 
 def test_the_evaluate_stage_fits_the_baseline_in_a_process_of_its_own_and_streams_it_past_its_threshold(

@@ -137,11 +137,23 @@ class Baseline:
     def features(self, texts: Sequence[str]):
         return self.vectorizer.transform(texts)
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str] | Path) -> np.ndarray:
         """Probabilities in the order of the classes' indices (the labels the classifier uses), CHUNK texts'
-        features at a time (the features of a hundred thousand reviews would take gigabytes)."""
-        parts = [self.model.predict_proba(self.features(texts[i : i + CHUNK])) for i in range(0, len(texts), CHUNK)]
+        features at a time (the features of a hundred thousand reviews would take gigabytes); texts, or a
+        Parquet file whose `text` column is read CHUNK rows at a time."""
+        parts = [self.model.predict_proba(self.features(chunk)) for chunk in chunks(texts)]
         return np.concatenate(parts) if parts else np.zeros((0, len(self.model.classes_)))
+
+
+def chunks(texts: Sequence[str] | Path):
+    """The texts CHUNK at a time: slices of a sequence, or batches of a Parquet file's `text` column (so a split
+    of a hundred thousand reviews is never held whole)."""
+    if isinstance(texts, Path):
+        for batch in pq.ParquetFile(texts).iter_batches(batch_size=CHUNK, columns=["text"]):
+            yield [str(t) for t in batch.column(0).to_pylist()]
+    else:
+        for i in range(0, len(texts), CHUNK):
+            yield texts[i : i + CHUNK]
 
 
 def grid(train_labels: np.ndarray) -> list[tuple[float, str]]:
@@ -184,8 +196,10 @@ def _fit_grid(vectorizer, x_train, train_labels: np.ndarray, x_val, val_labels: 
 
 def _features(vectorizer: Hashed, texts: Sequence[str], bound: int) -> csr_matrix:
     """The texts' features as one CSR matrix, built CHUNK texts at a time into arrays of `bound` non-zeros (pages
-    past the last one written are never touched): the peak is the matrix and one chunk, not twice the matrix."""
-    data, indices = np.empty(bound, dtype=np.float32), np.empty(bound, dtype=np.int32)
+    past the last one written are never touched): the peak is the matrix and one chunk, not twice the matrix.
+    Its values are float32 (as `weigh` computes them) held as float64, the type L-BFGS fits in: float32 data
+    made scikit-learn copy the whole matrix (data and indices) at every fit, 20 bytes a non-zero instead of 12."""
+    data, indices = np.empty(bound, dtype=np.float64), np.empty(bound, dtype=np.int32)
     indptr, at = np.zeros(len(texts) + 1, dtype=np.int32 if bound < 2**31 else np.int64), 0
     for i in range(0, len(texts), CHUNK):
         x = vectorizer.transform(texts[i : i + CHUNK])
@@ -210,14 +224,15 @@ def _rank(scores: dict, key: tuple[float, str]) -> tuple:
 def fit_sampled(
     train: Path,
     classes: Sequence[str],
-    val_texts: Sequence[str],
+    val_texts: Sequence[str] | Path,
     val_labels: np.ndarray,
     metric: str = "accuracy",
     max_chars: int = 30_000_000,
     seed: int = 13,
 ) -> Baseline:
     """The baseline of a training split too large for `fit`: hashed features of a seeded random sample of its rows
-    (at most `max_chars` characters), read from Parquet (`text`, `label`) in batches; the same grid and choice."""
+    (at most `max_chars` characters), read from Parquet (`text`, `label`) in batches; the same grid and choice.
+    Validation texts may be a Parquet file, read CHUNK rows at a time."""
     source = pq.ParquetFile(train)
     lengths, labels = [], []
     index = {c: i for i, c in enumerate(classes)}
@@ -242,8 +257,8 @@ def fit_sampled(
         models[c, weights] = _slim(model.fit(x_train, labels[keep]))
     del x_train
     predicted: dict = {k: [] for k in candidates}  # validation read once, CHUNK texts at a time, for every candidate
-    for i in range(0, len(val_texts), CHUNK):
-        x_val = vectorizer.transform(val_texts[i : i + CHUNK])
+    for chunk in chunks(val_texts):
+        x_val = vectorizer.transform(chunk)
         for k, model in models.items():
             predicted[k].append(model.predict(x_val))
     scores = {k: figure(metric, val_labels, np.concatenate(v)) for k, v in predicted.items()}
@@ -263,20 +278,20 @@ def reference(request: dict) -> tuple[dict, dict[str, np.ndarray]]:
     `stream_chars` characters of training text `fit_sampled` with `sample_chars`; what was chosen, and the
     probabilities of val and test."""
     pa.set_memory_pool(pa.system_memory_pool())  # memory Arrow frees goes back to the system, not a pool
-    frames = {s: pq.read_table(request[s], columns=["text", "label"]).to_pandas() for s in ("val", "test")}
     index = {c: i for i, c in enumerate(request["classes"])}
-    texts = {s: f["text"].astype(str).tolist() for s, f in frames.items()}
-    y = {s: f["label"].astype(str).map(index).to_numpy(dtype=np.int64) for s, f in frames.items()}
-    del frames
+    labels = {s: pq.read_table(request[s], columns=["label"]).column(0).to_pylist() for s in ("val", "test")}
+    y = {s: np.array([index[str(v)] for v in labels[s]], dtype=np.int64) for s in ("val", "test")}
     train = pq.ParquetFile(request["train"])
     chars = sum(pc.sum(pc.utf8_length(b.column(0))).as_py() or 0 for b in train.iter_batches(columns=["text"]))
-    if chars > request["stream_chars"]:
+    if chars > request["stream_chars"]:  # val and test too are read CHUNK rows at a time, never held whole
         cap = request["sample_chars"]
+        texts = {s: Path(request[s]) for s in ("val", "test")}
         fitted = fit_sampled(Path(request["train"]), request["classes"], texts["val"], y["val"], request["metric"], cap)
     else:
+        texts = {s: [str(t) for t in pq.read_table(request[s], columns=["text"]).column(0).to_pylist()] for s in y}
         frame = train.read(columns=["text", "label"]).to_pandas()
-        labels = frame["label"].astype(str).map(index).to_numpy(dtype=np.int64)
-        fitted = fit(frame["text"].astype(str).tolist(), labels, texts["val"], y["val"], request["metric"])
+        train_y = frame["label"].astype(str).map(index).to_numpy(dtype=np.int64)
+        fitted = fit(frame["text"].astype(str).tolist(), train_y, texts["val"], y["val"], request["metric"])
     summary = {
         "C": fitted.c,
         "class_weight": fitted.class_weight,
