@@ -118,11 +118,22 @@ def test_the_order_search_grows_until_validation_stops_improving():
         stream[noise] = rng.integers(3, 8, size=int(noise.sum()))
         return stream
 
-    model, order, scores = search_order(noisy(400), noisy(100), 8, EOS_ID)
+    train, val = noisy(400), noisy(100)
+    model, order, scores, val_probabilities = search_order(train, val, 8, EOS_ID)
     assert scores[1] > 2.0  # unigram: about log2(5) bits
     assert order >= 3 and scores[order] < 0.6
     assert max(scores) == order + 1 and scores[order + 1] >= scores[order], "it stopped where val stopped improving"
     assert model.max_order == order + 1
+    # lean: the raw counts of the top two orders only, and every order's validation probabilities exactly those
+    # of a model that kept everything
+    assert sorted(model.raw) == [order, order + 1]
+    whole = KneserNey(8, max_order=order + 1, history=30).fit(train, EOS_ID)
+    for m in scores:
+        assert np.array_equal(val_probabilities[m], whole.probabilities(val, m)), m
+        assert scores[m] == pytest.approx(-np.log2(whole.probabilities(val, m)).mean(), rel=1e-12)
+    assert np.array_equal(model.probabilities(val[:50], order), whole.probabilities(val[:50], order))
+    with pytest.raises(ValueError, match="order 1's raw counts were not kept"):
+        model.probabilities(val, 1)
 
 
 def test_modified_discounts_follow_chen_and_goodman():
@@ -273,6 +284,10 @@ def test_the_ngram_distribution_after_a_context_is_what_probabilities_scores_the
             dist = model.distribution(held[:i], order)
             assert dist.sum() == pytest.approx(1.0, abs=1e-9)
             assert dist[held[i]] == pytest.approx(scored[i], rel=1e-12), (order, i)
+    lean = KneserNey(12, max_order=5, lean=True).fit(stream, EOS_ID)  # what a served mixture of order 5 holds
+    assert sorted(lean.raw) == [4, 5]
+    assert np.array_equal(lean.probabilities(held, 5), model.probabilities(held, 5))
+    assert np.array_equal(lean.distribution(held[:9], 5), model.distribution(held[:9], 5))
 
 
 def _mixed_generator(weight: float = 0.6, order: int = 3) -> MixedGenerator:

@@ -87,11 +87,12 @@ def _quality(served: MixedGenerator, params: GeneratorConfig, train_words: set[s
     return samples, quality
 
 
-def _choose_mixture(ngram, net_val: np.ndarray, positions: np.ndarray, val: np.ndarray, cap: int, cpu: float):
-    """For each order up to `cap`: the network's best weight on validation, and the mixture's val bpc."""
+def _choose_mixture(ngram_val: dict[int, np.ndarray], net_val: np.ndarray, positions: np.ndarray, cap: int, cpu: float):
+    """For each order up to `cap`: the network's best weight on validation, and the mixture's val bpc
+    (`ngram_val`: the n-gram's probabilities of the validation units by order, as the order search scored them)."""
     chosen = {}
     for order in range(1, cap + 1):
-        weight, bits = choose_weight(net_val, ngram.probabilities(val, order)[positions])
+        weight, bits = choose_weight(net_val, ngram_val[order][positions])
         chosen[order] = (weight, bits / cpu)
     return chosen
 
@@ -114,10 +115,12 @@ def evaluate(params: GeneratorConfig) -> dict:
     ngram = None
     if e.baseline or e.mixture != "off":
         limit = e.ngram_order_limit
-        ngram, order, by_order = search_order(loaded["train"], loaded["val"], len(network.vocab), EOS_ID, limit)
+        ngram, order, by_order, ngram_val = search_order(
+            loaded["train"], loaded["val"], len(network.vocab), EOS_ID, limit
+        )
     reference = {}  # the n-gram reference's probability of every unit of val and test
     if e.baseline:
-        reference = {s: ngram.probabilities(loaded[s], order) for s in ("val", "test")}
+        reference = {"val": ngram_val[order], "test": ngram.probabilities(loaded["test"], order)}
         bpc = {s: round(float(-np.log2(reference[s]).mean()) / cpu[s], 6) for s in ("val", "test")}
         metrics["baseline"] = {
             "name": f"a modified Kneser-Ney {order}-gram",
@@ -131,12 +134,13 @@ def evaluate(params: GeneratorConfig) -> dict:
     if e.mixture != "off":
         cap = min(ngram.max_order, e.mixture_max_order or ngram.max_order)
         positions, net_val, _ = net["val"]
-        chosen = _choose_mixture(ngram, net_val, positions, loaded["val"], cap, cpu["val"])
+        chosen = _choose_mixture(ngram_val, net_val, positions, cap, cpu["val"])
         best = min(chosen, key=lambda m: chosen[m][1])
         weight, val_bpc = chosen[best]
         used = e.mixture == "on" or (weight < 1.0 and val_bpc < metrics["network"]["val"]["bpc"])
-        if used:
-            mixture = Mixture(ngram, best, weight, loaded["train"])
+        if used:  # fitted again at its order, as serving loads it: the search's model is let go first
+            del ngram, ngram_val
+            mixture = Mixture.fit(loaded["train"], len(network.vocab), best, weight)
         metrics["mixture"] = {
             "mode": e.mixture,
             "used": used,

@@ -46,7 +46,7 @@ class Mixture:
 
     @classmethod
     def fit(cls, stream: np.ndarray, vocab_size: int, order: int, weight: float) -> Mixture:
-        ngram = KneserNey(vocab_size, order).fit(stream, EOS_ID)
+        ngram = KneserNey(vocab_size, order, lean=True).fit(stream, EOS_ID)  # it is scored at `order` only
         return cls(ngram, order, float(weight), np.asarray(stream, dtype=np.int64))
 
     def to_bundle(self) -> dict:

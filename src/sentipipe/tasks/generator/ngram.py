@@ -50,16 +50,19 @@ def discounts(counts: np.ndarray) -> tuple[float, float, float]:
 
 @dataclass
 class _Level:
-    """One order's distinct n-grams: sorted keys, counts, and the key of each one's context."""
+    """One order's distinct n-grams: sorted keys, counts (uint32: exact, and half of float64's bytes; read as
+    float64), and the key of each one's context (dropped once the context statistics are built from it)."""
 
     keys: np.ndarray
     counts: np.ndarray
-    contexts: np.ndarray
+    contexts: np.ndarray | None
 
 
 def _level(grams: np.ndarray, contexts: np.ndarray) -> _Level:
     keys, first, counts = np.unique(grams, return_index=True, return_counts=True)
-    return _Level(keys, counts.astype(np.float64), contexts[first])
+    if len(grams) >= 2**32:
+        raise ValueError(f"a stream of {len(grams)} units: at most 2^32 - 1 are counted")
+    return _Level(keys, counts.astype(np.uint32), contexts[first])
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -85,10 +88,13 @@ def _shift(keys: np.ndarray, fill: np.uint64) -> np.ndarray:
 class KneserNey:
     """Interpolated modified Kneser-Ney; orders grow one at a time, and any order fitted can be scored."""
 
-    def __init__(self, vocab_size: int, max_order: int = 6, history: int | None = None):
+    def __init__(self, vocab_size: int, max_order: int = 6, history: int | None = None, lean: bool = False):
+        """`lean`: keep the raw counts of the two highest orders only (a model of order m scores with order m's
+        raw counts and the continuation counts below it; an order search compares the newest two), so a
+        model some twenty orders deep holds one table an order instead of two."""
         if max_order < 1:
             raise ValueError("max_order must be at least 1")
-        self.vocab_size, self.target = vocab_size, max_order
+        self.vocab_size, self.target, self.lean = vocab_size, max_order, lean
         self.history = max(history or max_order, max_order)  # start-of-stream padding: the longest context
 
     def fit(self, stream: np.ndarray, pad_id: int) -> KneserNey:
@@ -122,22 +128,37 @@ class KneserNey:
             self.cont[m - 1] = _level(below[valid][first], _shift(lower, lower[0])[valid][first])
         self._keys = [below, keys]
         self.max_order = m
+        if self.lean:
+            self.forget(m - 2)
+
+    def forget(self, order: int) -> None:
+        """Drop order's raw counts and their statistics: only a model scored at that order reads them."""
+        self.raw.pop(order, None)
+        self._stats.pop((order, True), None)
 
     def _context_stats(self, level: _Level):
         """Per context: total count, and how many n-grams follow it once, twice, three times or more."""
         order = np.argsort(level.contexts, kind="stable")
         ctx, counts = level.contexts[order], level.counts[order]
         ctx_keys, start = np.unique(ctx, return_index=True)
-        sums = [np.add.reduceat(x, start) if len(x) else x for x in (counts, (counts == 1) * 1.0)]
-        sums += [np.add.reduceat(x, start) if len(x) else x for x in ((counts == 2) * 1.0, (counts >= 3) * 1.0)]
-        return ctx_keys, *sums
+        # integers, read as float64 (exact): totals as uint32; the followers of one context number at most the
+        # vocabulary, so uint16 holds them (a quarter of float64's bytes) wherever they fit
+        sums = [
+            np.add.reduceat(x, start, dtype=np.uint64) if len(x) else x.astype(np.uint64)
+            for x in (counts, counts == 1, counts == 2, counts >= 3)
+        ]
+        fits = [np.uint16 if len(x) == 0 or x.max() < 2**16 else np.uint32 for x in sums[1:]]
+        return ctx_keys, sums[0].astype(np.uint32), *(x.astype(t) for x, t in zip(sums[1:], fits, strict=True))
 
     def _level_stats(self, m: int, top: int) -> tuple[_Level, tuple[float, float, float], tuple]:
         """Order m's level as read by a model of order `top` (raw counts at the top, continuation below)."""
+        if m == top and m not in self.raw:
+            raise ValueError(f"order {m}'s raw counts were not kept (a lean model scores its top two orders only)")
         level = self.raw[m] if m == top else self.cont[m]
         key = (m, m == top)
         if key not in self._stats:  # a level never changes once fitted, so its statistics are kept
             self._stats[key] = (discounts(level.counts), self._context_stats(level))
+            level.contexts = None  # read once, for the statistics: a uint64 an n-gram no longer held
         d, stats = self._stats[key]
         return level, d, stats
 
@@ -198,23 +219,30 @@ class KneserNey:
             prob = np.maximum(c - d, 0.0) / total + gamma * prob
         return prob
 
-    def bits_per_unit(self, stream: np.ndarray, order: int | None = None) -> float:
-        return float(-np.log2(self.probabilities(stream, order)).mean())
-
 
 def search_order(
     train: np.ndarray, val: np.ndarray, vocab_size: int, pad_id: int, limit: int = 30
-) -> tuple[KneserNey, int, dict[int, float]]:
-    """Grow the order while validation bits per unit improve; return the fit, the best order and every score.
+) -> tuple[KneserNey, int, dict[int, float], dict[int, np.ndarray]]:
+    """Grow the order while validation bits per unit improve; return the fit, the best order, every score and
+    every order's probabilities of the validation units.
 
+    The model is lean: it keeps the raw counts of its top two orders, the best (the one before the last, or
+    the last at the limit) among them; the validation probabilities of every order are kept instead (a
+    float64 a unit an order, against tables of every distinct n-gram of the training stream an order).
     `limit` is a safety net on memory and time, not a guess at the best order: reaching it is reported.
     """
-    model = KneserNey(vocab_size, 1, history=limit).fit(train, pad_id)
-    scores = {1: model.bits_per_unit(val, 1)}
+    model = KneserNey(vocab_size, 1, history=limit, lean=True).fit(train, pad_id)
+    probabilities = {1: model.probabilities(val, 1)}
+    scores = {1: _bits(probabilities[1])}
     while model.max_order < limit:
         model.grow()
         order = model.max_order
-        scores[order] = model.bits_per_unit(val, order)
+        probabilities[order] = model.probabilities(val, order)
+        scores[order] = _bits(probabilities[order])
         if scores[order] >= scores[order - 1]:
             break
-    return model, min(scores, key=scores.get), scores
+    return model, min(scores, key=scores.get), scores, probabilities
+
+
+def _bits(probabilities: np.ndarray) -> float:
+    return float(-np.log2(probabilities).mean())
