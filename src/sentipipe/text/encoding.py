@@ -70,13 +70,15 @@ def concatenate(first: EncodedSplit, second: EncodedSplit, folder: str | Path) -
                     piece = np.array(part[start : start + (1 << 22)], dtype=dtype)
                     sink.write(piece.tobytes())
                     if isinstance(part, np.memmap):  # the pages just read leave this process
-                        _release(part)
+                        release(part)
         out.append(np.load(path, mmap_mode="r"))
     return EncodedSplit(*out)
 
 
-def _release(array: np.memmap) -> None:
-    """Drop a read-only memory map's pages from this process (they stay in the page cache, re-read on demand)."""
+def release(array: np.ndarray) -> None:
+    """Drop a read-only memory map's pages from this process (they stay in the page cache, re-read on demand);
+    anything else is left alone. Reading rows of a mapped file maps whole runs of cached pages around each
+    one (the kernel's fault-around): random batches over 0.8 GB of ids leave most of the file in the process."""
     mapped = getattr(array, "_mmap", None)
     if mapped is not None and hasattr(mapped, "madvise"):
         mapped.madvise(mmap.MADV_DONTNEED)

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from sentipipe.text.batching import bucketed_batches, collate, iterate
-from sentipipe.text.encoding import EncodedSplit
+from sentipipe.text.encoding import EncodedSplit, release
 from sentipipe.training.device import to_device
 from sentipipe.training.distributed import DistInfo, shard
 
@@ -32,6 +32,9 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tens
     return torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
 
 
+RELEASE_EVERY = 100  # steps between releases of the training ids' mapped pages (a million reviews: 0.8 GB)
+
+
 class Classification:
     """Sequences in length-bucketed batches, one label each (see training/objectives.py for the seam)."""
 
@@ -50,7 +53,7 @@ class Classification:
         """`soft_targets` (one row of teacher logits per training row): distillation; rows labelled -1 have none."""
         self.train, self.val, self.batch_size, self.max_tokens = train, val, batch_size, max_tokens
         self.soft = torch.from_numpy(soft_targets.astype(np.float32)) if soft_targets is not None else None
-        self.alpha, self.num_classes = alpha, num_classes
+        self.alpha, self.num_classes, self._steps = alpha, num_classes, 0
         w = class_weights(train.labels, num_classes, weights)
         self.weights = w.to(device) if (w is not None and device is not None) else w
 
@@ -65,6 +68,9 @@ class Classification:
 
     def step(self, model: nn.Module, batch: np.ndarray, device: torch.device):
         ids, lengths, labels = collate(self.train, batch)
+        self._steps += 1
+        if self._steps % RELEASE_EVERY == 0:  # the ids' pages this process mapped go back (the page cache keeps them)
+            release(self.train.ids)
         if self.soft is None:
             ids, labels = to_device(device, ids, labels)  # lengths stay on the CPU, where packing wants them
             logits = model(ids, lengths)
