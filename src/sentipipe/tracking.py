@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from sentipipe.config import TrackingParams
-from sentipipe.io import read_json, require
+from sentipipe.io import parquet_batches, read_json, require
 
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
@@ -121,11 +121,10 @@ def rows_md5(path: str | Path, columns: Iterable[str]) -> str:
     A file's own md5 changes with the writer's version and the row order; the rows a model is
     measured on do not.
     """
-    import pyarrow.parquet as pq
 
     columns = list(columns)
     rows = []
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=50_000, columns=columns):
+    for batch in parquet_batches(path, columns):
         values = [batch.column(c).to_pylist() for c in columns]
         rows += [hashlib.md5(json.dumps(row, ensure_ascii=False).encode()).digest() for row in zip(*values)]
     return hashlib.md5(b"".join(sorted(rows))).hexdigest()

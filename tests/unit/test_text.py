@@ -91,3 +91,20 @@ def test_training_steps_give_back_the_pages_of_the_mapped_ids_they_read(tmp_path
     task.step(task_model, batches[40], torch.device("cpu"))
     assert _mapped_kb(ids_file) < held / 10, "a step past RELEASE_EVERY gives them back"
     assert [task.train.sequence(i).tolist() for i in (0, 19_999)] == [rows[0].tolist(), rows[-1].tolist()]
+
+
+def test_parquet_batches_are_iter_batches_read_a_row_group_at_a_time(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sentipipe.io import parquet_batches
+
+    table = pa.table({"text": [f"review {i}" for i in range(23)], "label": [str(i % 2) for i in range(23)]})
+    pq.write_table(table, tmp_path / "t.parquet", row_group_size=5)
+    handle = pq.ParquetFile(tmp_path / "t.parquet")
+    for size in (1, 4, 5, 7, 23, 50):
+        for columns in (None, ["text"]):
+            expected = [b.to_pydict() for b in handle.iter_batches(batch_size=size, columns=columns)]
+            assert [b.to_pydict() for b in parquet_batches(handle, columns, size)] == expected, (size, columns)
+    pq.write_table(table.slice(0, 0), tmp_path / "empty.parquet")
+    assert list(parquet_batches(tmp_path / "empty.parquet")) == []

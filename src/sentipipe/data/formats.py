@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from sentipipe.errors import DataError
+from sentipipe.io import parquet_batches
 
 FORMATS = {
     ".csv": "csv",
@@ -68,7 +69,7 @@ def read_chunks(path: Path, chunk_rows: int) -> tuple[Iterator[pd.DataFrame], in
     fmt = file_format(_existing(path))
     if fmt == "parquet":
         handle = pq.ParquetFile(path)
-        return (b.to_pandas() for b in handle.iter_batches(batch_size=chunk_rows)), handle.metadata.num_rows
+        return (b.to_pandas() for b in parquet_batches(handle, batch_size=chunk_rows)), handle.metadata.num_rows
     if fmt in ("csv", "tsv"):
         sep = "\t" if fmt == "tsv" else ","
         reader = pd.read_csv(

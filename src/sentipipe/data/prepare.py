@@ -22,7 +22,7 @@ from sentipipe.data.formats import read_chunks
 from sentipipe.data.paths import PREPARE_REPORT, RAW, prepared
 from sentipipe.data.split import SPLIT_NAMES, codes, keys_of, plan, report
 from sentipipe.errors import DataError
-from sentipipe.io import atomic_paths, require, write_json
+from sentipipe.io import atomic_paths, parquet_batches, require, write_json
 
 BATCH_ROWS = 50_000
 
@@ -31,7 +31,7 @@ def prepare(params: DataConfig) -> dict:
     require(RAW)
     corpus = pq.ParquetFile(RAW)
     keys, labels, groups, classes, names = [], [], [], [], []
-    for batch in corpus.iter_batches(batch_size=BATCH_ROWS, columns=["text", "label", "source"]):
+    for batch in parquet_batches(corpus, ["text", "label", "source"], BATCH_ROWS):
         frame = batch.to_pandas()
         keys.append(keys_of(frame["text"]))
         labels.append(codes(frame["label"], classes))
@@ -46,7 +46,7 @@ def prepare(params: DataConfig) -> dict:
         # every split's file appears only when all three are complete
         writers = [stack.enter_context(pq.ParquetWriter(tmp, corpus.schema_arrow)) for tmp in temps]
         start = 0
-        for batch in corpus.iter_batches(batch_size=BATCH_ROWS):
+        for batch in parquet_batches(corpus, batch_size=BATCH_ROWS):
             part, table = where[start : start + batch.num_rows], pa.Table.from_batches([batch])
             for code, writer in enumerate(writers):
                 rows = np.flatnonzero(part == code)

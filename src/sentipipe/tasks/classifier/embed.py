@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from sentipipe.data.paths import prepared
 from sentipipe.errors import SentipipeError
-from sentipipe.io import atomic_write, require, write_json, write_npy
+from sentipipe.io import atomic_write, parquet_batches, require, write_json, write_npy
 from sentipipe.tasks.classifier import vocab_file
 from sentipipe.tasks.classifier.minilm import minilm_dir
 from sentipipe.tasks.classifier.params import ClassifierConfig, EmbedParams
@@ -40,7 +39,7 @@ Texts = Sequence[str] | Callable[[], Iterable[list[str]]]
 
 def training_texts(rows: int = 10_240) -> Iterator[list[str]]:
     """The training split's texts, read `rows` at a time (a multiple of the context encoder's batch)."""
-    for batch in pq.ParquetFile(prepared("train")).iter_batches(batch_size=rows, columns=["text"]):
+    for batch in parquet_batches(prepared("train"), ["text"], rows):
         yield [str(text) for text in batch.column(0).to_pylist()]
 
 

@@ -19,13 +19,12 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from sentipipe import compute
 from sentipipe.config import ComputeParams
 from sentipipe.data.paths import SPLITS, prepared
 from sentipipe.errors import DataError
-from sentipipe.io import require, write_json
+from sentipipe.io import parquet_batches, require, write_json
 from sentipipe.tasks.classifier import vocab_file
 from sentipipe.tasks.classifier.params import ClassifierConfig, TokenizeParams
 from sentipipe.tasks.classifier.paths import DATA, TOKENS_REPORT, VOCAB, tokens
@@ -47,7 +46,7 @@ def chosen_length(p: TokenizeParams, train_lengths: np.ndarray) -> tuple[int, st
 
 
 def _texts(split: str, rows: int) -> Iterator[tuple[list[str], list[str]]]:
-    for batch in pq.ParquetFile(prepared(split)).iter_batches(batch_size=rows, columns=["text", "label"]):
+    for batch in parquet_batches(prepared(split), ["text", "label"], rows):
         columns = batch.to_pydict()
         yield [str(t) for t in columns["text"]], [str(x) for x in columns["label"]]
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from sentipipe.data.formats import read_documents
 from sentipipe.data.paths import SPLITS, prepared
 from sentipipe.errors import DataError
-from sentipipe.io import require, write_json, write_npy
+from sentipipe.io import parquet_batches, require, write_json, write_npy
 from sentipipe.tasks.generator.params import DataParams, GeneratorConfig
 from sentipipe.tasks.generator.paths import TOKENS_REPORT, VOCAB, stream
 from sentipipe.tasks.generator.units import (
@@ -36,7 +36,7 @@ def capped_prepared(split: str, max_chars: int, batch_rows: int = 10_000) -> tup
     source = pq.ParquetFile(prepared(split))
     kept: list[str] = []
     total = 0
-    for batch in source.iter_batches(batch_size=batch_rows, columns=["text"]):
+    for batch in parquet_batches(source, ["text"], batch_rows):
         for text in batch.column(0).to_pylist():
             total += len(str(text)) + 1
             if kept and total > max_chars:
