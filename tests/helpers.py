@@ -202,7 +202,8 @@ def module_file(name: str) -> Path | None:
 
 
 def imported_files(path: Path) -> set[Path]:
-    """The project files one file imports, at module level or inside functions (read with ast; nothing run)."""
+    """The project files one file imports, at module level or inside functions, or runs as a process of its own
+    (`[sys.executable, "-m", "sentipipe...."]`) (read with ast; nothing run)."""
     import ast
 
     found = set()
@@ -211,6 +212,9 @@ def imported_files(path: Path) -> set[Path]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.List):
+            values = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
+            names = [m for flag, m in zip(values, values[1:]) if flag == "-m" and str(m).startswith("sentipipe.")]
         else:
             continue
         for name in names:

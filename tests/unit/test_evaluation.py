@@ -81,13 +81,13 @@ def test_confusion_figures_average_recall_over_the_classes_present():
 
 
 def test_the_baseline_is_tuned_on_the_registry_figure_with_balanced_weights_when_classes_are_imbalanced():
-    from sentipipe.tasks.classifier import baseline
+    from sentipipe.tasks.classifier import baseline, reference
 
     truth, predicted = np.array([0, 0, 0, 0, 1, 1, 2]), np.array([0, 0, 0, 0, 0, 1, 0])
     assert baseline.figure("accuracy", truth, predicted) == 5 / 7
     assert baseline.figure("macro_recall", truth, predicted) == (1 + 0.5 + 0) / 3
-    assert baseline.tuning_metric("val_macro_recall") == "macro_recall"
-    assert baseline.tuning_metric("val_log_loss") == "accuracy"
+    assert reference.tuning_metric("val_macro_recall") == "macro_recall"
+    assert reference.tuning_metric("val_log_loss") == "accuracy"
     assert {w for _, w in baseline.grid(np.array([0, 1] * 5))} == {"none"}
     assert {w for _, w in baseline.grid(np.array([0] * 8 + [1] * 2))} == {"none", "balanced"}
     texts = ["good fun", "great film", "lovely", "fine and good", "great", "bad", "awful film", "dull"] * 3
@@ -170,7 +170,7 @@ def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and
 def test_the_evaluate_stage_fits_the_baseline_in_a_process_of_its_own_and_streams_it_past_its_threshold(
     tmp_path, monkeypatch
 ):
-    from sentipipe.tasks.classifier.evaluate import reference_scores
+    from sentipipe.tasks.classifier import reference
     from sentipipe.tasks.classifier.params import EvaluateParams
 
     (tmp_path / "data/prepared").mkdir(parents=True)
@@ -178,12 +178,33 @@ def test_the_evaluate_stage_fits_the_baseline_in_a_process_of_its_own_and_stream
     for split, seed in (("val", 1), ("test", 2)):
         _reviews(tmp_path / f"data/prepared/{split}.parquet", 60, seed=seed)
     monkeypatch.chdir(tmp_path)
-    chars, classes = int(frame["text"].str.len().sum()), ["negative", "positive"]
-    exact, probabilities = reference_scores(EvaluateParams(baseline_stream_chars=chars), classes, "accuracy")
+    chars = int(frame["text"].str.len().sum())
+    exact, probabilities = reference.scores(EvaluateParams(baseline_stream_chars=chars), "accuracy")
     assert exact["features"] == "exact" and exact["sample"] == "all training rows"
+    assert exact["classes"] == ["negative", "positive"], "the training labels sorted, as tokenize orders them"
+    again = reference.scores(EvaluateParams(baseline_stream_chars=chars), "accuracy")
+    assert again[1] is probabilities, "fitted once a process: the stage script fits it before evaluate asks"
     assert probabilities["val"].shape == probabilities["test"].shape == (60, 2)
     assert exact["val_by_candidate"][f"{exact['C']:g}"] == max(exact["val_by_candidate"].values()) > 0.95
     stream = EvaluateParams(baseline_stream_chars=chars - 1, baseline_sample_chars=chars // 2)
-    hashed, probabilities = reference_scores(stream, classes, "accuracy")
+    hashed, probabilities = reference.scores(stream, "accuracy")
     assert hashed["features"] == "hashed" and hashed["sample"]["rows"] < 300
     assert hashed["sample"]["characters"] <= chars // 2 and probabilities["test"].shape == (60, 2)
+
+
+def test_the_evaluate_stage_script_fits_the_reference_before_it_imports_the_network_code():
+    """The stage's peak is the larger of its two processes only if the first holds nothing while the
+    reference's process runs: what the script imports before the fit must not pull in torch, sklearn or mlflow."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    probe = (
+        "import sys; from sentipipe.tasks.classifier import reference; "
+        "from sentipipe.runner import run; from sentipipe.tasks.classifier.params import load; "
+        "print(sorted(m for m in ('torch', 'sklearn', 'mlflow', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    script = (Path(__file__).resolve().parents[2] / "pipeline/classifier/evaluate.py").read_text()
+    assert script.index("run(reference.prefit, load)") < script.index("import evaluate")

@@ -33,10 +33,12 @@ from sklearn.feature_extraction.text import HashingVectorizer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
+from sentipipe.io import parquet_batches
+from sentipipe.tasks.classifier.reference import METRICS
+
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 
 
-METRICS = ("accuracy", "macro_recall", "macro_f1")
 IMBALANCE = 1.2  # largest over smallest class count above which balanced class weights join the grid
 
 
@@ -51,12 +53,6 @@ def figure(metric: str, truth: np.ndarray, predicted: np.ndarray) -> float:
         return float(np.mean(recall))
     precision = [float((truth[predicted == c] == c).mean()) if (predicted == c).any() else 0.0 for c in classes]
     return float(np.mean([2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall)]))
-
-
-def tuning_metric(register_metric: str) -> str:
-    """The figure the baseline is tuned on: the registry's, when it is one of these; else accuracy."""
-    key = register_metric.removeprefix("val_")
-    return key if key in METRICS else "accuracy"
 
 
 HASH_BUCKETS = 2**20  # a block (words, characters)
@@ -149,7 +145,7 @@ def chunks(texts: Sequence[str] | Path):
     """The texts CHUNK at a time: slices of a sequence, or batches of a Parquet file's `text` column (so a split
     of a hundred thousand reviews is never held whole)."""
     if isinstance(texts, Path):
-        for batch in pq.ParquetFile(texts).iter_batches(batch_size=CHUNK, columns=["text"]):
+        for batch in parquet_batches(texts, ["text"], CHUNK):
             yield [str(t) for t in batch.column(0).to_pylist()]
     else:
         for i in range(0, len(texts), CHUNK):
@@ -236,7 +232,7 @@ def fit_sampled(
     source = pq.ParquetFile(train)
     lengths, labels = [], []
     index = {c: i for i, c in enumerate(classes)}
-    for batch in source.iter_batches(batch_size=50_000, columns=["text", "label"]):
+    for batch in parquet_batches(source, ["text", "label"]):
         lengths.append(pc.utf8_length(batch.column(0)).to_numpy(zero_copy_only=False))
         labels.append(np.array([index[str(v)] for v in batch.column(1).to_pylist()], dtype=np.int64))
     lengths, labels = np.concatenate(lengths), np.concatenate(labels)
@@ -244,7 +240,7 @@ def fit_sampled(
     keep = np.zeros(len(lengths), dtype=bool)
     keep[order[: max(1, int(np.searchsorted(np.cumsum(lengths[order]), max_chars, side="right")))]] = True
     texts, start = [], 0
-    for batch in source.iter_batches(batch_size=50_000, columns=["text"]):
+    for batch in parquet_batches(source, ["text"]):
         rows = np.flatnonzero(keep[start : start + batch.num_rows])
         texts.extend(str(t) for t in batch.column(0).take(pa.array(rows)).to_pylist())
         start += batch.num_rows
@@ -278,21 +274,24 @@ def reference(request: dict) -> tuple[dict, dict[str, np.ndarray]]:
     `stream_chars` characters of training text `fit_sampled` with `sample_chars`; what was chosen, and the
     probabilities of val and test."""
     pa.set_memory_pool(pa.system_memory_pool())  # memory Arrow frees goes back to the system, not a pool
-    index = {c: i for i, c in enumerate(request["classes"])}
     labels = {s: pq.read_table(request[s], columns=["label"]).column(0).to_pylist() for s in ("val", "test")}
+    trained = pq.read_table(request["train"], columns=["label"]).column(0).unique().to_pylist()
+    classes = sorted({str(v) for v in trained})  # as tokenize orders the model's classes
+    index = {c: i for i, c in enumerate(classes)}
     y = {s: np.array([index[str(v)] for v in labels[s]], dtype=np.int64) for s in ("val", "test")}
     train = pq.ParquetFile(request["train"])
-    chars = sum(pc.sum(pc.utf8_length(b.column(0))).as_py() or 0 for b in train.iter_batches(columns=["text"]))
+    chars = sum(pc.sum(pc.utf8_length(b.column(0))).as_py() or 0 for b in parquet_batches(train, ["text"]))
     if chars > request["stream_chars"]:  # val and test too are read CHUNK rows at a time, never held whole
         cap = request["sample_chars"]
         texts = {s: Path(request[s]) for s in ("val", "test")}
-        fitted = fit_sampled(Path(request["train"]), request["classes"], texts["val"], y["val"], request["metric"], cap)
+        fitted = fit_sampled(Path(request["train"]), classes, texts["val"], y["val"], request["metric"], cap)
     else:
         texts = {s: [str(t) for t in pq.read_table(request[s], columns=["text"]).column(0).to_pylist()] for s in y}
         frame = train.read(columns=["text", "label"]).to_pandas()
         train_y = frame["label"].astype(str).map(index).to_numpy(dtype=np.int64)
         fitted = fit(frame["text"].astype(str).tolist(), train_y, texts["val"], y["val"], request["metric"])
     summary = {
+        "classes": classes,
         "C": fitted.c,
         "class_weight": fitted.class_weight,
         "features": "hashed" if fitted.streamed else "exact",

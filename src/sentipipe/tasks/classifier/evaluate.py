@@ -12,9 +12,6 @@ against the baseline. Attaches to the MLflow run that train opened.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -24,8 +21,9 @@ import pandas as pd
 
 from sentipipe import stats, tracking
 from sentipipe.data.paths import prepared
-from sentipipe.io import atomic_write, read_json, require, write_csv, write_json
-from sentipipe.tasks.classifier import baseline, behaviour, explain
+from sentipipe.errors import SentipipeError
+from sentipipe.io import atomic_write, require, write_csv, write_json
+from sentipipe.tasks.classifier import behaviour, explain, reference
 from sentipipe.tasks.classifier import evaluation as ev
 from sentipipe.tasks.classifier.calibration import fit_temperature
 from sentipipe.tasks.classifier.figures import save_figures
@@ -45,6 +43,7 @@ from sentipipe.tasks.classifier.paths import (
     TRAIN_REPORT,
 )
 from sentipipe.tasks.classifier.predictor import OpenVocabulary, Predictor
+from sentipipe.tasks.classifier.reference import tuning_metric
 
 HEADLINE = ("accuracy", "macro_f1", "roc_auc", "log_loss", "ece")
 CALIBRATION_METRICS = ("ece", "brier", "log_loss")
@@ -116,25 +115,6 @@ def choose_serving(
     return plain.serving(temperature, quantized, subwords), decision
 
 
-def reference_scores(e: EvaluateParams, classes: list[str], metric: str) -> tuple[dict, dict[str, np.ndarray]]:
-    """The TF-IDF reference (baseline.reference: exact, or past `baseline_stream_chars` hashed features of a
-    seeded sample of at most `baseline_sample_chars` characters read in batches), fitted and scored on val and
-    test in a process of its own, so its features never share memory with the network's; what it chose, and
-    its probabilities."""
-    with tempfile.TemporaryDirectory(prefix="sentipipe-baseline-") as tmp:
-        job = {
-            **{s: str(prepared(s)) for s in ("train", "val", "test")},
-            "classes": list(classes),
-            "metric": metric,
-            "stream_chars": e.baseline_stream_chars,
-            "sample_chars": e.baseline_sample_chars,
-            "out": tmp,
-        }
-        subprocess.run([sys.executable, "-m", "sentipipe.tasks.classifier.baseline", json.dumps(job)], check=True)
-        with np.load(Path(tmp) / "probabilities.npz") as probabilities:
-            return read_json(Path(tmp) / "summary.json"), {s: probabilities[s] for s in ("val", "test")}
-
-
 def read_length(tokenize: TokenizeParams, trained: int) -> tuple[int, str]:
     """How many tokens the served model reads: training cut texts for batch cost, serving need not.
 
@@ -150,13 +130,15 @@ def read_length(tokenize: TokenizeParams, trained: int) -> tuple[int, str]:
 def evaluate(params: ClassifierConfig) -> dict:
     e = params.classifier.evaluate
     require(MODEL, *(prepared(s) for s in ("train", "val", "test")))
+    if e.baseline:  # first, in a process of its own (the stage script fits it before torch is imported)
+        tuned_on = tuning_metric(params.classifier.register.metric)
+        chosen, base = reference.scores(e, tuned_on)
     trained = Predictor.load(MODEL)
     length, length_rule = read_length(params.classifier.tokenize, trained.tokenizer.max_length)
     trained = trained.serving(1.0, False, trained.subwords, max_length=length)  # as trained, reading up to length
     classes = trained.labels
-    if e.baseline:  # first, while this process holds little: the two never hold their texts at once
-        tuned_on = baseline.tuning_metric(params.classifier.register.metric)
-        reference, base = reference_scores(e, classes, tuned_on)
+    if e.baseline and chosen["classes"] != list(classes):
+        raise SentipipeError(f"the baseline's classes {chosen['classes']} are not the model's {classes}: rerun train")
     frames = {s: pd.read_parquet(prepared(s)) for s in ("val", "test")}  # train: only the baseline reads it
     texts = {s: f["text"].astype(str).tolist() for s, f in frames.items()}
     y = {s: _labels(f, classes) for s, f in frames.items()}
@@ -201,12 +183,12 @@ def evaluate(params: ClassifierConfig) -> dict:
     if e.baseline:
         metrics["baseline"] = {
             "name": BASELINE_NAME,
-            "C": reference["C"],
-            "class_weight": reference["class_weight"],
+            "C": chosen["C"],
+            "class_weight": chosen["class_weight"],
             "tuned_on": f"val_{tuned_on}",
-            "features": reference["features"],
-            "sample": reference["sample"],
-            f"val_{tuned_on}_by_candidate": reference["val_by_candidate"],
+            "features": chosen["features"],
+            "sample": chosen["sample"],
+            f"val_{tuned_on}_by_candidate": chosen["val_by_candidate"],
             **{s: ev.classification_metrics(y[s], base[s], classes) for s in ("val", "test")},
         }
         paired = stats.mcnemar(probs["test"].argmax(1) == y["test"], base["test"].argmax(1) == y["test"])
