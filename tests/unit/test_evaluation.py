@@ -184,6 +184,9 @@ def test_the_evaluate_stage_fits_the_baseline_in_a_process_of_its_own_and_stream
     assert exact["classes"] == ["negative", "positive"], "the training labels sorted, as tokenize orders them"
     again = reference.scores(EvaluateParams(baseline_stream_chars=chars), "accuracy")
     assert again[1] is probabilities, "fitted once a process: the stage script fits it before evaluate asks"
+    _reviews(tmp_path / "data/prepared/val.parquet", 40, seed=3)  # a split rewritten (a bench's next fold)
+    _, rewritten = reference.scores(EvaluateParams(baseline_stream_chars=chars), "accuracy")
+    assert rewritten["val"].shape == (40, 2), "fitted again on the files as they are now"
     assert probabilities["val"].shape == probabilities["test"].shape == (60, 2)
     assert exact["val_by_candidate"][f"{exact['C']:g}"] == max(exact["val_by_candidate"].values()) > 0.95
     stream = EvaluateParams(baseline_stream_chars=chars - 1, baseline_sample_chars=chars // 2)

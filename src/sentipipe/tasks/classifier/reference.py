@@ -37,13 +37,16 @@ def scores(e: EvaluateParams, metric: str) -> tuple[dict, dict[str, np.ndarray]]
     seeded sample of at most `baseline_sample_chars` characters read in batches), fitted and scored on val and
     test in a process of its own, so its features never share memory with the network's; what it chose (its
     classes too: the training labels sorted, as tokenize orders them), and its probabilities."""
+    files = {s: Path(prepared(s)).resolve() for s in ("train", "val", "test")}
     job = {
-        **{s: str(prepared(s)) for s in ("train", "val", "test")},
+        **{s: str(path) for s, path in files.items()},
         "metric": metric,
         "stream_chars": e.baseline_stream_chars,
         "sample_chars": e.baseline_sample_chars,
     }
-    key = json.dumps(job, sort_keys=True)
+    # the same files, unchanged since (a bench may rewrite the splits and evaluate again in one process)
+    stamps = {s: [path.stat().st_size, path.stat().st_mtime_ns] for s, path in files.items()}
+    key = json.dumps([job, stamps], sort_keys=True)
     if key not in _FITTED:
         with tempfile.TemporaryDirectory(prefix="sentipipe-baseline-") as tmp:
             request = json.dumps({**job, "out": tmp})
