@@ -83,6 +83,7 @@ def test_training_steps_give_back_the_pages_of_the_mapped_ids_they_read(tmp_path
     task = objective.Classification(split, split, batch_size=200, num_classes=2)
     task_model = lambda ids, lengths: model(ids)  # noqa: E731
     batches = task.batches(np.random.default_rng(1))
+    monkeypatch.setattr(objective, "RELEASE_EVERY", 1000)
     for batch in batches[:40]:
         task.step(task_model, batch, torch.device("cpu"))
     held = _mapped_kb(ids_file)

@@ -32,7 +32,7 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tens
     return torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
 
 
-RELEASE_EVERY = 100  # steps between releases of the training ids' mapped pages (a million reviews: 0.8 GB)
+RELEASE_EVERY = 10  # steps between releases of the training ids' mapped pages: each row read maps up to 64 kB around it
 
 
 class Classification:
