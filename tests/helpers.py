@@ -201,9 +201,9 @@ def module_file(name: str) -> Path | None:
     return next((c for c in (base.with_suffix(".py"), base / "__init__.py") if c.is_file()), None)
 
 
-def imported_files(path: Path) -> set[Path]:
-    """The project files one file imports, at module level or inside functions, or runs as a process of its own
-    (`[sys.executable, "-m", "sentipipe...."]`) (read with ast; nothing run)."""
+def imported_files(path: Path, processes: bool = False) -> set[Path]:
+    """The project files one file imports, at module level or inside functions (read with ast; nothing run);
+    with `processes`, also those it runs as a process of its own (`[sys.executable, "-m", "sentipipe...."]`)."""
     import ast
 
     found = set()
@@ -212,7 +212,7 @@ def imported_files(path: Path) -> set[Path]:
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
-        elif isinstance(node, ast.List):
+        elif processes and isinstance(node, ast.List):
             values = [e.value if isinstance(e, ast.Constant) else None for e in node.elts]
             names = [m for flag, m in zip(values, values[1:]) if flag == "-m" and str(m).startswith("sentipipe.")]
         else:
@@ -225,13 +225,13 @@ def imported_files(path: Path) -> set[Path]:
 
 
 def import_closure(path: Path) -> set[Path]:
-    """Every project file `path` imports, directly or transitively, `path` included."""
+    """Every project file `path` imports or runs as a process, directly or transitively, `path` included."""
     seen, todo = set(), [path.resolve()]
     while todo:
         current = todo.pop()
         if current not in seen:
             seen.add(current)
-            todo += imported_files(current) - seen
+            todo += imported_files(current, processes=True) - seen
     return seen
 
 
