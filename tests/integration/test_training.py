@@ -28,8 +28,9 @@ def history_without_time(path=paths.HISTORY) -> list[dict]:
         return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
 
 
+@pytest.mark.parametrize("dies", ["after_checkpoint", "while_checkpointing"])
 def test_a_run_killed_mid_epoch_resumes_and_ends_exactly_like_an_uninterrupted_one(
-    tiny_workspace, mlflow_store, monkeypatch
+    tiny_workspace, mlflow_store, monkeypatch, dies
 ):
     # evaluations (and checkpoints) every 5 steps: most fall inside an epoch of 8 batches
     overrides = {"classifier": {"train": {"max_steps": 40, "eval_every": 5, "embed_dropout": 0.2}}}
@@ -42,8 +43,10 @@ def test_a_run_killed_mid_epoch_resumes_and_ends_exactly_like_an_uninterrupted_o
     save = checkpoints.save
 
     def save_then_die(path, state):
+        if dies == "while_checkpointing" and state.get("step") == 20 and not state["complete"]:
+            raise Killed  # dies writing step 20's checkpoint: the run resumes from step 15 and redoes step 20
         save(path, state)
-        if state.get("step") == 15 and not state["complete"]:
+        if state.get("step") == 15 and not state["complete"] and dies == "after_checkpoint":
             raise Killed  # the process dies right after the checkpoint at step 15, mid-epoch
 
     monkeypatch.setattr(checkpoints, "save", save_then_die)
@@ -61,7 +64,7 @@ def test_a_run_killed_mid_epoch_resumes_and_ends_exactly_like_an_uninterrupted_o
     weights = torch.load(paths.MODEL, weights_only=True)["state_dict"]
     assert all(torch.equal(weights[k], straight_weights[k]) for k in straight_weights)
     steps = MlflowClient(mlflow_store).get_metric_history(resumed["run_id"], "curve_val_loss")
-    assert sorted(m.step for m in steps) == list(range(5, 41, 5)), "the resumed run continues the same MLflow run"
+    assert sorted(m.step for m in steps) == list(range(5, 41, 5)), "the resumed run logs every evaluation once"
 
 
 def test_a_finished_checkpoint_is_not_resumed(tiny_workspace):

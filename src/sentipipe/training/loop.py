@@ -326,8 +326,9 @@ def fit(
             stop_reason = "max_epochs" if budget < params.max_steps else "max_steps"
         elif elapsed >= params.max_minutes * 60:
             stop_reason = "max_minutes"
-        if on_eval:
-            on_eval(metrics)
+        # the checkpoint first, then the log: a process killed between the two resumes from this evaluation, and
+        # the resumed run logs what its checkpoint holds and the store lacks (run.py); the other order logged an
+        # evaluation, lost its checkpoint, and logged it again on resume
         if save_checkpoint is not None:
             save_checkpoint(
                 {
@@ -353,6 +354,8 @@ def fit(
                     "eval_every": every,
                 }
             )
+        if on_eval:
+            on_eval(metrics)
         since = time.perf_counter()
     bar.close()
     assert best is not None

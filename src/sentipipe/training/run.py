@@ -119,13 +119,16 @@ def run_training(
     resume = checkpoints.load(job.checkpoint, expected, fresh or job.search is not None)
     history_rows: list[dict] = []
 
-    def record(m: EvalMetrics) -> None:
-        history_rows.append(m.row())
+    def log_curve(m: EvalMetrics) -> None:
         # The curves get their own names: the unprefixed val_* metrics are the best
         # evaluation's (logged by evaluate), never the last one's.
         scalars = {f"curve_{k}": v for k, v in m.scalars().items()}
         scalars.update({f"grad_norm.{k}": v for k, v in m.layer_grad_norms.items()})
         mlflow.log_metrics(scalars, step=m.step)
+
+    def record(m: EvalMetrics) -> None:
+        history_rows.append(m.row())
+        log_curve(m)
 
     def on_eval(m: EvalMetrics) -> None:
         record(m)
@@ -156,6 +159,11 @@ def run_training(
             log_datasets(job.inputs, tags)
         else:
             history_rows.extend(EvalMetrics(**h).row() for h in resume["history"])
+            # the loop checkpoints an evaluation before logging it: one killed between the two is logged now, once
+            logged = {m.step for m in mlflow.MlflowClient().get_metric_history(run_id, "curve_val_loss")}
+            for h in resume["history"]:
+                if h["step"] not in logged:
+                    log_curve(EvalMetrics(**h))
             print(f"train: resuming run {run_id} after step {resume['step']} from {job.checkpoint}", flush=True)
         searched = None
         if job.search is not None:
