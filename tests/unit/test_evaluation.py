@@ -1,3 +1,5 @@
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -150,8 +152,17 @@ def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and
     y_val = (val["label"] == "positive").to_numpy().astype(int)
     classes = ["negative", "positive"]
     cap = int(frame["text"].str.len().sum() / 3)
+    (tmp_path / "spill").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
+    scored, predict = [], baseline.LogisticRegression.predict
+    monkeypatch.setattr(baseline.LogisticRegression, "predict", lambda m, x: scored.append(m.coef_) or predict(m, x))
     fitted = baseline.fit_sampled(tmp_path / "train.parquet", classes, val["text"].tolist(), y_val, max_chars=cap)
+    assert scored and all(isinstance(coef, np.memmap) for coef in scored), "validation scores weights read from disk"
+    monkeypatch.undo()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
     assert fitted.streamed and fitted.sample["of"] == 600
+    # the candidates' weights wait on disk for validation; the chosen one comes back in memory, the files go
+    assert type(fitted.model.coef_) is np.ndarray and not list((tmp_path / "spill").iterdir())
     assert fitted.sample["characters"] <= cap and 150 < fitted.sample["rows"] < 250
     assert len(fitted.val_by_candidate) in (len(baseline.C_GRID), 2 * len(baseline.C_GRID))
     assert fitted.val_by_candidate[f"{fitted.c:g}"] == max(fitted.val_by_candidate.values()) > 0.95
