@@ -158,8 +158,6 @@ def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and
     monkeypatch.setattr(baseline.LogisticRegression, "predict", lambda m, x: scored.append(m.coef_) or predict(m, x))
     fitted = baseline.fit_sampled(tmp_path / "train.parquet", classes, val["text"].tolist(), y_val, max_chars=cap)
     assert scored and all(isinstance(coef, np.memmap) for coef in scored), "validation scores weights read from disk"
-    monkeypatch.undo()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
     assert fitted.streamed and fitted.sample["of"] == 600
     # the candidates' weights wait on disk for validation; the chosen one comes back in memory, the files go
     assert type(fitted.model.coef_) is np.ndarray and not list((tmp_path / "spill").iterdir())

@@ -263,6 +263,7 @@ def fit_sampled(
         best = max(candidates, key=lambda k: _rank(scores, k))
         kept = models.pop(best)
         kept.coef_ = np.array(kept.coef_)  # in memory: the spilled files go with the directory
+        models.clear()  # the others' maps closed before their files are removed
     sample = {"rows": int(keep.sum()), "of": len(keep), "characters": int(lengths[keep].sum())}
     return Baseline(vectorizer, kept, best[0], _by_candidate(scores), metric, best[1], sample)
 
