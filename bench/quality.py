@@ -284,7 +284,7 @@ def throughput(served: Predictor, texts: list[str], distilled: dict, classes: in
     import torch
 
     from sentipipe.tasks.classifier import encoders
-    from sentipipe.tasks.classifier.teacher import TeacherNetwork, load_encoder, max_length, teacher_logits
+    from sentipipe.tasks.classifier.teacher import Pieces, TeacherNetwork, load_encoder, max_length, teacher_logits
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     distill = parse(distilled, ClassifierConfig, "bench").classifier.distill
@@ -294,7 +294,7 @@ def throughput(served: Predictor, texts: list[str], distilled: dict, classes: in
     network = TeacherNetwork(classes, encoder.path)  # the weights do not change its speed: the pretrained encoder
 
     def teacher_run():
-        ids = pieces_of(texts, truncation=True, max_length=length)["input_ids"]
+        ids = Pieces.of([pieces_of(texts, truncation=True, max_length=length)["input_ids"]])
         teacher_logits(network, ids, pieces_of.pad_token_id, torch.device("cpu"))
 
     def best(fn) -> float:

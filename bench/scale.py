@@ -11,6 +11,8 @@ of its own, and samples the resident memory of the stage's whole process tree
 
     python bench/scale.py [--sizes 100000,1000000] [--train-steps 150] [--stages ...] [--page]
     python bench/scale.py --from-log LOG --page   # the table of a run's printed output, into the docs
+    python bench/scale.py --keep DIR --stages teacher --set classifier.distill.enabled=true \
+        --set classifier.distill.teacher=FOLDER --page --table distill   # the distill set's teacher (its own table)
 
 The classifier's stages (ingest ... register) run on the committed params.yaml
 with only `data.*` changed (and `tracking.uri`, a store in the workspace);
@@ -46,6 +48,8 @@ import pyarrow.parquet as pq
 import yaml
 
 from sentipipe.data.vader import fetch_sdist, read_vader_corpora
+
+from common import parse_override
 
 REPO = Path(__file__).resolve().parents[1]
 IMDB = REPO.parent / "shared" / "benchmarks" / "imdb-train.parquet"
@@ -127,10 +131,13 @@ def main() -> int:
     ap.add_argument("--page", action="store_true", help="write the table into docs/evidence.md (between markers)")
     ap.add_argument("--from-log", type=Path, help="no run: the figures of this earlier run's printed output")
     ap.add_argument("--run-commit", help="with --from-log: the commit that run measured")
+    ap.add_argument("--set", action="append", default=[], help="section.key=value over the committed params, any depth")
+    ap.add_argument("--table", help="--page writes between this table's markers, not the default pipeline's")
     args = ap.parse_args()
     if args.from_log:
         results, steps = from_log(args.from_log.read_text())
-        write_page(results, steps, f"the printed output of an earlier run ({args.from_log.name})", args.run_commit)
+        source = f"the printed output of an earlier run ({args.from_log.name})"
+        write_page(results, steps, source, args.run_commit, args.table)
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
@@ -140,6 +147,8 @@ def main() -> int:
     if args.train_steps:
         for task in ("classifier", "generator"):
             base[task]["train"]["max_steps"] = args.train_steps
+    for item in args.set:
+        parse_override(base, item)
     stages = {name: STAGES[name] for name in args.stages.split(",")}
     results, steps = {}, {}
     with tempfile.TemporaryDirectory(prefix="sentipipe-scale-") as tmp:
@@ -169,12 +178,13 @@ def main() -> int:
             ratio = unit_time(large, stage, results, steps) / unit_time(small, stage, results, steps)
             print(f"  {stage:<13}{ratio:.2f}")
     if args.page:
-        write_page(results, steps, f"`python bench/scale.py --sizes {args.sizes} --train-steps {args.train_steps}`")
+        command = f"python bench/scale.py --sizes {args.sizes} --train-steps {args.train_steps}"
+        command += "".join(f" --set {item}" for item in args.set) + (f" --stages {args.stages}" if args.table else "")
+        write_page(results, steps, f"`{command}`", table=args.table)
     return 0
 
 
 PAGE = REPO / "docs" / "evidence.md"
-START, END = "<!-- bench/scale.py: start -->", "<!-- bench/scale.py: end -->"
 
 
 def from_log(text: str) -> tuple[dict, dict]:
@@ -190,13 +200,20 @@ def from_log(text: str) -> tuple[dict, dict]:
 ROW = re.compile(r"^\s*(\d+) (\S+)\s+([\d.]+)\s+([\d.]+) (s/step|s/1k)\s+([\d.]+)$", re.MULTILINE)
 
 
-def write_page(results: dict, steps: dict, source: str, commit: str | None = None) -> None:
+def markers(table: str | None) -> tuple[str, str]:
+    """The page's markers around the default pipeline's table, or around another table's (`--table`)."""
+    name = f"bench/scale.py {table}" if table else "bench/scale.py"
+    return f"<!-- {name}: start -->", f"<!-- {name}: end -->"
+
+
+def write_page(results: dict, steps: dict, source: str, commit: str | None = None, table: str | None = None) -> None:
+    start, end = markers(table)
     sizes = sorted({size for size, _ in results})
     small, large = sizes[0], sizes[-1]
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     commit = commit or head.stdout.strip()
     lines = [
-        START,
+        start,
         f"Written by `python bench/scale.py --page` from {source}, code at {commit}; the sandbox "
         "(2 cores, 24 GiB, no GPU). Time per review for every stage but the two trainings, whose budget is steps: "
         "time per optimizer step there (evaluations included).",
@@ -213,10 +230,12 @@ def write_page(results: dict, steps: dict, source: str, commit: str | None = Non
         ratio = unit_time(large, stage, results, steps) / unit_time(small, stage, results, steps)
         s2, p2 = results[(large, stage)]
         lines.append(f"| {stage} | {s1:.0f} | {p1:.2f} | {s2:.0f} | {p2:.2f} | {ratio:.2f} |")
-    lines.append(END)
+    lines.append(end)
     text = PAGE.read_text(encoding="utf-8")
-    head, _, rest = text.partition(START)
-    _, _, tail = rest.partition(END)
+    if start not in text:
+        raise SystemExit(f"{PAGE}: no {start} marker: add the markers where the table goes")
+    head, _, rest = text.partition(start)
+    _, _, tail = rest.partition(end)
     PAGE.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
 
 

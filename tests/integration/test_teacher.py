@@ -72,3 +72,44 @@ def test_a_folder_that_is_no_checkpoint_stops_the_stage_before_it_writes_anythin
     with pytest.raises(ConfigError, match=r"classifier.distill.teacher '.*empty': .* has no config.json"):
         run_tiny_pipeline(distill(str(tmp_path / "empty")), only=("teacher",))
     assert not paths.TEACHER_REPORT.exists() and not paths.SOFT_TARGETS.exists()
+
+
+def test_the_soft_targets_are_made_a_chunk_at_a_time_by_the_same_teacher(tiny_workspace, tmp_path):
+    """compute.chunk_rows training texts are read, varied, labelled and appended at a time; the fine-tuned teacher and
+    its reading of the training texts do not depend on the chunk."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    import torch
+
+    torch.manual_seed(0)  # the same random checkpoint for both runs
+    folder = tiny_checkpoint(tmp_path / "encoder")
+    overrides = distill(str(folder))
+    overrides["classifier"]["distill"].update(variants=2, contrast=True)
+    run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed", "teacher"))
+    whole, whole_test = pd.read_parquet(paths.SOFT_TARGETS), np.load(paths.TEACHER_TEST_LOGITS)
+    run_tiny_pipeline({**overrides, "compute": {"chunk_rows": 7}}, only=("teacher",))
+    chunked, report = pd.read_parquet(paths.SOFT_TARGETS), read_json(paths.TEACHER_REPORT)
+
+    groups = pq.ParquetFile(paths.SOFT_TARGETS).metadata
+    assert groups.num_row_groups > 1 and max(groups.row_group(i).num_rows for i in range(groups.num_row_groups)) <= 7
+    assert np.array_equal(np.load(paths.TEACHER_TEST_LOGITS), whole_test)  # fine-tuning never saw the chunks
+    assert len(chunked) == report["soft_targets"] and report["by_kind"] == chunked["kind"].value_counts().to_dict()
+    assert {"negator_removed", "not_inserted", "opposite_adjective", "joined"} & set(chunked["kind"])
+
+    def runs_of_originals(frame: pd.DataFrame) -> list[int]:
+        is_train = (frame["kind"] == "train").to_numpy()
+        starts = np.flatnonzero(is_train & ~np.r_[False, is_train[:-1]])
+        ends = np.flatnonzero(is_train & ~np.r_[is_train[1:], False])
+        return (ends - starts + 1).tolist()
+
+    n = int((whole["kind"] == "train").sum())
+    assert runs_of_originals(whole) == [n]  # one chunk: the originals, then their variants and edits
+    assert runs_of_originals(chunked) == [7] * (n // 7) + ([n % 7] if n % 7 else [])  # each chunk's the same way
+    originals = [c[c["kind"] == "train"].reset_index(drop=True) for c in (whole, chunked)]
+    assert originals[0]["tokens"].map(list).tolist() == originals[1]["tokens"].map(list).tolist()
+    assert originals[0]["label"].tolist() == originals[1]["label"].tolist()
+    for column in (o["logits"] for o in originals):
+        assert np.stack(column.map(np.asarray)).shape == (n, 2)
+    np.testing.assert_allclose(  # batched with other texts: float rounding only
+        np.stack(originals[0]["logits"].map(np.asarray)), np.stack(originals[1]["logits"].map(np.asarray)), atol=1e-5
+    )

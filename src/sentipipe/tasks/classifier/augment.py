@@ -20,7 +20,7 @@ teacher's logits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -54,6 +54,9 @@ def _is_word(token: str) -> bool:
     return any(c.isalpha() for c in token)
 
 
+NEIGHBOUR_ROWS = 256  # words a block of the similarity search: 256 x 50,000 is 0.2 GB with argpartition's copies
+
+
 class Swapper:
     """Replacement words: nearest neighbours in the embedding matrix, or words of the same frequency."""
 
@@ -69,8 +72,8 @@ class Swapper:
         unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True).clip(1e-8)
         self.neighbours: dict[int, np.ndarray] = {}
         k = min(k, max(len(words) - 1, 1))
-        for start in range(0, len(words), 2048):
-            block = words[start : start + 2048]
+        for start in range(0, len(words), NEIGHBOUR_ROWS):
+            block = words[start : start + NEIGHBOUR_ROWS]
             sims = unit[block] @ unit[words].T
             sims[np.arange(len(block)), np.arange(start, start + len(block))] = -2.0  # not the word itself
             top = np.argpartition(-sims, k - 1, axis=1)[:, :k] if len(words) > 1 else np.zeros((len(block), 1), int)
@@ -122,12 +125,12 @@ def _without_end(tokens, spaces):
 
 def contrast(
     texts: list[tuple[list, list]], labels: np.ndarray, rng: np.random.Generator
-) -> list[tuple[list, list, str]]:
-    """Negation and contrast edits of the training texts (binary labels 0/1); (tokens, spaces, kind)."""
+) -> Iterator[tuple[list, list, str]]:
+    """Negation and contrast edits of the training texts (binary labels 0/1); (tokens, spaces, kind), made as they
+    are asked for (the teacher labels them in chunks)."""
     positive, negative = set(POSITIVE), set(NEGATIVE)
     by_label = {int(k): np.flatnonzero(labels == k) for k in np.unique(labels)}
     short = np.array([len(t) <= 25 for t, _ in texts])
-    out = []
     for i, (tokens, spaces) in enumerate(texts):
         negators = [j for j, t in enumerate(tokens) if t in NEGATORS]
         adjectives = [j for j, t in enumerate(tokens) if t in positive or t in negative]
@@ -138,7 +141,7 @@ def contrast(
                 words[j - 1], gaps[j - 1] = CONTRACTIONS.get(words[j - 1], words[j - 1]), gaps[j]
             del words[j], gaps[j]
             if words:
-                out.append((words, gaps, "negator_removed"))
+                yield (words, gaps, "negator_removed")
         else:
             copulas = [j for j, t in enumerate(tokens) if t in COPULAS and j + 1 < len(tokens)]
             if copulas or adjectives:
@@ -147,12 +150,12 @@ def contrast(
                     gaps[j - 1] = True
                 words.insert(j, "not")
                 gaps.insert(j, True)
-                out.append((words, gaps, "not_inserted"))
+                yield (words, gaps, "not_inserted")
         if adjectives:
             j = int(rng.choice(adjectives))
             words = list(tokens)
             words[j] = str(rng.choice(NEGATIVE if tokens[j] in positive else POSITIVE))
-            out.append((words, list(spaces), "opposite_adjective"))
+            yield (words, list(spaces), "opposite_adjective")
         other = 1 - int(labels[i])
         if short[i] and other in by_label:
             pool = by_label[other] if rng.random() < 0.5 else by_label[int(labels[i])]
@@ -163,13 +166,13 @@ def contrast(
                 connective = CONNECTIVES[int(rng.integers(len(CONNECTIVES)))]
                 if a and b:
                     if connective == "although":
-                        out.append((["although", *a, ",", *b], [True, *a_gaps[:-1], False, True, *b_gaps], "joined"))
+                        yield (["although", *a, ",", *b], [True, *a_gaps[:-1], False, True, *b_gaps], "joined")
                     elif connective == "however":
-                        out.append(
+                        yield (
                             ([*a, ";", "however", ",", *b], [*a_gaps[:-1], False, True, False, True, *b_gaps], "joined")
                         )
                     else:
-                        out.append(([*a, ",", connective, *b], [*a_gaps[:-1], False, True, True, *b_gaps], "joined"))
+                        yield ([*a, ",", connective, *b], [*a_gaps[:-1], False, True, True, *b_gaps], "joined")
         if len(tokens) >= 2 and other in by_label:
             k = int(rng.choice(by_label[other]))
             pieces = []
@@ -182,8 +185,7 @@ def contrast(
             if len(pieces) == 2:
                 first, second = pieces if rng.random() < 0.5 else pieces[::-1]
                 words = [*first, "but", *second]
-                out.append((words, [True] * (len(words) - 1) + [False], "short_contrast"))
-    return out
+                yield (words, [True] * (len(words) - 1) + [False], "short_contrast")
 
 
 DETERMINERS = {"the", "this", "that", "its", "his", "her", "their", "our"}

@@ -9,21 +9,32 @@ MLflow run of its own that records which encoder it was and its training data.
 It then labels the training texts and their variants (augment.py, masks written
 as the encoder's own mask token) with its logits: the student learns those
 (train.py), and serves alone: no transformer at prediction time. Disabled, the
-stage writes an empty set of soft targets and trains nothing. The labelling goes
-in chunks of compute.chunk_rows texts, here or (compute.engine: ray) on Ray
-workers that each rebuild the fine-tuned teacher once from its weights.
+stage writes an empty set of soft targets and trains nothing.
+
+Memory stays bounded as the corpus grows: every split's word pieces are held as
+two arrays (`Pieces`), not Python lists, and the training split is read, varied,
+labelled and written a chunk of compute.chunk_rows texts at a time (a contrast
+edit pairs texts of the same chunk), the soft targets appended to their file
+chunk by chunk. The labelling runs here or (compute.engine: ray) on Ray workers
+that each rebuild the fine-tuned teacher once from its weights.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -32,15 +43,58 @@ from sentipipe import compute, tracking
 from sentipipe.config import ComputeParams
 from sentipipe.data.paths import prepared
 from sentipipe.errors import ConfigError
-from sentipipe.io import require, write_json, write_parquet
+from sentipipe.io import parquet_batches, require, write_json, write_parquet, write_parquet_chunks
 from sentipipe.tasks.classifier import augment, encoders, vocab_file
 from sentipipe.tasks.classifier.params import ClassifierConfig, DistillParams
 from sentipipe.tasks.classifier.paths import EMBEDDINGS, SOFT_TARGETS, TEACHER_REPORT, TEACHER_TEST_LOGITS, VOCAB
 from sentipipe.text.batching import bucketed_batches
+from sentipipe.text.encoding import release
 from sentipipe.text.tokenizer import tokenize_with_offsets
 from sentipipe.training.device import resolve_device
 
 COLUMNS = ["tokens", "label", "logits", "kind"]
+SCHEMA = pa.schema(
+    [
+        ("tokens", pa.list_(pa.string())),
+        ("label", pa.int64()),
+        ("logits", pa.list_(pa.float64())),
+        ("kind", pa.string()),
+    ]
+)
+
+
+class Pieces:
+    """The word pieces of many texts as one flat int32 array and offsets: a million texts of 128 pieces take
+    0.5 GB, on disk when `of` is given a file, against several GB as lists of Python ints."""
+
+    def __init__(self, flat: np.ndarray, offsets: np.ndarray):
+        self.flat, self.offsets = flat, offsets
+        self.lengths = np.diff(offsets)
+
+    @classmethod
+    def of(cls, batches: Iterable[list[list[int]]], spill: Path | None = None) -> Pieces:
+        """Batches of texts' pieces, converted as they come; with `spill`, appended to that file and mapped."""
+        flats, lengths = [], []
+        with spill.open("wb") if spill is not None else nullcontext() as sink:
+            for batch in batches:
+                lengths.append(np.fromiter((len(p) for p in batch), np.int64, len(batch)))
+                flat = np.fromiter((i for p in batch for i in p), np.int32, int(lengths[-1].sum()))
+                if sink is None:
+                    flats.append(flat)
+                else:
+                    sink.write(flat.tobytes())
+        offsets = np.zeros(sum(len(n) for n in lengths) + 1, np.int64)
+        if lengths:
+            np.cumsum(np.concatenate(lengths), out=offsets[1:])
+        if spill is not None and offsets[-1]:
+            return cls(np.memmap(spill, np.int32, "r"), offsets)
+        return cls(np.concatenate(flats) if flats else np.zeros(0, np.int32), offsets)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.flat[self.offsets[i] : self.offsets[i + 1]]
 
 
 class TeacherNetwork(nn.Module):
@@ -57,20 +111,20 @@ class TeacherNetwork(nn.Module):
         return self.head(self.dropout((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)))
 
 
-def _padded(pieces: list[list[int]], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def _padded(pieces: list[np.ndarray], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(p) for p in pieces)
     ids = torch.full((len(pieces), width), pad, dtype=torch.long)
     mask = torch.zeros((len(pieces), width), dtype=torch.long)
     for row, p in enumerate(pieces):
-        ids[row, : len(p)], mask[row, : len(p)] = torch.tensor(p), 1
+        ids[row, : len(p)], mask[row, : len(p)] = torch.from_numpy(p.astype(np.int64)), 1
     return ids.to(device), mask.to(device)
 
 
 @torch.no_grad()
-def teacher_logits(model: TeacherNetwork, pieces: list[list[int]], pad: int, device: torch.device) -> np.ndarray:
+def teacher_logits(model: TeacherNetwork, pieces: Pieces, pad: int, device: torch.device) -> np.ndarray:
     model.eval()
     out = np.zeros((len(pieces), model.head.out_features), dtype=np.float32)
-    for index in bucketed_batches(np.array([len(p) for p in pieces]), 128, False, max_tokens=128 * 64):
+    for index in bucketed_batches(pieces.lengths, 128, False, max_tokens=128 * 64):
         out[index] = model(*_padded([pieces[i] for i in index], pad, device)).float().cpu().numpy()
     return out
 
@@ -83,18 +137,21 @@ def rebuilt(state: dict, classes: int, folder: str) -> TeacherNetwork:
 
 
 def label(
-    model: TeacherNetwork, pieces: list, pad: int, device: torch.device, folder: str | Path, engine: ComputeParams
-) -> tuple[np.ndarray, compute.Usage]:
-    """The teacher's logits for every text, a chunk of compute.chunk_rows at a time, here or on Ray workers."""
-    rows, usage = engine.chunk_rows, compute.Usage(engine.engine)
-    chunks = (pieces[i : i + rows] for i in range(0, len(pieces), rows))
+    model: TeacherNetwork,
+    chunks: Iterable[Pieces],
+    pad: int,
+    device: torch.device,
+    folder: str | Path,
+    engine: ComputeParams,
+    usage: compute.Usage,
+) -> Iterator[np.ndarray]:
+    """The teacher's logits for each chunk of texts, in order, as they come: here or on Ray workers."""
     if engine.engine == "local":
         build = lambda: model  # noqa: E731
     else:
         state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         build, device = partial(rebuilt, state, model.head.out_features, str(folder)), torch.device("cpu")
-    parts = list(compute.map_with(build, partial(teacher_logits, pad=pad, device=device), chunks, engine, usage))
-    return (np.concatenate(parts) if parts else np.zeros((0, model.head.out_features), np.float32)), usage
+    return compute.map_with(build, partial(teacher_logits, pad=pad, device=device), chunks, engine, usage)
 
 
 def load_encoder(folder: str | Path, value: str):
@@ -119,7 +176,7 @@ def max_length(pieces_of, config, wanted: int) -> int:
 
 
 def fine_tune(
-    pieces: dict, y: dict, d: DistillParams, pad: int, device: torch.device, folder: str | Path
+    pieces: dict[str, Pieces], y: dict, d: DistillParams, pad: int, device: torch.device, folder: str | Path
 ) -> tuple[TeacherNetwork, list]:
     """Fine-tune on train, evaluate on val after every epoch, keep the best epoch's weights."""
     model = TeacherNetwork(int(max(y["train"].max(), y["val"].max())) + 1, folder).to(device)
@@ -130,7 +187,7 @@ def fine_tune(
     ]
     optimizer = torch.optim.AdamW(groups, lr=d.teacher_lr)
     rng = np.random.default_rng(d.seed)
-    lengths = np.array([len(p) for p in pieces["train"]])
+    lengths = pieces["train"].lengths
     total = d.teacher_epochs * int(np.ceil(len(lengths) / d.teacher_batch_size))
     warmup = max(1, total // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -141,7 +198,9 @@ def fine_tune(
     for epoch in range(1, d.teacher_epochs + 1):
         model.train()
         start = time.perf_counter()
-        for index in bucketed_batches(lengths, d.teacher_batch_size, True, rng):
+        for step, index in enumerate(bucketed_batches(lengths, d.teacher_batch_size, True, rng), 1):
+            if step % RELEASE_EVERY == 0:  # random batches would map the whole pieces file into this process
+                release(pieces["train"].flat)
             loss = nn.functional.cross_entropy(
                 model(*_padded([pieces["train"][i] for i in index], pad, device)), labels[index]
             )
@@ -180,6 +239,57 @@ def _tokens_and_spaces(texts: list[str], settings) -> list[tuple[list[str], list
     return out
 
 
+PROGRESS_TEXTS = 50_000  # training texts between progress lines
+RELEASE_EVERY = 10  # fine-tuning steps between giving back the pages of the training pieces it read
+TOKENIZER_TEXTS = 1_000  # texts a call of the fast tokenizer: with 10,000 long reviews a call, its buffers kept 0.6 GB
+
+
+def _encoded(pieces_of, length: int, texts: list[str]) -> list[list[int]]:
+    """The texts' word pieces, at most `length` each, the tokenizer called on TOKENIZER_TEXTS texts at a time."""
+    return [
+        p
+        for i in range(0, len(texts), TOKENIZER_TEXTS)
+        for p in pieces_of(texts[i : i + TOKENIZER_TEXTS], truncation=True, max_length=length)["input_ids"]
+    ]
+
+
+def _chunks(split: str, rows: int) -> Iterator[tuple[list[str], list[str]]]:
+    """A split's texts and labels, `rows` at a time, read from its Parquet file a row group at a time."""
+    for batch in parquet_batches(prepared(split), ["text", "label"], rows):
+        yield [str(t) for t in batch.column("text").to_pylist()], batch.column("label").to_pylist()
+
+
+def _varied(
+    originals: list[str],
+    y: np.ndarray,
+    settings,
+    d: DistillParams,
+    rng: np.random.Generator,
+    swapper: augment.Swapper,
+    mask: str,
+    binary: bool,
+) -> Iterator[tuple[tuple[list[str], int, str], str]]:
+    """One chunk's rows for the soft targets ((tokens, label, kind), and the text the teacher reads), made as they are
+    asked for: the training texts as written, then their variants (masks in the encoder's own token), then (binary
+    labels) their negation and contrast edits, which pair texts of this chunk. Only the chunk's tokens are held."""
+    train_tokens = _tokens_and_spaces(originals, settings)
+    for (t, _), label, text in zip(train_tokens, y, originals, strict=True):
+        yield (t, int(label), "train"), text
+    masked: Callable = lambda variant: [mask if t == augment.MASK_STUDENT else t for t in variant]  # noqa: E731
+    for tokens, spaces in train_tokens:
+        for variant, gaps in augment.tang(tokens, spaces, d.variants, rng, swapper):
+            yield (variant, -1, "variant"), augment.render(masked(variant), gaps)
+    if d.contrast and binary:
+        for variant, gaps, kind in augment.contrast(train_tokens, y, rng):
+            yield (variant, -1, kind), augment.render(masked(variant), gaps)
+
+
+def _parts(items: Iterable, size: int) -> Iterator[list]:
+    items = iter(items)
+    while part := list(islice(items, size)):
+        yield part
+
+
 def teacher(params: ClassifierConfig) -> dict:
     d = params.classifier.distill
     if not d.enabled:
@@ -194,48 +304,64 @@ def teacher(params: ClassifierConfig) -> dict:
     torch.manual_seed(d.seed)
     device = resolve_device(params.classifier.train.device)
     words = vocab_file.read(VOCAB)
-    frames = {s: pd.read_parquet(prepared(s)) for s in ("train", "val", "test")}
     index = {label: i for i, label in enumerate(words.labels)}
-    y = {s: f["label"].map(index).to_numpy(dtype=np.int64) for s, f in frames.items()}
+    labels_of = lambda column: pd.Series(column).map(index).to_numpy(dtype=np.int64)  # noqa: E731
+    y = {s: labels_of(pd.read_parquet(prepared(s), columns=["label"])["label"]) for s in ("train", "val", "test")}
     pieces_of, config = load_encoder(encoder.path, d.teacher)
     length = max_length(pieces_of, config, d.teacher_max_length)
     if length < d.teacher_max_length:
         print(
             f"teacher: {encoder.model} reads at most {length} word pieces (teacher_max_length {d.teacher_max_length})"
         )
-    encode = lambda texts: pieces_of(texts, truncation=True, max_length=length)["input_ids"]  # noqa: E731
-    pieces = {s: encode(f["text"].astype(str).tolist()) for s, f in frames.items()}
+    encode = partial(_encoded, pieces_of, length)
+    rows, scratch = params.compute.chunk_rows, tempfile.TemporaryDirectory(prefix="sentipipe-teacher-")
+    pieces = {
+        s: Pieces.of((encode(texts) for texts, _ in _chunks(s, rows)), Path(scratch.name) / f"{s}.pieces")
+        for s in ("train", "val", "test")
+    }
 
     start = time.perf_counter()
     model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device, encoder.path)
     train_seconds = time.perf_counter() - start
     TEACHER_TEST_LOGITS.parent.mkdir(parents=True, exist_ok=True)
     np.save(TEACHER_TEST_LOGITS, teacher_logits(model, pieces["test"], pieces_of.pad_token_id, device))
+    del pieces
+    scratch.cleanup()
 
     rng = np.random.default_rng(d.seed)
-    train_tokens = _tokens_and_spaces(frames["train"]["text"].astype(str).tolist(), words.tokenizer)
     swapper = augment.Swapper(
         words.vocab.tokens, np.array([words.counts.get(t, 0) for t in words.vocab.tokens]), np.load(EMBEDDINGS), rng
     )
-    rows = [(t, int(label), "train") for (t, _), label in zip(train_tokens, y["train"], strict=True)]
-    texts = [" ".join(t) for t, _ in train_tokens]
     mask = pieces_of.mask_token or pieces_of.unk_token  # the encoder's own ([MASK] for BERT, <mask> for MPNet)
-    masked = lambda variant: [mask if t == augment.MASK_STUDENT else t for t in variant]  # noqa: E731
-    for tokens, spaces in train_tokens:
-        for variant, gaps in augment.tang(tokens, spaces, d.variants, rng, swapper):
-            rows.append((variant, -1, "variant"))
-            texts.append(augment.render(masked(variant), gaps))
-    if d.contrast and len(words.labels) == 2:
-        for variant, gaps, kind in augment.contrast(train_tokens, y["train"], rng):
-            rows.append((variant, -1, kind))
-            texts.append(augment.render(masked(variant), gaps))
-    texts[: len(train_tokens)] = frames["train"]["text"].astype(str).tolist()  # the originals, as written
+    varied = (
+        item
+        for texts, labels in _chunks("train", rows)
+        for item in _varied(texts, labels_of(labels), words.tokenizer, d, rng, swapper, mask, len(words.labels) == 2)
+    )
+    parts = (([kept for kept, _ in part], [text for _, text in part]) for part in _parts(varied, rows))
+    usage, kinds, scored = compute.Usage(params.compute.engine), Counter(), 0
     start = time.perf_counter()
-    logits, usage = label(model, encode(texts), pieces_of.pad_token_id, device, encoder.path, params.compute)
+
+    def frames() -> Iterator[pd.DataFrame]:
+        nonlocal scored
+        shown = 0
+        run = lambda items: label(  # noqa: E731
+            model, items, pieces_of.pad_token_id, device, encoder.path, params.compute, usage
+        )
+        inputs = ((kept, Pieces.of([encode(texts)])) for kept, texts in parts)
+        for (kept, _), logits in compute.with_inputs(inputs, lambda items: run(p for _, p in items)):
+            frame = pd.DataFrame(kept, columns=["tokens", "label", "kind"])
+            frame["logits"] = [row.tolist() for row in logits]
+            kinds.update(frame["kind"])
+            scored += len(frame)
+            if kinds["train"] >= shown + PROGRESS_TEXTS:
+                shown = kinds["train"]
+                print(f"teacher: {shown:,} training texts and their {scored - shown:,} variants labelled", flush=True)
+            yield frame[COLUMNS]
+
+    written = write_parquet_chunks(SOFT_TARGETS, frames(), SCHEMA)
     score_seconds = time.perf_counter() - start
-    soft = pd.DataFrame(rows, columns=["tokens", "label", "kind"])
-    soft["logits"] = [row.tolist() for row in logits]
-    write_parquet(SOFT_TARGETS, soft[COLUMNS])
+    soft = {"rows": written, "by_kind": {k: int(v) for k, v in kinds.most_common()}}
 
     best = max(history, key=lambda h: h["val_accuracy"])
     parameters = sum(p.numel() for p in model.encoder.parameters())
@@ -247,9 +373,9 @@ def teacher(params: ClassifierConfig) -> dict:
         "test_accuracy": best["test_accuracy"],
         "history": history,
         "train_seconds": round(train_seconds, 1),
-        "soft_targets": int(len(soft)),
-        "by_kind": {k: int(v) for k, v in soft["kind"].value_counts().items()},
-        "scored_texts_per_second": round(len(texts) / max(score_seconds, 1e-9), 1),
+        "soft_targets": int(soft["rows"]),
+        "by_kind": soft["by_kind"],
+        "scored_texts_per_second": round(scored / max(score_seconds, 1e-9), 1),
         "device": str(device),
     }
     tracking.configure(params.tracking, params.classifier.experiment)
@@ -281,7 +407,7 @@ def teacher(params: ClassifierConfig) -> dict:
     print(
         f"teacher ({encoder.model}, {parameters / 1e6:.1f}M parameters): val accuracy {report['val_accuracy']:.4f}, "
         f"test {report['test_accuracy']:.4f} "
-        f"(epoch {best['epoch']}); {len(soft)} soft targets ({report['by_kind']}) in {score_seconds:.0f}s, "
+        f"(epoch {best['epoch']}); {soft['rows']} soft targets ({report['by_kind']}) in {score_seconds:.0f}s, "
         f"{usage.summary()}"
     )
     return report

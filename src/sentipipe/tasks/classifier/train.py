@@ -10,12 +10,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from sentipipe import tracking
 from sentipipe.data.paths import prepared
-from sentipipe.io import read_json, require
+from sentipipe.io import parquet_batches, read_json, require
 from sentipipe.tasks.classifier import augment, behaviour, lexical, vocab_file
 from sentipipe.tasks.classifier.network import ClassifierSpec, build_model
 from sentipipe.tasks.classifier.objective import Classification
@@ -33,16 +33,36 @@ from sentipipe.tasks.classifier.paths import (
 )
 from sentipipe.tasks.classifier.predictor import Predictor
 from sentipipe.text.batching import padding_fraction
-from sentipipe.text.encoding import EncodedSplit, concatenate, encode, load_split, subset
+from sentipipe.text.encoding import EncodedSplit, SplitWriter, concatenate, encode, load_split, subset
 from sentipipe.training.run import TrainJob, device_and_dist, run_training, wrap
 from sentipipe.training.search import SearchOutcome, run_search, steps_per_pass
 
 
-def soft_target_split(words: vocab_file.VocabFile) -> tuple[EncodedSplit, np.ndarray]:
-    """The teacher stage's rows (the training texts, then their variants) as ids, labels (-1: none) and logits."""
-    soft = pd.read_parquet(SOFT_TARGETS)
-    encoded = encode([list(t) for t in soft["tokens"]], soft["label"].to_numpy(), words.vocab)
-    return encoded, np.stack(soft["logits"].map(np.asarray).to_list())
+def soft_target_split(words: vocab_file.VocabFile, folder: Path) -> tuple[EncodedSplit, np.ndarray]:
+    """The teacher stage's rows (the training texts, then their variants) as ids, labels (-1: none) and logits.
+
+    Read a batch at a time and written as ids to `folder` (memory-mapped, as the tokenized splits are):
+    a million reviews' soft targets, eleven rows a review, stay on disk; only the logits are held.
+    """
+    import pyarrow.compute as pc  # noqa: PLC0415
+
+    handle = pq.ParquetFile(SOFT_TARGETS)
+    tokens_count = sum(
+        int(pc.sum(pc.max_element_wise(pc.list_value_length(b.column("tokens")), 1)).as_py() or 0)
+        for b in parquet_batches(handle, ["tokens"])
+    )
+    rows = handle.metadata.num_rows
+    logits = None
+    with SplitWriter(folder, rows, tokens_count) as writer:
+        at = 0
+        for batch in parquet_batches(handle, ["tokens", "label", "logits"]):
+            part = encode(batch.column("tokens").to_pylist(), batch.column("label").to_numpy(), words.vocab)
+            for i in range(len(part)):
+                writer.add(part.sequence(i), int(part.labels[i]))
+            values = np.stack([np.asarray(v, dtype=np.float64) for v in batch.column("logits").to_pylist()])
+            logits = np.empty((rows, values.shape[1]), np.float64) if logits is None else logits
+            logits[at : at + len(values)], at = values, at + len(values)
+    return load_split(folder), (logits if logits is not None else np.zeros((0, 0), np.float64))
 
 
 def with_rule_clauses(
@@ -90,13 +110,13 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
     matrix = torch.from_numpy(np.load(EMBEDDINGS))
     train_split, val_split = load_split(train_path), load_split(val_path)
     classes, soft, teacher = len(words.labels), None, read_json(TEACHER_REPORT)
+    scratch = tempfile.TemporaryDirectory(prefix="sentipipe-train-")  # removed when training returns
     if teacher.get("enabled"):
-        train_split, soft = soft_target_split(words)
+        train_split, soft = soft_target_split(words, Path(tempfile.mkdtemp(dir=scratch.name)))
         print(
             f"train: distilling the teacher's {len(soft)} soft targets "
             f"(the teacher's val accuracy: {teacher['val_accuracy']:.4f})"
         )
-    scratch = tempfile.TemporaryDirectory(prefix="sentipipe-train-")  # removed when training returns
     if p.rule_clauses:
         train_split, soft = with_rule_clauses(train_split, soft, words, p.rule_clauses, p.seed, Path(scratch.name))
     if p.eval_rows and len(val_split) > p.eval_rows:

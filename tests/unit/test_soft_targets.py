@@ -1,0 +1,52 @@
+"""The teacher's word pieces and soft targets held in bounded memory: compact arrays, read and written in chunks."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+
+from sentipipe.io import write_parquet_chunks
+from sentipipe.tasks.classifier import paths
+from sentipipe.tasks.classifier.teacher import SCHEMA, Pieces
+from sentipipe.tasks.classifier.train import soft_target_split
+from sentipipe.text.encoding import encode
+from sentipipe.text.vocab import Vocab
+
+
+def test_pieces_hold_every_text_in_two_arrays_across_batches():
+    batches = [[[101, 7, 102], [101, 102]], [], [[101, 5, 6, 9, 102]]]
+    pieces = Pieces.of(batches)
+    flat = [p for batch in batches for p in batch]
+    assert len(pieces) == 3 and pieces.flat.dtype == np.int32 and pieces.lengths.tolist() == [3, 2, 5]
+    assert [pieces[i].tolist() for i in range(len(pieces))] == flat
+    assert len(Pieces.of([])) == 0 and Pieces.of([]).offsets.tolist() == [0]
+
+
+def test_the_student_reads_the_soft_targets_a_batch_at_a_time_into_memory_mapped_ids(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    vocab = Vocab(["<pad>", "<unk>", "good", "bad", "film"])
+    rng = np.random.default_rng(0)
+    words = [["good", "film"], [], ["bad"], ["a", "bad", "film"], ["film"]]
+    frame = pd.DataFrame(
+        {
+            "tokens": [words[i % 5] for i in range(120_003)],
+            "label": rng.integers(-1, 2, 120_003),
+            "logits": [rng.normal(size=2).tolist() for _ in range(120_003)],
+            "kind": "variant",
+        }
+    )
+    paths.SOFT_TARGETS.parent.mkdir(parents=True)
+    chunks = (frame[i : i + 40_000] for i in range(0, len(frame), 40_000))
+    write_parquet_chunks(paths.SOFT_TARGETS, chunks, SCHEMA)
+    (tmp_path / "split").mkdir()
+
+    split, soft = soft_target_split(SimpleNamespace(vocab=vocab), tmp_path / "split")
+
+    whole = encode(frame["tokens"].tolist(), frame["label"].to_numpy(), vocab)  # the old read: all at once
+    assert isinstance(split.ids, np.memmap) and str(split.ids.filename).startswith(str(tmp_path / "split"))
+    for name in ("ids", "offsets", "labels"):
+        assert np.array_equal(getattr(split, name), getattr(whole, name)), name
+    assert split.lengths[1] == 1 and split.sequence(1).tolist() == [1]  # an empty row reads as one unknown token
+    assert soft.dtype == np.float64 and np.array_equal(soft, np.stack(frame["logits"].map(np.asarray)))
