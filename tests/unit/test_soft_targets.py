@@ -28,10 +28,10 @@ def test_the_student_reads_the_soft_targets_a_batch_at_a_time_into_memory_mapped
     monkeypatch.chdir(tmp_path)
     vocab = Vocab(["<pad>", "<unk>", "good", "bad", "film"])
     rng = np.random.default_rng(0)
-    words = [["good", "film"], [], ["bad"], ["a", "bad", "film"], ["film"]]
+    words = [["good", "film"], [], [], ["bad"], ["a", "bad", "film"], ["film"]]  # two empty rows in a row
     frame = pd.DataFrame(
         {
-            "tokens": [words[i % 5] for i in range(120_003)],
+            "tokens": [words[i % 6] for i in range(120_003)],
             "label": rng.integers(-1, 2, 120_003),
             "logits": [rng.normal(size=2).tolist() for _ in range(120_003)],
             "kind": "variant",
@@ -48,5 +48,5 @@ def test_the_student_reads_the_soft_targets_a_batch_at_a_time_into_memory_mapped
     assert isinstance(split.ids, np.memmap) and str(split.ids.filename).startswith(str(tmp_path / "split"))
     for name in ("ids", "offsets", "labels"):
         assert np.array_equal(getattr(split, name), getattr(whole, name)), name
-    assert split.lengths[1] == 1 and split.sequence(1).tolist() == [1]  # an empty row reads as one unknown token
+    assert split.lengths[1:3].tolist() == [1, 1] and split.sequence(2).tolist() == [1]  # an empty row reads as one unknown token
     assert soft.dtype == np.float64 and np.array_equal(soft, np.stack(frame["logits"].map(np.asarray)))

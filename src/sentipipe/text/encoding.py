@@ -110,6 +110,14 @@ class SplitWriter:
         self.row += 1
         self.offsets[self.row], self.labels[self.row - 1], self.position = end, label, end
 
+    def add_many(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
+        """Sequences back to back (`ids`, split by `lengths`) with their labels, at once."""
+        end, rows = self.position + len(ids), self.row + len(lengths)
+        self.ids[self.position : end] = ids
+        self.offsets[self.row + 1 : rows + 1] = self.position + np.cumsum(lengths)
+        self.labels[self.row : rows] = labels
+        self.row, self.position = rows, end
+
     def __exit__(self, kind, error, trace) -> bool:
         for array in (self.ids, self.offsets, self.labels):
             array.flush()

@@ -34,34 +34,44 @@ from sentipipe.tasks.classifier.paths import (
 from sentipipe.tasks.classifier.predictor import Predictor
 from sentipipe.text.batching import padding_fraction
 from sentipipe.text.encoding import EncodedSplit, SplitWriter, concatenate, encode, load_split, subset
+from sentipipe.text.vocab import UNK_ID
 from sentipipe.training.run import TrainJob, device_and_dist, run_training, wrap
 from sentipipe.training.search import SearchOutcome, run_search, steps_per_pass
+
+SOFT_BATCH = 5_000  # soft-target rows read at a time
 
 
 def soft_target_split(words: vocab_file.VocabFile, folder: Path) -> tuple[EncodedSplit, np.ndarray]:
     """The teacher stage's rows (the training texts, then their variants) as ids, labels (-1: none) and logits.
 
-    Read a batch at a time and written as ids to `folder` (memory-mapped, as the tokenized splits are):
-    a million reviews' soft targets, eleven rows a review, stay on disk; only the logits are held.
+    Read SOFT_BATCH rows at a time, their tokens looked up in Arrow (no Python string per token) and written as
+    ids to `folder`, memory-mapped as the tokenized splits are: a million reviews' soft targets, eleven rows a
+    review, stay on disk; only the logits are held. An empty row reads as one unknown token, as `encode` does.
     """
+    import pyarrow as pa  # noqa: PLC0415
     import pyarrow.compute as pc  # noqa: PLC0415
 
     handle = pq.ParquetFile(SOFT_TARGETS)
-    tokens_count = sum(
-        int(pc.sum(pc.max_element_wise(pc.list_value_length(b.column("tokens")), 1)).as_py() or 0)
-        for b in parquet_batches(handle, ["tokens"])
-    )
-    rows = handle.metadata.num_rows
+    batches = lambda columns: parquet_batches(handle, columns, SOFT_BATCH)  # noqa: E731
+    lengths = np.concatenate(
+        [np.zeros(0, np.int64)]
+        + [pc.list_value_length(b.column(0)).to_numpy(zero_copy_only=False) for b in batches(["tokens"])]
+    ).astype(np.int64)
+    rows, known = handle.metadata.num_rows, pa.array(words.vocab.tokens, pa.string())
     logits = None
-    with SplitWriter(folder, rows, tokens_count) as writer:
+    with SplitWriter(folder, rows, int(np.maximum(lengths, 1).sum())) as writer:
         at = 0
-        for batch in parquet_batches(handle, ["tokens", "label", "logits"]):
-            part = encode(batch.column("tokens").to_pylist(), batch.column("label").to_numpy(), words.vocab)
-            for i in range(len(part)):
-                writer.add(part.sequence(i), int(part.labels[i]))
-            values = np.stack([np.asarray(v, dtype=np.float64) for v in batch.column("logits").to_pylist()])
+        for batch in batches(["tokens", "label", "logits"]):
+            n, tokens = batch.num_rows, batch.column("tokens")
+            ids = pc.fill_null(pc.index_in(pc.list_flatten(tokens), value_set=known), UNK_ID)
+            ids = ids.to_numpy(zero_copy_only=False).astype(np.int32)
+            sizes = lengths[at : at + n]
+            if (empty := np.flatnonzero(sizes == 0)).size:
+                ids = np.insert(ids, np.cumsum(sizes)[empty] - sizes[empty], UNK_ID)
+            writer.add_many(ids, np.maximum(sizes, 1), batch.column("label").to_numpy(zero_copy_only=False))
+            values = pc.list_flatten(batch.column("logits")).to_numpy(zero_copy_only=False).reshape(n, -1)
             logits = np.empty((rows, values.shape[1]), np.float64) if logits is None else logits
-            logits[at : at + len(values)], at = values, at + len(values)
+            logits[at : at + n], at = values, at + n
     return load_split(folder), (logits if logits is not None else np.zeros((0, 0), np.float64))
 
 
