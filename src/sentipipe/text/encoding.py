@@ -76,12 +76,15 @@ def concatenate(first: EncodedSplit, second: EncodedSplit, folder: str | Path) -
 
 
 def release(array: np.ndarray) -> None:
-    """Drop a read-only memory map's pages from this process (they stay in the page cache, re-read on demand);
+    """Drop a memory map's pages from this process (read-only, or flushed first: they stay in the page cache);
     anything else is left alone. Reading rows of a mapped file maps whole runs of cached pages around each
     one (the kernel's fault-around): random batches over 0.8 GB of ids leave most of the file in the process."""
     mapped = getattr(array, "_mmap", None)
     if mapped is not None and hasattr(mapped, "madvise"):
         mapped.madvise(mmap.MADV_DONTNEED)
+
+
+RELEASE_BYTES = 64 << 20  # ids written between giving their pages back
 
 
 class SplitWriter:
@@ -101,7 +104,7 @@ class SplitWriter:
         self.offsets = np.lib.format.open_memmap(temps[1], mode="w+", dtype=np.int64, shape=(self.sequences + 1,))
         self.labels = np.lib.format.open_memmap(temps[2], mode="w+", dtype=np.int64, shape=(self.sequences,))
         self.offsets[0] = 0
-        self.row = self.position = 0
+        self.row = self.position = self._pending = 0
         return self
 
     def add(self, ids: np.ndarray, label: int) -> None:
@@ -109,6 +112,7 @@ class SplitWriter:
         self.ids[self.position : end] = ids
         self.row += 1
         self.offsets[self.row], self.labels[self.row - 1], self.position = end, label, end
+        self._written(len(ids))
 
     def add_many(self, ids: np.ndarray, lengths: np.ndarray, labels: np.ndarray) -> None:
         """Sequences back to back (`ids`, split by `lengths`) with their labels, at once."""
@@ -117,6 +121,16 @@ class SplitWriter:
         self.offsets[self.row + 1 : rows + 1] = self.position + np.cumsum(lengths)
         self.labels[self.row : rows] = labels
         self.row, self.position = rows, end
+        self._written(len(ids))
+
+    def _written(self, tokens: int) -> None:
+        """Every RELEASE_BYTES of ids, the pages written go to the file and leave this process: a mapped file's
+        written pages otherwise stay in it (3.8 GB of ids kept the train stage at 3.4 GB)."""
+        self._pending += 4 * tokens
+        if self._pending >= RELEASE_BYTES:
+            self.ids.flush()
+            release(self.ids)
+            self._pending = 0
 
     def __exit__(self, kind, error, trace) -> bool:
         for array in (self.ids, self.offsets, self.labels):
