@@ -55,8 +55,9 @@ def bucketed_batches(
 
 
 def collate(split: EncodedSplit, index: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Padded ids (batch, max_len), CPU lengths and labels for one batch."""
-    lengths = split.lengths[index]
+    """Padded ids (batch, max_len), CPU lengths and labels for one batch. The lengths are read for these rows
+    only: `split.lengths` is every row's, and a step that computed it allocated 27 MB at 3.4 million rows."""
+    lengths = split.offsets[index + 1] - split.offsets[index]
     ids = np.full((len(index), int(lengths.max())), PAD_ID, dtype=np.int64)
     for row, i in enumerate(index):
         seq = split.sequence(int(i))
