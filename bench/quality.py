@@ -284,7 +284,8 @@ def throughput(served: Predictor, texts: list[str], distilled: dict, classes: in
     import torch
 
     from sentipipe.tasks.classifier import encoders
-    from sentipipe.tasks.classifier.teacher import Pieces, TeacherNetwork, load_encoder, max_length, teacher_logits
+    from sentipipe.tasks.classifier.soft_targets import Pieces
+    from sentipipe.tasks.classifier.teacher import TeacherNetwork, load_encoder, max_length, teacher_logits
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     distill = parse(distilled, ClassifierConfig, "bench").classifier.distill

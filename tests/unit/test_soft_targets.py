@@ -10,7 +10,7 @@ import pandas as pd
 
 from sentipipe.io import write_parquet_chunks
 from sentipipe.tasks.classifier import paths
-from sentipipe.tasks.classifier.teacher import SCHEMA, Pieces
+from sentipipe.tasks.classifier.soft_targets import SCHEMA, Pieces
 from sentipipe.tasks.classifier.train import soft_target_split
 from sentipipe.text.encoding import RELEASE_BYTES, SplitWriter, encode, load_split
 from sentipipe.text.vocab import Vocab

@@ -12,7 +12,7 @@ as the encoder's own mask token) with its logits: the student learns those
 stage writes an empty set of soft targets and trains nothing.
 
 Memory stays bounded as the corpus grows: every split's word pieces are held as
-two arrays (`Pieces`), not Python lists, and the training split is read, varied,
+two arrays (`soft_targets.Pieces`), not Python lists, and the training split is read, varied,
 labelled and written a chunk of compute.chunk_rows texts at a time (a contrast
 edit pairs texts of the same chunk), the soft targets appended to their file
 chunk by chunk. The labelling runs here or (compute.engine: ray) on Ray workers
@@ -25,16 +25,13 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
 from functools import partial
-from itertools import islice
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -43,58 +40,14 @@ from sentipipe import compute, tracking
 from sentipipe.config import ComputeParams
 from sentipipe.data.paths import prepared
 from sentipipe.errors import ConfigError
-from sentipipe.io import parquet_batches, require, write_json, write_parquet, write_parquet_chunks
+from sentipipe.io import require, write_json, write_parquet, write_parquet_chunks
 from sentipipe.tasks.classifier import augment, encoders, vocab_file
+from sentipipe.tasks.classifier import soft_targets as targets
 from sentipipe.tasks.classifier.params import ClassifierConfig, DistillParams
 from sentipipe.tasks.classifier.paths import EMBEDDINGS, SOFT_TARGETS, TEACHER_REPORT, TEACHER_TEST_LOGITS, VOCAB
 from sentipipe.text.batching import bucketed_batches
 from sentipipe.text.encoding import release
-from sentipipe.text.tokenizer import tokenize_with_offsets
 from sentipipe.training.device import resolve_device
-
-COLUMNS = ["tokens", "label", "logits", "kind"]
-SCHEMA = pa.schema(
-    [
-        ("tokens", pa.list_(pa.string())),
-        ("label", pa.int64()),
-        ("logits", pa.list_(pa.float64())),
-        ("kind", pa.string()),
-    ]
-)
-
-
-class Pieces:
-    """The word pieces of many texts as one flat int32 array and offsets: a million texts of 128 pieces take
-    0.5 GB, on disk when `of` is given a file, against several GB as lists of Python ints."""
-
-    def __init__(self, flat: np.ndarray, offsets: np.ndarray):
-        self.flat, self.offsets = flat, offsets
-        self.lengths = np.diff(offsets)
-
-    @classmethod
-    def of(cls, batches: Iterable[list[list[int]]], spill: Path | None = None) -> Pieces:
-        """Batches of texts' pieces, converted as they come; with `spill`, appended to that file and mapped."""
-        flats, lengths = [], []
-        with spill.open("wb") if spill is not None else nullcontext() as sink:
-            for batch in batches:
-                lengths.append(np.fromiter((len(p) for p in batch), np.int64, len(batch)))
-                flat = np.fromiter((i for p in batch for i in p), np.int32, int(lengths[-1].sum()))
-                if sink is None:
-                    flats.append(flat)
-                else:
-                    sink.write(flat.tobytes())
-        offsets = np.zeros(sum(len(n) for n in lengths) + 1, np.int64)
-        if lengths:
-            np.cumsum(np.concatenate(lengths), out=offsets[1:])
-        if spill is not None and offsets[-1]:
-            return cls(np.memmap(spill, np.int32, "r"), offsets)
-        return cls(np.concatenate(flats) if flats else np.zeros(0, np.int32), offsets)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        return self.flat[self.offsets[i] : self.offsets[i + 1]]
 
 
 class TeacherNetwork(nn.Module):
@@ -121,7 +74,7 @@ def _padded(pieces: list[np.ndarray], pad: int, device: torch.device) -> tuple[t
 
 
 @torch.no_grad()
-def teacher_logits(model: TeacherNetwork, pieces: Pieces, pad: int, device: torch.device) -> np.ndarray:
+def teacher_logits(model: TeacherNetwork, pieces: targets.Pieces, pad: int, device: torch.device) -> np.ndarray:
     model.eval()
     out = np.zeros((len(pieces), model.head.out_features), dtype=np.float32)
     for index in bucketed_batches(pieces.lengths, 128, False, max_tokens=128 * 64):
@@ -138,7 +91,7 @@ def rebuilt(state: dict, classes: int, folder: str) -> TeacherNetwork:
 
 def label(
     model: TeacherNetwork,
-    chunks: Iterable[Pieces],
+    chunks: Iterable[targets.Pieces],
     pad: int,
     device: torch.device,
     folder: str | Path,
@@ -176,7 +129,7 @@ def max_length(pieces_of, config, wanted: int) -> int:
 
 
 def fine_tune(
-    pieces: dict[str, Pieces], y: dict, d: DistillParams, pad: int, device: torch.device, folder: str | Path
+    pieces: dict[str, targets.Pieces], y: dict, d: DistillParams, pad: int, device: torch.device, folder: str | Path
 ) -> tuple[TeacherNetwork, list]:
     """Fine-tune on train, evaluate on val after every epoch, keep the best epoch's weights."""
     model = TeacherNetwork(int(max(y["train"].max(), y["val"].max())) + 1, folder).to(device)
@@ -231,69 +184,14 @@ def fine_tune(
     return model, history
 
 
-def _tokens_and_spaces(texts: list[str], settings) -> list[tuple[list[str], list[bool]]]:
-    out = []
-    for spans in tokenize_with_offsets(texts, settings):
-        words = [t for t, _, _ in spans]
-        out.append((words, [spans[i][2] < spans[i + 1][1] for i in range(len(spans) - 1)] + [False] if spans else []))
-    return out
-
-
 PROGRESS_TEXTS = 50_000  # training texts between progress lines
 RELEASE_EVERY = 10  # fine-tuning steps between giving back the pages of the training pieces it read
-TOKENIZER_TEXTS = 1_000  # texts a call of the fast tokenizer: with 10,000 long reviews a call, its buffers kept 0.6 GB
-
-
-def _encoded(pieces_of, length: int, texts: list[str]) -> list[list[int]]:
-    """The texts' word pieces, at most `length` each, the tokenizer called on TOKENIZER_TEXTS texts at a time."""
-    return [
-        p
-        for i in range(0, len(texts), TOKENIZER_TEXTS)
-        for p in pieces_of(texts[i : i + TOKENIZER_TEXTS], truncation=True, max_length=length)["input_ids"]
-    ]
-
-
-def _chunks(split: str, rows: int) -> Iterator[tuple[list[str], list[str]]]:
-    """A split's texts and labels, `rows` at a time, read from its Parquet file a row group at a time."""
-    for batch in parquet_batches(prepared(split), ["text", "label"], rows):
-        yield [str(t) for t in batch.column("text").to_pylist()], batch.column("label").to_pylist()
-
-
-def _varied(
-    originals: list[str],
-    y: np.ndarray,
-    settings,
-    d: DistillParams,
-    rng: np.random.Generator,
-    swapper: augment.Swapper,
-    mask: str,
-    binary: bool,
-) -> Iterator[tuple[tuple[list[str], int, str], str]]:
-    """One chunk's rows for the soft targets ((tokens, label, kind), and the text the teacher reads), made as they are
-    asked for: the training texts as written, then their variants (masks in the encoder's own token), then (binary
-    labels) their negation and contrast edits, which pair texts of this chunk. Only the chunk's tokens are held."""
-    train_tokens = _tokens_and_spaces(originals, settings)
-    for (t, _), label, text in zip(train_tokens, y, originals, strict=True):
-        yield (t, int(label), "train"), text
-    masked: Callable = lambda variant: [mask if t == augment.MASK_STUDENT else t for t in variant]  # noqa: E731
-    for tokens, spaces in train_tokens:
-        for variant, gaps in augment.tang(tokens, spaces, d.variants, rng, swapper):
-            yield (variant, -1, "variant"), augment.render(masked(variant), gaps)
-    if d.contrast and binary:
-        for variant, gaps, kind in augment.contrast(train_tokens, y, rng):
-            yield (variant, -1, kind), augment.render(masked(variant), gaps)
-
-
-def _parts(items: Iterable, size: int) -> Iterator[list]:
-    items = iter(items)
-    while part := list(islice(items, size)):
-        yield part
 
 
 def teacher(params: ClassifierConfig) -> dict:
     d = params.classifier.distill
     if not d.enabled:
-        write_parquet(SOFT_TARGETS, pd.DataFrame({c: [] for c in COLUMNS}))
+        write_parquet(SOFT_TARGETS, pd.DataFrame({c: [] for c in targets.COLUMNS}))
         report = {"enabled": False}
         write_json(TEACHER_REPORT, report)
         print("teacher: classifier.distill.enabled is false: no teacher, no soft targets")
@@ -313,10 +211,11 @@ def teacher(params: ClassifierConfig) -> dict:
         print(
             f"teacher: {encoder.model} reads at most {length} word pieces (teacher_max_length {d.teacher_max_length})"
         )
-    encode = partial(_encoded, pieces_of, length)
+    encode = partial(targets.encoded, pieces_of, length)
     rows, scratch = params.compute.chunk_rows, tempfile.TemporaryDirectory(prefix="sentipipe-teacher-")
+    spill = Path(scratch.name)
     pieces = {
-        s: Pieces.of((encode(texts) for texts, _ in _chunks(s, rows)), Path(scratch.name) / f"{s}.pieces")
+        s: targets.Pieces.of((encode(texts) for texts, _ in targets.chunks(s, rows)), spill / f"{s}.pieces")
         for s in ("train", "val", "test")
     }
 
@@ -335,10 +234,12 @@ def teacher(params: ClassifierConfig) -> dict:
     mask = pieces_of.mask_token or pieces_of.unk_token  # the encoder's own ([MASK] for BERT, <mask> for MPNet)
     varied = (
         item
-        for texts, labels in _chunks("train", rows)
-        for item in _varied(texts, labels_of(labels), words.tokenizer, d, rng, swapper, mask, len(words.labels) == 2)
+        for texts, labels in targets.chunks("train", rows)
+        for item in targets.varied(
+            texts, labels_of(labels), words.tokenizer, d, rng, swapper, mask, len(words.labels) == 2
+        )
     )
-    parts = (([kept for kept, _ in part], [text for _, text in part]) for part in _parts(varied, rows))
+    parts = (([kept for kept, _ in part], [text for _, text in part]) for part in targets.parts(varied, rows))
     usage, kinds, scored = compute.Usage(params.compute.engine), Counter(), 0
     start = time.perf_counter()
 
@@ -348,7 +249,7 @@ def teacher(params: ClassifierConfig) -> dict:
         run = lambda items: label(  # noqa: E731
             model, items, pieces_of.pad_token_id, device, encoder.path, params.compute, usage
         )
-        inputs = ((kept, Pieces.of([encode(texts)])) for kept, texts in parts)
+        inputs = ((kept, targets.Pieces.of([encode(texts)])) for kept, texts in parts)
         for (kept, _), logits in compute.with_inputs(inputs, lambda items: run(p for _, p in items)):
             frame = pd.DataFrame(kept, columns=["tokens", "label", "kind"])
             frame["logits"] = [row.tolist() for row in logits]
@@ -357,9 +258,9 @@ def teacher(params: ClassifierConfig) -> dict:
             if kinds["train"] >= shown + PROGRESS_TEXTS:
                 shown = kinds["train"]
                 print(f"teacher: {shown:,} training texts and their {scored - shown:,} variants labelled", flush=True)
-            yield frame[COLUMNS]
+            yield frame[targets.COLUMNS]
 
-    written = write_parquet_chunks(SOFT_TARGETS, frames(), SCHEMA)
+    written = write_parquet_chunks(SOFT_TARGETS, frames(), targets.SCHEMA)
     score_seconds = time.perf_counter() - start
     soft = {"rows": written, "by_kind": {k: int(v) for k, v in kinds.most_common()}}
 
