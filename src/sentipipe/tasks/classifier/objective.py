@@ -32,7 +32,10 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tens
     return torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
 
 
-RELEASE_EVERY = 10  # steps between releases of the training ids' mapped pages: each row read maps up to 64 kB around it
+# Steps between releases of the training ids' mapped pages. Every step: a row read maps the cached pages around
+# it (fault-around, whole large folios of the page cache), far more than the row; at 3.35 million soft-target
+# rows ten steps had mapped up to 382 MB of ids, one step maps about 18 MB (docs/evidence.md#student-2026-12-06).
+RELEASE_EVERY = 1
 
 
 class Classification:
