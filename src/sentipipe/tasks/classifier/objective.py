@@ -32,12 +32,6 @@ def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tens
     return torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
 
 
-# Steps between releases of the training ids' mapped pages. Every step: a row read maps the cached pages around
-# it (fault-around, whole large folios of the page cache), far more than the row; at 3.35 million soft-target
-# rows ten steps had mapped up to 382 MB of ids, one step maps about 18 MB (docs/evidence.md#student-2026-12-06).
-RELEASE_EVERY = 1
-
-
 class Classification:
     """Sequences in length-bucketed batches, one label each (see training/objectives.py for the seam)."""
 
@@ -56,7 +50,7 @@ class Classification:
         """`soft_targets` (one row of teacher logits per training row): distillation; rows labelled -1 have none."""
         self.train, self.val, self.batch_size, self.max_tokens = train, val, batch_size, max_tokens
         self.soft = torch.from_numpy(soft_targets.astype(np.float32)) if soft_targets is not None else None
-        self.alpha, self.num_classes, self._steps = alpha, num_classes, 0
+        self.alpha, self.num_classes = alpha, num_classes
         w = class_weights(train.labels, num_classes, weights)
         self.weights = w.to(device) if (w is not None and device is not None) else w
 
@@ -71,9 +65,10 @@ class Classification:
 
     def step(self, model: nn.Module, batch: np.ndarray, device: torch.device):
         ids, lengths, labels = collate(self.train, batch)
-        self._steps += 1
-        if self._steps % RELEASE_EVERY == 0:  # the ids' pages this process mapped go back (the page cache keeps them)
-            release(self.train.ids)
+        # The ids' pages this step mapped go back (the page cache keeps them): a row read maps the cached pages
+        # around it (fault-around, whole large folios), far more than the row; at 3.35 million soft-target rows,
+        # giving them back every tenth step had left up to 382 MB mapped (docs/evidence.md#student-2026-12-06).
+        release(self.train.ids)
         if self.soft is None:
             ids, labels = to_device(device, ids, labels)  # lengths stay on the CPU, where packing wants them
             logits = model(ids, lengths)

@@ -53,21 +53,20 @@ def soft_target_split(words: vocab_file.VocabFile, folder: Path) -> tuple[Encode
 
     handle = pq.ParquetFile(SOFT_TARGETS)
     batches = lambda columns: parquet_batches(handle, columns, SOFT_BATCH)  # noqa: E731
-    lengths = np.concatenate(
-        [np.zeros(0, np.int64)]
-        + [pc.list_value_length(b.column(0)).to_numpy(zero_copy_only=False) for b in batches(["tokens"])]
-    ).astype(np.int64)
+    sizes_of = lambda tokens: pc.list_value_length(tokens).to_numpy(zero_copy_only=False).astype(np.int64)  # noqa: E731
+    # the writer's files are sized first, so the tokens are read twice: once for their count, once for their ids
+    total = sum(int(np.maximum(sizes_of(b.column(0)), 1).sum()) for b in batches(["tokens"]))
     rows, known = handle.metadata.num_rows, pa.array(words.vocab.tokens, pa.string())
     logits = None
-    with SplitWriter(folder, rows, int(np.maximum(lengths, 1).sum())) as writer:
+    with SplitWriter(folder, rows, total) as writer:
         at = 0
         for batch in batches(["tokens", "label", "logits"]):
             n, tokens = batch.num_rows, batch.column("tokens")
             ids = pc.fill_null(pc.index_in(pc.list_flatten(tokens), value_set=known), UNK_ID)
             ids = ids.to_numpy(zero_copy_only=False).astype(np.int32)
-            sizes = lengths[at : at + n]
-            if (empty := np.flatnonzero(sizes == 0)).size:
-                ids = np.insert(ids, np.cumsum(sizes)[empty] - sizes[empty], UNK_ID)
+            sizes = sizes_of(tokens)
+            if (empty := np.flatnonzero(sizes == 0)).size:  # at the end of the rows before it: one unknown token
+                ids = np.insert(ids, np.cumsum(sizes)[empty], UNK_ID)
             writer.add_many(ids, np.maximum(sizes, 1), batch.column("label").to_numpy(zero_copy_only=False))
             values = pc.list_flatten(batch.column("logits")).to_numpy(zero_copy_only=False).reshape(n, -1)
             logits = np.empty((rows, values.shape[1]), np.float64) if logits is None else logits
