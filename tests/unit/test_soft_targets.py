@@ -73,3 +73,42 @@ def test_a_split_written_through_its_map_does_not_stay_in_the_process(tmp_path):
     assert grown < 2 * (RELEASE_BYTES >> 20) + 32, f"{grown} MB of the written file stayed in the process"
     assert split.sequence(0)[0] == 0 and split.sequence(99)[-1] == 24 and split.labels.tolist() == list(range(100))
     assert split.offsets[-1] == batches * per_batch
+
+
+def test_the_teachers_fine_tuning_gives_back_the_pieces_pages_it_read_every_step(tmp_path, monkeypatch):
+    """The training texts' word pieces are spilled to a mapped file; random batches map cached pages around every
+    row read (whole large folios), so each step gives them back before the encoder runs (every tenth step had
+    let them pile up, as the student's ids did: docs/evidence.md#student-2026-12-06)."""
+    import torch
+
+    from sentipipe.tasks.classifier import teacher
+    from tests.unit.test_teacher_encoders import tiny_checkpoint
+    from tests.unit.test_text import _mapped_kb
+
+    rng = np.random.default_rng(0)
+    rows = [rng.integers(1000, 2000, size=80).tolist() for _ in range(6_000)]  # 1.9 MB of int32 pieces
+    spill = tmp_path / "pieces.bin"
+    pieces = {
+        "train": Pieces.of((rows[i : i + 3_000] for i in range(0, len(rows), 3_000)), spill),
+        "val": Pieces.of([rows[:8]]),
+        "test": Pieces.of([rows[8:16]]),
+    }
+    y = {s: rng.integers(0, 2, size=len(p)) for s, p in pieces.items()}
+    held: list[int] = []
+
+    class Watched(teacher.TeacherNetwork):
+        def forward(self, ids, mask):
+            if self.training:
+                held.append(_mapped_kb(spill))
+            return super().forward(ids, mask)
+
+    monkeypatch.setattr(teacher, "TeacherNetwork", Watched)
+    d = SimpleNamespace(teacher_epochs=1, teacher_lr=1e-4, teacher_batch_size=100, seed=0)
+    model, history = teacher.fine_tune(pieces, y, d, 0, torch.device("cpu"), tiny_checkpoint(tmp_path / "enc", 130))
+
+    assert len(held) == 60 and len(history) == 1
+    # a step of 100 random rows maps far more than its 31 kB of pieces (the whole file, on the old cadence);
+    # read, padded and given back, it holds none while the encoder runs
+    top, mean = max(held), sum(held) // len(held)
+    assert top < 500, f"{top} kB of the pieces stayed mapped while the encoder ran ({mean} kB on average)"
+    assert pieces["train"][5_999].tolist() == rows[-1] and spill.stat().st_size == 6_000 * 80 * 4

@@ -151,12 +151,12 @@ def fine_tune(
     for epoch in range(1, d.teacher_epochs + 1):
         model.train()
         start = time.perf_counter()
-        for step, index in enumerate(bucketed_batches(lengths, d.teacher_batch_size, True, rng), 1):
-            if step % RELEASE_EVERY == 0:  # random batches would map the whole pieces file into this process
-                release(pieces["train"].flat)
-            loss = nn.functional.cross_entropy(
-                model(*_padded([pieces["train"][i] for i in index], pad, device)), labels[index]
-            )
+        for index in bucketed_batches(lengths, d.teacher_batch_size, True, rng):
+            batch = _padded([pieces["train"][i] for i in index], pad, device)
+            # The pieces' pages this step mapped go back at once, as the student's ids do (objective.py): random
+            # batches would otherwise map the whole pieces file, in large folios, into this process.
+            release(pieces["train"].flat)
+            loss = nn.functional.cross_entropy(model(*batch), labels[index])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -185,7 +185,6 @@ def fine_tune(
 
 
 PROGRESS_TEXTS = 50_000  # training texts between progress lines
-RELEASE_EVERY = 10  # fine-tuning steps between giving back the pages of the training pieces it read
 
 
 def teacher(params: ClassifierConfig) -> dict:
