@@ -269,3 +269,15 @@ def assert_one_champion_after_a_race(tracking_uri: str, model_uri: str) -> None:
     client = MlflowClient(tracking_uri, registry_uri=tracking_uri)
     assert int(client.get_model_version_by_alias("raced", "champion").version) == winner["version"]
     assert int(client.get_model_version_by_alias("raced", "challenger").version) == loser["version"]
+
+
+def mapped_kb(path) -> int:
+    """Resident kB of this process's mappings of `path` (/proc/self/smaps)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        first = line.split()[0]
+        if "-" in first and not first.endswith(":"):  # a mapping's header line
+            inside = line.rstrip().endswith(str(path))
+        elif inside and first == "Rss:":
+            total += int(line.split()[1])
+    return total

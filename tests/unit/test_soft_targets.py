@@ -12,8 +12,9 @@ from sentipipe.io import write_parquet_chunks
 from sentipipe.tasks.classifier import paths
 from sentipipe.tasks.classifier.soft_targets import SCHEMA, Pieces
 from sentipipe.tasks.classifier.train import soft_target_split
-from sentipipe.text.encoding import RELEASE_BYTES, SplitWriter, encode, load_split
+from sentipipe.text.encoding import RELEASE_BYTES, SplitWriter, encode, load_split, release
 from sentipipe.text.vocab import Vocab
+from tests.helpers import mapped_kb
 
 
 def test_pieces_hold_every_text_in_two_arrays_across_batches():
@@ -83,7 +84,6 @@ def test_the_teachers_fine_tuning_gives_back_the_pieces_pages_it_read_every_step
 
     from sentipipe.tasks.classifier import teacher
     from tests.unit.test_teacher_encoders import tiny_checkpoint
-    from tests.unit.test_text import _mapped_kb
 
     rng = np.random.default_rng(0)
     rows = [rng.integers(1000, 2000, size=80).tolist() for _ in range(6_000)]  # 1.9 MB of int32 pieces
@@ -94,12 +94,15 @@ def test_the_teachers_fine_tuning_gives_back_the_pieces_pages_it_read_every_step
         "test": Pieces.of([rows[8:16]]),
     }
     y = {s: rng.integers(0, 2, size=len(p)) for s, p in pieces.items()}
+    [pieces["train"][i].copy() for i in rng.choice(6_000, 100, replace=False)]  # a batch read, nothing given back
+    assert mapped_kb(spill) > 1_000, "a batch read should map pages of the spilled pieces (the control)"
+    release(pieces["train"].flat)
     held: list[int] = []
 
     class Watched(teacher.TeacherNetwork):
         def forward(self, ids, mask):
             if self.training:
-                held.append(_mapped_kb(spill))
+                held.append(mapped_kb(spill))
             return super().forward(ids, mask)
 
     monkeypatch.setattr(teacher, "TeacherNetwork", Watched)

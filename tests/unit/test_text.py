@@ -2,6 +2,7 @@ import numpy as np
 
 from sentipipe.text.encoding import encode, load_split, save_split
 from sentipipe.text.vocab import PAD, PAD_ID, UNK, UNK_ID, Vocab, build_vocab
+from tests.helpers import mapped_kb
 
 
 def test_vocab_orders_by_frequency_and_honours_min_freq_and_max_size():
@@ -55,18 +56,6 @@ def test_splits_concatenate_on_disk_and_subset_in_memory_to_the_same_rows(tmp_pa
     assert [picked.sequence(i).tolist() for i in range(2)] == [[2, 3, 4], [6, 7]] and picked.labels.tolist() == [0, 1]
 
 
-def _mapped_kb(path) -> int:
-    """Resident kB of this process's mappings of `path` (/proc/self/smaps)."""
-    total, inside = 0, False
-    for line in open("/proc/self/smaps"):
-        first = line.split()[0]
-        if "-" in first and not first.endswith(":"):  # a mapping's header line
-            inside = line.rstrip().endswith(str(path))
-        elif inside and first == "Rss:":
-            total += int(line.split()[1])
-    return total
-
-
 def test_training_steps_give_back_the_pages_of_the_mapped_ids_they_read(tmp_path):
     """Random batches over a mapped split map cached pages around every row read (fault-around): without a
     release a million reviews' 0.8 GB of ids ends up in the training process's resident memory."""
@@ -86,11 +75,11 @@ def test_training_steps_give_back_the_pages_of_the_mapped_ids_they_read(tmp_path
     batches = task.batches(np.random.default_rng(1))
     for batch in batches[:40]:  # read as a step reads them, with nothing given back
         collate(split, batch)
-    held = _mapped_kb(ids_file)
+    held = mapped_kb(ids_file)
     assert held > 10_000, f"the batches read should have mapped pages of the ids ({held} kB)"
     for batch in batches[40:45]:  # every step gives back what it mapped (every tenth had left 382 MB mapped)
         task.step(task_model, batch, torch.device("cpu"))
-        assert _mapped_kb(ids_file) < held / 10, "a step leaves the pages it read mapped"
+        assert mapped_kb(ids_file) < held / 10, "a step leaves the pages it read mapped"
     assert [task.train.sequence(i).tolist() for i in (0, 19_999)] == [rows[0].tolist(), rows[-1].tolist()]
 
 
