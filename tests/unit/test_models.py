@@ -64,3 +64,38 @@ def test_the_lexical_path_starts_silent_and_adds_what_the_words_say(lexical):
     torch.testing.assert_close(
         model._lexical(torch.tensor([[25, 6]]), one), model._lexical(torch.tensor([[1, 6]]), one)
     )
+
+
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [True, False])
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_cpu_path_over_padded_batches_matches_torchs_packed_sequences(cell, bidirectional, layers):
+    """run_padded (the CPU training path) gives what torch's own packed recurrence gives, outputs and gradients."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from sentipipe.models.cells import recurrent_layer
+    from sentipipe.tasks.classifier.network import run_padded
+
+    torch.manual_seed(0)
+    rnn = recurrent_layer(cell, 5, 7, layers, bidirectional, 0.0).train()
+    lengths = torch.tensor([9, 4, 1, 7, 9, 2])
+    x = torch.randn(6, 11, 5)  # padded past the longest text too
+    valid = (torch.arange(11)[None, :] < lengths[:, None]).unsqueeze(-1)
+    weights = torch.randn(6, 11, 7 * (2 if bidirectional else 1))
+
+    packed, hidden = rnn(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=11)
+    h = hidden[0] if cell == "lstm" else hidden
+    expected_finals = list(h[-(2 if bidirectional else 1) :])
+    (expected * weights).sum().backward()
+    expected_grads = [p.grad.clone() for p in rnn.parameters()]
+    rnn.zero_grad()
+
+    out, finals = run_padded(rnn, cell, x, lengths)
+    torch.testing.assert_close(out * valid, expected, rtol=1e-5, atol=1e-6)
+    assert len(finals) == len(expected_finals)
+    for got, want in zip(finals, expected_finals):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    (out * valid * weights).sum().backward()
+    for got, want in zip([p.grad for p in rnn.parameters()], expected_grads):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

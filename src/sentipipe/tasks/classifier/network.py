@@ -1,4 +1,12 @@
-"""The classifier's network: embeddings, a recurrent encoder over packed sequences, pooling, a linear head.
+"""The classifier's network: embeddings, a recurrent encoder, pooling, a linear head.
+
+The encoder reads each text only up to its length. On CUDA it runs over packed sequences (cuDNN). On a
+CPU it runs each direction over the padded batch instead, the backward direction on every text reversed
+within its length, so that padding always comes after a text's last token and never reaches its states:
+the same outputs at every valid step (unit tests compare both), but torch's CPU kernel for packed
+sequences slices its input once per time step and pays for a zero-filled gradient of the whole input on
+every slice, a cost that grows with the square of the length. On a 2-core CPU a training step on IMDB's
+reviews (batches of 8 x 512 tokens) took about 8x longer packed (docs/evidence.md#cpu-recurrence).
 
 With `lexical` on, a linear path over the text's words (and hashed word pairs) adds to the
 head's logits, trained jointly: what a bag-of-words model sees directly, the recurrent encoder
@@ -10,10 +18,56 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from torch import nn
+from torch import _VF, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from sentipipe.models.cells import recurrent_layer
+
+_KERNELS = {"lstm": _VF.lstm, "gru": _VF.gru, "rnn_tanh": _VF.rnn_tanh, "rnn_relu": _VF.rnn_relu}
+
+
+def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Each row of x (batch, time, ...) reversed within its length; the steps past it stay where they are."""
+    steps = torch.arange(x.size(1), device=x.device)[None, :]
+    lengths = lengths.to(x.device)[:, None]
+    index = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    return x.gather(1, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+def run_padded(rnn: nn.RNNBase, cell: str, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """The recurrent layer over a padded batch, each text read only up to its length (see the module's note).
+
+    Returns the outputs (batch, time, directions x hidden), valid up to each length, and the states after
+    each text's last token, last layer, one (batch, hidden) per direction (forward, then backward).
+    """
+    kernel = _KERNELS[cell]
+    directions = 2 if rnn.bidirectional else 1
+    batch, hidden = x.size(0), rnn.hidden_size
+    last = (lengths.to(x.device) - 1).view(batch, 1, 1).expand(batch, 1, hidden)
+    finals: list[torch.Tensor] = []
+    for layer in range(rnn.num_layers):
+        outputs, finals = [], []
+        for direction in range(directions):
+            suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            weights = [getattr(rnn, f"{name}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+            h0 = x.new_zeros(1, batch, hidden)
+            inputs = reverse_within(x, lengths) if direction else x
+            state = (h0, h0) if cell == "lstm" else h0
+            out = kernel(inputs, state, weights, True, 1, 0.0, rnn.training, False, True)[0]
+            finals.append(out.gather(1, last).squeeze(1))
+            outputs.append(reverse_within(out, lengths) if direction else out)
+        x = torch.cat(outputs, dim=-1) if directions == 2 else outputs[0]
+        if layer < rnn.num_layers - 1 and rnn.dropout > 0:
+            x = nn.functional.dropout(x, rnn.dropout, rnn.training)
+    return x, finals
+
+
+def run_packed(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list]:
+    """The same as run_padded, through torch's packed sequences (outputs zero past each length)."""
+    out, hidden = rnn(pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False))
+    h = hidden[0] if isinstance(hidden, tuple) else hidden
+    padded, _ = pad_packed_sequence(out, batch_first=True, total_length=x.size(1))
+    return padded, list(h[-(2 if rnn.bidirectional else 1) :])
 
 
 @dataclass(frozen=True)
@@ -72,6 +126,12 @@ class ClassifierNetwork(nn.Module):
             count = count + both.sum(1)
         return total / count.clamp(min=1).unsqueeze(-1).to(total.dtype).sqrt()
 
+    def recurrence(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, list]:
+        """(outputs, final states) of the recurrent layer: padded on a CPU, packed on CUDA (the module's note)."""
+        if x.device.type == "cpu" and isinstance(self.rnn, nn.RNNBase):
+            return run_padded(self.rnn, self.spec.cell, x, lengths)
+        return run_packed(self.rnn, x, lengths)  # CUDA, or a module quantized by torch.ao
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         """ids: (batch, time) padded; lengths: CPU int64 (batch,). Returns logits.
 
@@ -83,14 +143,10 @@ class ClassifierNetwork(nn.Module):
         else:
             x = nn.functional.embedding(ids, torch.cat([self.embedding.weight, extra.to(self.embedding.weight)]))
         x = self.embed_dropout(x)
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, hidden = self.rnn(packed)
+        padded, finals = self.recurrence(x, lengths)
         if self.spec.pooling == "last":
-            h = hidden[0] if isinstance(hidden, tuple) else hidden
-            d = 2 if self.spec.bidirectional else 1
-            pooled = torch.cat([h[-d + i] for i in range(d)], dim=-1)
+            pooled = torch.cat(finals, dim=-1)
         else:
-            padded, _ = pad_packed_sequence(out, batch_first=True)
             steps = torch.arange(padded.size(1), device=padded.device)
             mask = (steps[None, :] < lengths.to(padded.device)[:, None]).unsqueeze(-1)
             if self.spec.pooling == "max":
