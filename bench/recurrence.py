@@ -37,19 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def network(params, matrix: torch.Tensor, classes: int) -> nn.Module:
     p = params.classifier.train
-    spec = ClassifierSpec(
-        vocab_size=matrix.shape[0],
-        embed_dim=matrix.shape[1],
-        num_classes=classes,
-        cell=p.cell,
-        hidden_size=p.hidden_size,
-        num_layers=p.num_layers,
-        bidirectional=p.bidirectional,
-        dropout=p.dropout,
-        embed_dropout=p.embed_dropout,
-        pooling=p.pooling,
-        lexical=p.lexical,
-    )
+    spec = ClassifierSpec.of(p, matrix.shape[0], matrix.shape[1], classes)
     return build_model(spec, matrix, freeze=p.freeze_embeddings)
 
 

@@ -123,16 +123,7 @@ def tokens_child(length: int, tokens: int, device_name: str) -> dict:
 
     train, val = cut(tokens // length), cut(max(1, 256 // length))
     p = params.classifier.train
-    spec = ClassifierSpec(
-        vocab_size=matrix.shape[0],
-        embed_dim=matrix.shape[1],
-        num_classes=2,
-        hidden_size=p.hidden_size,
-        bidirectional=p.bidirectional,
-        cell=p.cell,
-        pooling=p.pooling,
-        lexical=p.lexical,
-    )
+    spec = ClassifierSpec.of(p, matrix.shape[0], matrix.shape[1], 2)
     model = build_model(spec, matrix).to(device)
     objective = Classification(train, val, p.batch_size, 2, device=device, max_tokens=p.batch_tokens)
     steps = len(objective.batches(None))

@@ -99,3 +99,36 @@ def test_the_cpu_path_over_padded_batches_matches_torchs_packed_sequences(cell, 
     (out * valid * weights).sum().backward()
     for got, want in zip([p.grad for p in rnn.parameters()], expected_grads):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_the_spec_of_train_params_takes_every_architecture_field_from_them():
+    from dataclasses import fields
+
+    from sentipipe.tasks.classifier.params import TrainParams
+
+    # values unlike both the params' and the spec's defaults, so a field left to its default shows
+    train = TrainParams(
+        cell="gru",
+        hidden_size=7,
+        num_layers=3,
+        bidirectional=False,
+        dropout=0.11,
+        embed_dropout=0.22,
+        pooling="attention",
+        lexical="words",
+    )
+    spec = ClassifierSpec.of(train, vocab_size=50, embed_dim=np_int(12), num_classes=3)
+    sizes = {"vocab_size": 50, "embed_dim": 12, "num_classes": 3}
+    built_in = {"padding_idx", "lexical_buckets"}
+    for field in fields(ClassifierSpec):
+        if field.name in sizes:
+            assert getattr(spec, field.name) == sizes[field.name] and type(getattr(spec, field.name)) is int
+        elif field.name not in built_in:
+            assert getattr(spec, field.name) == getattr(train, field.name), field.name
+    assert build_model(spec).rnn.hidden_size == 7
+
+
+def np_int(value: int):
+    import numpy as np
+
+    return np.int64(value)

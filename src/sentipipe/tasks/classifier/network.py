@@ -91,6 +91,23 @@ class ClassifierSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def of(cls, train, vocab_size: int, embed_dim: int, num_classes: int) -> ClassifierSpec:
+        """The network that `classifier.train` params (`train`: TrainParams or alike) describe."""
+        return cls(
+            vocab_size=int(vocab_size),
+            embed_dim=int(embed_dim),
+            num_classes=int(num_classes),
+            cell=train.cell,
+            hidden_size=train.hidden_size,
+            num_layers=train.num_layers,
+            bidirectional=train.bidirectional,
+            dropout=train.dropout,
+            embed_dropout=train.embed_dropout,
+            pooling=train.pooling,
+            lexical=train.lexical,
+        )
+
 
 class ClassifierNetwork(nn.Module):
     def __init__(self, spec: ClassifierSpec):

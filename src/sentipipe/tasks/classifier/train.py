@@ -135,19 +135,7 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
 
     def build(t: TrainParams) -> tuple[torch.nn.Module, Classification]:
         """The network and objective of one set of train params (the run's, or a search trial's)."""
-        spec = ClassifierSpec(
-            vocab_size=len(words.vocab),
-            embed_dim=int(matrix.shape[1]),
-            num_classes=len(words.labels),
-            cell=t.cell,
-            hidden_size=t.hidden_size,
-            num_layers=t.num_layers,
-            bidirectional=t.bidirectional,
-            dropout=t.dropout,
-            embed_dropout=t.embed_dropout,
-            pooling=t.pooling,
-            lexical=t.lexical,
-        )
+        spec = ClassifierSpec.of(t, len(words.vocab), matrix.shape[1], len(words.labels))
         network = build_model(spec, matrix, freeze=t.freeze_embeddings)
         if t.lexical != "none" and t.lexical_init == "nb":
             lexical.init_nb(network, train_split, t.lexical_scale)
