@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -117,7 +118,7 @@ def test_the_spec_of_train_params_takes_every_architecture_field_from_them():
         pooling="attention",
         lexical="words",
     )
-    spec = ClassifierSpec.of(train, vocab_size=50, embed_dim=np_int(12), num_classes=3)
+    spec = ClassifierSpec.of(train, vocab_size=50, embed_dim=np.int64(12), num_classes=3)
     sizes = {"vocab_size": 50, "embed_dim": 12, "num_classes": 3}
     built_in = {"padding_idx", "lexical_buckets"}
     for field in fields(ClassifierSpec):
@@ -126,9 +127,3 @@ def test_the_spec_of_train_params_takes_every_architecture_field_from_them():
         elif field.name not in built_in:
             assert getattr(spec, field.name) == getattr(train, field.name), field.name
     assert build_model(spec).rnn.hidden_size == 7
-
-
-def np_int(value: int):
-    import numpy as np
-
-    return np.int64(value)
