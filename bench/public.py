@@ -214,6 +214,7 @@ def finished(work: Path) -> dict:
         "train": read_json(work / paths.TRAIN_REPORT),
         "registration": read_json(work / paths.REGISTRATION),
         "prepare": read_json(work / "reports/data/prepare.json"),
+        "teacher": read_json(work / paths.TEACHER_REPORT) if (work / paths.TEACHER_REPORT).is_file() else {},
     }
     seconds = read_json(work / "stage_seconds.json") if (work / "stage_seconds.json").is_file() else {}
     stamp = work / "trained_at.txt"
@@ -256,6 +257,19 @@ def nb_linear(frames: dict, y: dict, classes: int, kind: str, metric: str) -> tu
         if best is None or value > best[0]:
             best = (value, preds, {"C": c, "class_weight": weights})
     return best[1], best[2]
+
+
+def teacher_summary(report: dict) -> dict | None:
+    """The distill set's teacher, from the teacher stage's report: which encoder, its own val and test accuracy."""
+    if not report.get("enabled"):
+        return None
+    keep = ("best_epoch", "val_accuracy", "test_accuracy", "train_seconds", "soft_targets", "scored_texts_per_second")
+    return {
+        "model": report["teacher"].get("model"),
+        "parameters": report["teacher"].get("parameters"),
+        "epochs_run": len(report.get("history", [])),
+        **{k: report.get(k) for k in keep},
+    }
 
 
 def figures(truth: np.ndarray, pred: np.ndarray) -> dict:
@@ -319,6 +333,7 @@ def bench_corpus(name: str, args, work: Path, distill: list[str] | None) -> dict
             "trained_at": r.get("trained_at", ""),  # with --reuse: not the commit of this run
             "serving": m.get("serving"),
             "behaviour": m.get("behaviour", {}).get("overall"),
+            "teacher": teacher_summary(r["teacher"]),
         }
     text = {s: frames[s]["text"].astype(str).tolist() for s in ("train", "val", "test")}
     start = time.perf_counter()
@@ -457,6 +472,16 @@ def page(results: list[dict], missing: tuple[str, ...] = ()) -> str:
             if m.get("search"):
                 s = m["search"]
                 lines.append(f"  Search: {s['why']}; chosen {s['chosen']}.")
+            if m.get("teacher"):
+                t = m["teacher"]
+                lines.append(
+                    f"  Teacher: {t['model']} ({t['parameters'] / 1e6:.1f}M parameters), fine-tuned on the train part "
+                    f"for {t['epochs_run']} epochs (best {t['best_epoch']} on validation): val accuracy "
+                    f"{_pct(t['val_accuracy'])}, test accuracy {_pct(t['test_accuracy'])} (held out); "
+                    f"{t['soft_targets']:,} soft targets labelled at {t['scored_texts_per_second']:.0f} texts/s; "
+                    f"trained in {t['train_seconds'] / 60:.1f} min. The distill set: "
+                    f"`{' '.join('-S ' + f for f in r['distill_flags'] or [])}` (`make distill-params`)."
+                )
         lines += ["", "Published (official test part): " + "; ".join(f"{n} {v}" for n, v in r["published"]) + ".", ""]
     for name in missing:
         corpus = CORPORA[name]
