@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from sentipipe.data.paths import prepared
 from sentipipe.errors import ConfigError
 from sentipipe.io import read_json
 from sentipipe.tasks.classifier import paths
@@ -32,13 +35,21 @@ def distill(teacher: str) -> dict:
 
 
 def test_the_teacher_stage_fine_tunes_a_local_checkpoint_and_records_which_it_was(
-    tiny_workspace, tmp_path, monkeypatch
+    tiny_workspace, tmp_path, monkeypatch, capsys
 ):
     from transformers import AutoModel
 
+    from sentipipe.tasks.classifier import teacher as teacher_stage
+
     folder = tiny_checkpoint(tmp_path / "encoder")
     overrides = distill(str(folder))
+    monkeypatch.setattr(teacher_stage, "TRAIN_PROGRESS_TEXTS", 16)  # a progress line every 16 texts, not 10,000
     run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed", "teacher", "train", "evaluate"))
+    train_rows = len(pd.read_parquet(tiny_workspace / prepared("train")))
+    line = r"teacher: epoch 1/1: ([\d,]+) of ([\d,]+) training texts, \d+ texts/s"
+    progress = re.findall(line, capsys.readouterr().out)
+    assert len(progress) >= train_rows // 48  # batches of 32: a line every one or two batches
+    assert {int(total.replace(",", "")) for _, total in progress} == {train_rows}
 
     report = read_json(paths.TEACHER_REPORT)
     teacher = report["teacher"]

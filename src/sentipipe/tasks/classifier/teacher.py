@@ -128,6 +128,9 @@ def max_length(pieces_of, config, wanted: int) -> int:
     return min(wanted, limit)
 
 
+TRAIN_PROGRESS_TEXTS = 10_000  # training texts between progress lines while fine-tuning (a backward pass each)
+
+
 def fine_tune(
     pieces: dict[str, targets.Pieces], y: dict, d: DistillParams, pad: int, device: torch.device, folder: str | Path
 ) -> tuple[TeacherNetwork, list]:
@@ -150,7 +153,7 @@ def fine_tune(
     history, best, best_state = [], -1.0, None
     for epoch in range(1, d.teacher_epochs + 1):
         model.train()
-        start = time.perf_counter()
+        start, seen, shown = time.perf_counter(), 0, 0
         for index in bucketed_batches(lengths, d.teacher_batch_size, True, rng):
             batch = _padded([pieces["train"][i] for i in index], pad, device)
             # The pieces' pages this step mapped go back at once, as the student's ids do (objective.py): random
@@ -162,6 +165,15 @@ def fine_tune(
             nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             schedule.step()
+            seen += len(index)
+            if seen >= shown + TRAIN_PROGRESS_TEXTS:  # a long epoch on a CPU says how far it is and how fast it goes
+                shown = seen
+                rate = seen / (time.perf_counter() - start)
+                print(
+                    f"teacher: epoch {epoch}/{d.teacher_epochs}: {seen:,} of {len(lengths):,} training texts, "
+                    f"{rate:.0f} texts/s (about {(len(lengths) - seen) / rate / 60:.0f} min left in the epoch)",
+                    flush=True,
+                )
         accuracy = {
             s: float((teacher_logits(model, pieces[s], pad, device).argmax(1) == y[s]).mean()) for s in ("val", "test")
         }
