@@ -214,7 +214,7 @@ def finished(work: Path) -> dict:
         "train": read_json(work / paths.TRAIN_REPORT),
         "registration": read_json(work / paths.REGISTRATION),
         "prepare": read_json(work / "reports/data/prepare.json"),
-        "teacher": read_json(work / paths.TEACHER_REPORT) if (work / paths.TEACHER_REPORT).is_file() else {},
+        "teacher": read_json(work / paths.TEACHER_REPORT),  # the stage writes it on or off ({"enabled": false})
     }
     seconds = read_json(work / "stage_seconds.json") if (work / "stage_seconds.json").is_file() else {}
     stamp = work / "trained_at.txt"
