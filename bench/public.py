@@ -16,7 +16,8 @@ judges', not ours.
     python bench/public.py --corpus sst2       # one corpus; the others' last results stay in the table
     python bench/public.py --distill           # the distill set too (`make distill-params`; a teacher per corpus)
     options: --set section.key=value (any depth; recorded: a changed param is no longer the committed default),
-             --benchmarks DIR (../shared/benchmarks), --keep DIR (the workspaces), --no-docs
+             --benchmarks DIR (../shared/benchmarks), --keep DIR (the workspaces and the baselines' predictions),
+             --reuse (with --keep: read finished workspaces and baselines fitted on the same splits), --no-docs
 
 Writes docs/benchmarks/<corpus>.json and regenerates docs/benchmarks.md from every JSON there (--docs DIR: elsewhere).
 """
@@ -24,6 +25,7 @@ Writes docs/benchmarks/<corpus>.json and regenerates docs/benchmarks.md from eve
 from __future__ import annotations
 
 import argparse
+import hashlib
 import inspect
 import json
 import os
@@ -35,6 +37,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +49,7 @@ from sklearn.svm import LinearSVC
 from sentipipe import stats
 from sentipipe.config import DataConfig, parse
 from sentipipe.data.paths import prepared
-from sentipipe.io import read_json
+from sentipipe.io import read_json, write_json
 from sentipipe.tasks.classifier import baseline, paths
 from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.classifier.predictor import Predictor
@@ -259,6 +262,57 @@ def nb_linear(frames: dict, y: dict, classes: int, kind: str, metric: str) -> tu
     return best[1], best[2]
 
 
+def baseline_fits(frames: dict, y: dict, classes: int, metric: str) -> dict:
+    """Each baseline as a fit to run: its val and test predictions and its row (the choice made on validation)."""
+
+    def reference() -> tuple[dict, dict]:
+        text = {s: frames[s]["text"].astype(str).tolist() for s in ("train", "val", "test")}
+        model = baseline.fit(text["train"], y["train"], text["val"], y["val"], metric)
+        p = {s: model.predict_proba(text[s]).argmax(1) for s in ("val", "test")}
+        choice = {"C": model.c, "class_weight": model.class_weight}
+        return p, {"choice": choice, "candidates": len(model.val_by_candidate)}
+
+    def nb(kind: str) -> tuple[dict, dict]:
+        p, choice = nb_linear(frames, y, classes, kind, metric)
+        return p, {"choice": choice, "candidates": len(baseline.grid(y["train"]))}
+
+    return {"TF-IDF word+char LR": reference, "NB-LR": partial(nb, "lr"), "NBSVM": partial(nb, "svm")}
+
+
+class BaselineCache:
+    """The baselines' predictions of a kept workspace, keyed by the splits, the figure and the baselines' code.
+
+    With --keep each fitted baseline is written here as soon as it is done; --reuse reads it back instead of
+    fitting again (SemEval's three took 74 min on 2 cores), only while the key is the same.
+    """
+
+    def __init__(self, path: Path, frames: dict, metric: str):
+        digest = hashlib.md5(metric.encode())
+        for s in ("train", "val", "test"):
+            digest.update(pd.util.hash_pandas_object(frames[s][["text", "label"]], index=False).to_numpy().tobytes())
+        for source in (inspect.getsource(baseline), inspect.getsource(nb_linear), inspect.getsource(NBFeatures)):
+            digest.update(source.encode())
+        self.path, self.key = path, digest.hexdigest()
+
+    def _read(self) -> dict:
+        if not self.path.is_file():
+            return {}
+        stored = read_json(self.path)
+        return stored.get("methods", {}) if stored.get("key") == self.key else {}
+
+    def get(self, label: str) -> dict | None:
+        hit = self._read().get(label)
+        if hit is None:
+            return None
+        print(f"{label}: read from {self.path} (fitted {hit['row']['seconds']} s, same splits and code)", flush=True)
+        return {**hit, "preds": {s: np.asarray(v, dtype=np.int64) for s, v in hit["preds"].items()}}
+
+    def put(self, label: str, hit: dict) -> None:
+        methods = self._read()  # another bench on the same workspace may have written its own meanwhile
+        methods[label] = {**hit, "preds": {s: np.asarray(v).tolist() for s, v in hit["preds"].items()}}
+        write_json(self.path, {"key": self.key, "methods": methods})
+
+
 def teacher_summary(report: dict) -> dict | None:
     """The distill set's teacher, from the teacher stage's report: which encoder, its own val and test accuracy."""
     if not report.get("enabled"):
@@ -335,26 +389,16 @@ def bench_corpus(name: str, args, work: Path, distill: list[str] | None) -> dict
             "behaviour": m.get("behaviour", {}).get("overall"),
             "teacher": teacher_summary(r["teacher"]),
         }
-    text = {s: frames[s]["text"].astype(str).tolist() for s in ("train", "val", "test")}
-    start = time.perf_counter()
-    reference = baseline.fit(text["train"], y["train"], text["val"], y["val"], metric)
-    preds["TF-IDF word+char LR"] = {s: reference.predict_proba(text[s]).argmax(1) for s in ("val", "test")}
-    rows["TF-IDF word+char LR"] = {
-        "kind": "baseline",
-        "seconds": round(time.perf_counter() - start, 1),
-        "choice": {"C": reference.c, "class_weight": reference.class_weight},
-        "candidates": len(reference.val_by_candidate),
-    }
-    for label, kind in (("NB-LR", "lr"), ("NBSVM", "svm")):
-        start = time.perf_counter()
-        p, choice = nb_linear(frames, y, len(labels), kind, metric)
-        preds[label] = p
-        rows[label] = {
-            "kind": "baseline",
-            "seconds": round(time.perf_counter() - start, 1),
-            "choice": choice,
-            "candidates": len(baseline.grid(y["train"])),
-        }
+    kept = BaselineCache(work / "baselines.json", frames, metric) if args.keep else None
+    for label, fit in baseline_fits(frames, y, len(labels), metric).items():
+        hit = kept.get(label) if kept is not None and args.reuse else None
+        if hit is None:  # fitted here (and kept for a later --reuse); else read: the same data, figure and code
+            start = time.perf_counter()
+            p, row = fit()
+            hit = {"preds": p, "row": {"kind": "baseline", "seconds": round(time.perf_counter() - start, 1), **row}}
+            if kept is not None:
+                kept.put(label, hit)
+        preds[label], rows[label] = hit["preds"], dict(hit["row"])
     for method, p in preds.items():
         rows[method]["val"] = figures(y["val"], p["val"])
         rows[method]["test"] = figures(y["test"], p["test"])
@@ -503,7 +547,9 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], help="section.key=value override, any depth")
     ap.add_argument("--benchmarks", default=str(REPO.parent / "shared" / "benchmarks"))
     ap.add_argument("--keep", help="keep the workspaces in this folder")
-    ap.add_argument("--reuse", action="store_true", help="with --keep: read a workspace whose stages all ran")
+    ap.add_argument(
+        "--reuse", action="store_true", help="with --keep: read a workspace whose stages all ran, and kept baselines"
+    )
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks*")
     ap.add_argument("--docs", default=str(DOCS), help="the docs folder to write (a trial run: elsewhere)")
     ap.add_argument("--page", action="store_true", help="only write benchmarks.md again from the results there")

@@ -1,0 +1,38 @@
+"""bench/public.py's kept baselines: read back only for the same splits, figure and code."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from public import BaselineCache  # noqa: E402
+
+
+def _frames(flip: bool = False) -> dict:
+    labels = ["positive", "negative"] * 3
+    if flip:
+        labels[0] = "negative"
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(6)], "label": labels, "group": "x"})
+    return {s: frame for s in ("train", "val", "test")}
+
+
+def test_kept_baseline_is_read_back_only_for_the_same_splits_and_figure(tmp_path):
+    path = tmp_path / "baselines.json"
+    hit = {
+        "preds": {"val": np.array([0, 1, 1]), "test": np.array([1, 0, 0])},
+        "row": {"kind": "baseline", "seconds": 3.5},
+    }
+    cache = BaselineCache(path, _frames(), "accuracy")
+    assert cache.get("NB-LR") is None  # nothing kept yet
+    cache.put("NB-LR", hit)
+    cache.put("NBSVM", {**hit, "row": {"kind": "baseline", "seconds": 9.0}})  # a second method keeps the first
+
+    again = BaselineCache(path, _frames(), "accuracy").get("NB-LR")
+    assert again["row"] == {"kind": "baseline", "seconds": 3.5}
+    assert again["preds"]["test"].tolist() == [1, 0, 0] and again["preds"]["val"].dtype == np.int64
+    assert BaselineCache(path, _frames(), "accuracy").get("NBSVM")["row"]["seconds"] == 9.0
+    assert BaselineCache(path, _frames(flip=True), "accuracy").get("NB-LR") is None  # one label changed
+    assert BaselineCache(path, _frames(), "macro_recall").get("NB-LR") is None  # another figure chose C
