@@ -13,6 +13,7 @@ from sentipipe.errors import ConfigError
 from sentipipe.io import read_json
 from sentipipe.tasks.classifier import paths
 from sentipipe.tasks.classifier.predictor import Predictor
+from sentipipe.tasks.classifier.teacher import TEACHER_CHECKPOINT
 from tests.helpers import REPO, run_tiny_pipeline, tiny_raw
 from tests.unit.test_teacher_encoders import tiny_checkpoint
 
@@ -124,3 +125,137 @@ def test_the_soft_targets_are_made_a_chunk_at_a_time_by_the_same_teacher(tiny_wo
     np.testing.assert_allclose(  # batched with other texts: float rounding only
         np.stack(originals[0]["logits"].map(np.asarray)), np.stack(originals[1]["logits"].map(np.asarray)), atol=1e-5
     )
+
+
+class Killed(Exception):
+    pass
+
+
+@pytest.mark.parametrize("dies_after_epoch", [1, 2])  # 2 of 2: killed while labelling, after the last epoch
+def test_a_teacher_killed_after_an_epoch_resumes_there_and_ends_like_an_uninterrupted_one(
+    tiny_workspace, tmp_path, monkeypatch, capsys, dies_after_epoch
+):
+    import numpy as np
+    import torch
+
+    from sentipipe.training import checkpoints
+
+    torch.manual_seed(0)
+    overrides = distill(str(tiny_checkpoint(tmp_path / "encoder")))
+    overrides["classifier"]["distill"]["teacher_epochs"] = 2
+    save, last_epoch = checkpoints.save, []
+
+    def save_and_keep_the_last_epoch(path, state):  # its weights: the best epoch may be the first
+        save(path, state)
+        if state.get("epoch") == 2:
+            last_epoch.append({k: v.clone() for k, v in state["model"].items()})
+
+    monkeypatch.setattr(checkpoints, "save", save_and_keep_the_last_epoch)
+    run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed", "teacher"))
+    straight, straight_test = read_json(paths.TEACHER_REPORT), np.load(paths.TEACHER_TEST_LOGITS)
+    straight_soft = pd.read_parquet(paths.SOFT_TARGETS)
+    assert torch.load(TEACHER_CHECKPOINT, weights_only=False)["complete"]  # finished: not resumed
+
+    def save_then_die(path, state):
+        save(path, state)
+        if state.get("epoch") == dies_after_epoch:
+            raise Killed
+
+    monkeypatch.setattr(checkpoints, "save", save_then_die)
+    with pytest.raises(Killed):
+        run_tiny_pipeline(overrides, only=("teacher",))
+    monkeypatch.setattr(checkpoints, "save", save_and_keep_the_last_epoch)
+    capsys.readouterr()
+
+    run_tiny_pipeline(overrides, only=("teacher",))  # what the next `dvc repro` does
+    if dies_after_epoch == 1:  # the second epoch, run after the resume, ends with the same weights
+        assert len(last_epoch) == 2 and all(torch.equal(last_epoch[0][k], last_epoch[1][k]) for k in last_epoch[0])
+    assert f"teacher: resumed after epoch {dies_after_epoch}/2 from its checkpoint" in capsys.readouterr().out
+    resumed = read_json(paths.TEACHER_REPORT)
+    assert resumed["resumed_after_epoch"] == dies_after_epoch and straight["resumed_after_epoch"] is None
+    without_time = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
+    assert without_time(resumed["history"]) == without_time(straight["history"])
+    assert np.array_equal(np.load(paths.TEACHER_TEST_LOGITS), straight_test)  # bit for bit on the CPU
+    soft = pd.read_parquet(paths.SOFT_TARGETS)
+    assert soft["kind"].tolist() == straight_soft["kind"].tolist()
+    assert np.array_equal(np.stack(soft["logits"].map(np.asarray)), np.stack(straight_soft["logits"].map(np.asarray)))
+
+
+def test_a_teacher_checkpoint_of_other_params_is_not_resumed(tiny_workspace, tmp_path, monkeypatch, capsys):
+    import torch
+
+    from sentipipe.training import checkpoints
+
+    overrides = distill(str(tiny_checkpoint(tmp_path / "encoder")))
+    overrides["classifier"]["distill"]["teacher_epochs"] = 2
+    run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed"))
+    save = checkpoints.save
+
+    def save_then_die(path, state):
+        save(path, state)
+        if state.get("epoch") == 1:
+            raise Killed
+
+    monkeypatch.setattr(checkpoints, "save", save_then_die)
+    with pytest.raises(Killed):
+        run_tiny_pipeline(overrides, only=("teacher",))
+    monkeypatch.setattr(checkpoints, "save", save)
+    overrides["classifier"]["distill"]["teacher_lr"] = 0.0001  # another learning rate: the epoch is not the same
+    capsys.readouterr()
+    run_tiny_pipeline(overrides, only=("teacher",))
+    assert "resumed" not in capsys.readouterr().out
+    assert read_json(paths.TEACHER_REPORT)["resumed_after_epoch"] is None
+    assert len(read_json(paths.TEACHER_REPORT)["history"]) == 2
+    assert torch.load(TEACHER_CHECKPOINT, weights_only=False) == {
+        "fingerprint": torch.load(TEACHER_CHECKPOINT, weights_only=False)["fingerprint"],
+        "complete": True,
+    }
+
+
+def test_a_teacher_process_killed_with_sigkill_resumes_after_its_last_epoch(tiny_workspace, tmp_path):
+    """The stage's own script, killed (SIGKILL) once an epoch is checkpointed, then run again: as `dvc repro` would."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+    import torch
+
+    from tests.helpers import tiny_corpus, venv_env, write_params
+
+    torch.manual_seed(0)
+    tiny_corpus(copies=20).to_parquet(tiny_workspace / "data/raw/corpus.parquet", index=False)
+    overrides = distill(str(tiny_checkpoint(tmp_path / "encoder")))
+    overrides["classifier"]["distill"].update(teacher_epochs=3, teacher_batch_size=4)  # epochs of ~60 steps
+    run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed"))
+    write_params(tiny_workspace, tiny_raw(overrides))
+    script = [sys.executable, str(REPO / "pipeline/classifier/teacher.py")]
+
+    def stage() -> subprocess.CompletedProcess:
+        done = subprocess.run(script, env=venv_env(), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    stage()
+    straight = read_json(paths.TEACHER_REPORT)
+    straight_test = np.load(paths.TEACHER_TEST_LOGITS)
+
+    proc = subprocess.Popen(script, env=venv_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, state = time.monotonic() + 300, {}
+    while proc.poll() is None and time.monotonic() < deadline and not state.get("epoch"):
+        time.sleep(0.005)
+        if TEACHER_CHECKPOINT.is_file():
+            state = torch.load(TEACHER_CHECKPOINT, weights_only=False)  # the finished run's marker has no epoch
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the stage must be killed mid-fine-tuning"
+    killed = torch.load(TEACHER_CHECKPOINT, weights_only=False)
+    assert not killed["complete"] and 1 <= killed["epoch"] < 3
+
+    resumed = stage()
+    assert f"teacher: resumed after epoch {killed['epoch']}/3 from its checkpoint" in resumed.stdout
+    report = read_json(paths.TEACHER_REPORT)
+    assert report["resumed_after_epoch"] == killed["epoch"] and straight["resumed_after_epoch"] is None
+    assert [h["val_accuracy"] for h in report["history"]] == [h["val_accuracy"] for h in straight["history"]]
+    assert np.array_equal(np.load(paths.TEACHER_TEST_LOGITS), straight_test)
+    assert torch.load(TEACHER_CHECKPOINT, weights_only=False)["complete"]  # the next run starts afresh

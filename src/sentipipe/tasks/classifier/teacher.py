@@ -25,7 +25,7 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path
 
@@ -44,9 +44,17 @@ from sentipipe.io import require, write_json, write_parquet, write_parquet_chunk
 from sentipipe.tasks.classifier import augment, encoders, vocab_file
 from sentipipe.tasks.classifier import soft_targets as targets
 from sentipipe.tasks.classifier.params import ClassifierConfig, DistillParams
-from sentipipe.tasks.classifier.paths import EMBEDDINGS, SOFT_TARGETS, TEACHER_REPORT, TEACHER_TEST_LOGITS, VOCAB
+from sentipipe.tasks.classifier.paths import (
+    EMBEDDINGS,
+    MODELS,
+    SOFT_TARGETS,
+    TEACHER_REPORT,
+    TEACHER_TEST_LOGITS,
+    VOCAB,
+)
 from sentipipe.text.batching import bucketed_batches
 from sentipipe.text.encoding import release
+from sentipipe.training import checkpoints
 from sentipipe.training.device import resolve_device
 
 
@@ -128,13 +136,28 @@ def max_length(pieces_of, config, wanted: int) -> int:
     return min(wanted, limit)
 
 
+# Rewritten after every fine-tuning epoch (a DVC persist output beside the student's checkpoint); here, not in
+# paths.py, which every stage reads: a path only this stage and its tests use
+TEACHER_CHECKPOINT = MODELS / "teacher_checkpoint.pt"
 TRAIN_PROGRESS_TEXTS = 10_000  # training texts between progress lines while fine-tuning (a backward pass each)
 
 
 def fine_tune(
-    pieces: dict[str, targets.Pieces], y: dict, d: DistillParams, pad: int, device: torch.device, folder: str | Path
+    pieces: dict[str, targets.Pieces],
+    y: dict,
+    d: DistillParams,
+    pad: int,
+    device: torch.device,
+    folder: str | Path,
+    resume: dict | None = None,
+    save: Callable[[dict], None] | None = None,
 ) -> tuple[TeacherNetwork, list]:
-    """Fine-tune on train, evaluate on val after every epoch, keep the best epoch's weights."""
+    """Fine-tune on train, evaluate on val after every epoch, keep the best epoch's weights.
+
+    After every epoch `save` gets the whole state (weights, optimizer, schedule, both random generators, the
+    history and the best epoch's weights); from such a `resume` the remaining epochs run as they would have
+    without the kill (bit for bit on a CPU), and with none left the best epoch's weights come straight back.
+    """
     model = TeacherNetwork(int(max(y["train"].max(), y["val"].max())) + 1, folder).to(device)
     no_decay = ("bias", "LayerNorm.weight")
     groups = [
@@ -150,8 +173,16 @@ def fine_tune(
         optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
     )
     labels = torch.tensor(y["train"], device=device)
-    history, best, best_state = [], -1.0, None
-    for epoch in range(1, d.teacher_epochs + 1):
+    history, best, best_state, done = [], -1.0, None, 0
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["schedule"])
+        rng.bit_generator.state = resume["numpy_rng"]
+        torch.set_rng_state(resume["torch_rng"])
+        history, best, best_state, done = resume["history"], resume["best"], resume["best_state"], resume["epoch"]
+        print(f"teacher: resumed after epoch {done}/{d.teacher_epochs} from its checkpoint", flush=True)
+    for epoch in range(done + 1, d.teacher_epochs + 1):
         model.train()
         start, seen, shown = time.perf_counter(), 0, 0
         for index in bucketed_batches(lengths, d.teacher_batch_size, True, rng):
@@ -192,6 +223,20 @@ def fine_tune(
         )
         if accuracy["val"] > best:
             best, best_state = accuracy["val"], {k: v.detach().clone() for k, v in model.state_dict().items()}
+        if save is not None:
+            save(
+                {
+                    "epoch": epoch,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "numpy_rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                    "best": best,
+                    "best_state": best_state,
+                }
+            )
     model.load_state_dict(best_state)
     return model, history
 
@@ -199,12 +244,13 @@ def fine_tune(
 PROGRESS_TEXTS = 50_000  # training texts between progress lines
 
 
-def teacher(params: ClassifierConfig) -> dict:
+def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
     d = params.classifier.distill
     if not d.enabled:
         write_parquet(SOFT_TARGETS, pd.DataFrame({c: [] for c in targets.COLUMNS}))
         report = {"enabled": False}
         write_json(TEACHER_REPORT, report)
+        checkpoints.save(TEACHER_CHECKPOINT, {"complete": True})
         print("teacher: classifier.distill.enabled is false: no teacher, no soft targets")
         return report
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -230,9 +276,21 @@ def teacher(params: ClassifierConfig) -> dict:
         for s in ("train", "val", "test")
     }
 
+    # a killed stage resumes after its last finished epoch, if the params, data, encoder and code are the same
+    expected = checkpoints.fingerprint(
+        {**d.model_dump(), "max_length": length, "device": device.type, "weights": encoder.weights_sha256},
+        {s: tracking.file_md5(prepared(s)) for s in ("train", "val", "test")},
+    )
+    resume = checkpoints.load(TEACHER_CHECKPOINT, expected, fresh)
+    earlier = resume["seconds"] if resume else 0.0
     start = time.perf_counter()
-    model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device, encoder.path)
-    train_seconds = time.perf_counter() - start
+
+    def save(state: dict) -> None:
+        seconds = earlier + time.perf_counter() - start
+        checkpoints.save(TEACHER_CHECKPOINT, {**state, "fingerprint": expected, "complete": False, "seconds": seconds})
+
+    model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device, encoder.path, resume, save)
+    train_seconds = earlier + time.perf_counter() - start
     TEACHER_TEST_LOGITS.parent.mkdir(parents=True, exist_ok=True)
     np.save(TEACHER_TEST_LOGITS, teacher_logits(model, pieces["test"], pieces_of.pad_token_id, device))
     del pieces
@@ -285,6 +343,7 @@ def teacher(params: ClassifierConfig) -> dict:
         "test_accuracy": best["test_accuracy"],
         "history": history,
         "train_seconds": round(train_seconds, 1),
+        "resumed_after_epoch": resume["epoch"] if resume else None,  # a killed stage's epochs were not run again
         "soft_targets": int(soft["rows"]),
         "by_kind": soft["by_kind"],
         "scored_texts_per_second": round(scored / max(score_seconds, 1e-9), 1),
@@ -316,6 +375,9 @@ def teacher(params: ClassifierConfig) -> dict:
         )
         report["run_id"] = run.info.run_id
     write_json(TEACHER_REPORT, report)
+    checkpoints.save(
+        TEACHER_CHECKPOINT, {"fingerprint": expected, "complete": True}
+    )  # done: the next run starts afresh
     print(
         f"teacher ({encoder.model}, {parameters / 1e6:.1f}M parameters): val accuracy {report['val_accuracy']:.4f}, "
         f"test {report['test_accuracy']:.4f} "
