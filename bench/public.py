@@ -167,8 +167,14 @@ def run_params(corpus: Corpus, files: Path, overrides: list[str], distill: list[
     return raw
 
 
-def pipeline(raw: dict, work: Path) -> dict:
-    """Every stage of the default pipeline in `work`, timed; the served model's predictions and the reports."""
+def pipeline(raw: dict, work: Path, resume: bool = False) -> dict:
+    """Every stage of the default pipeline in `work`, timed; the served model's predictions and the reports.
+
+    Each stage that ends is recorded in `work/stages_done.json` with a key of the params and the code; with
+    `resume` (--reuse) a stage recorded under the same key is not run again (its outputs are in `work`), so a
+    bench killed mid-corpus goes on where it stopped, as `dvc repro` would: the teacher from its last epoch and
+    the student from its last checkpoint (their own checkpoints), every finished stage skipped.
+    """
     from sentipipe.data.ingest import ingest
     from sentipipe.data.prepare import prepare
     from sentipipe.tasks.classifier.embed import embed
@@ -177,13 +183,18 @@ def pipeline(raw: dict, work: Path) -> dict:
     from sentipipe.tasks.classifier.teacher import teacher
     from sentipipe.tasks.classifier.tokenize import tokenize
     from sentipipe.tasks.classifier.train import train
+    from sentipipe.training.checkpoints import code_digest
 
     work.mkdir(parents=True, exist_ok=True)
     trained_at = _git("rev-parse", "--short", "HEAD") + (" (uncommitted changes)" if _dirty() else "")
     (work / "trained_at.txt").write_text(trained_at + "\n")  # the workspace has no git: --reuse reads it here
     here = Path.cwd()
     os.chdir(work)
-    seconds = {}
+    seconds: dict[str, float] = {}
+    key = hashlib.md5(json.dumps({"params": raw, "code": code_digest()}, sort_keys=True).encode()).hexdigest()
+    progress = work / "stages_done.json"
+    done = read_json(progress) if resume and progress.is_file() else {}
+    done = done.get("seconds", {}) if done.get("key") == key else {}
     try:
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlflow.db'}"
         data, params = parse(raw, DataConfig, "bench"), parse(raw, ClassifierConfig, "bench")
@@ -197,9 +208,14 @@ def pipeline(raw: dict, work: Path) -> dict:
             ("evaluate", evaluate, params),
             ("register", register, params),
         ):
+            if name in done:
+                print(f"bench: stage {name} ran before in {work} with the same params and code: not run again")
+                seconds[name] = done[name]
+                continue
             start = time.perf_counter()
             stage(arg)
             seconds[name] = round(time.perf_counter() - start, 1)
+            write_json(progress, {"key": key, "seconds": seconds})
         (work / "stage_seconds.json").write_text(json.dumps(seconds))
     finally:
         os.chdir(here)
@@ -359,7 +375,7 @@ def bench_corpus(name: str, args, work: Path, distill: list[str] | None) -> dict
         if args.reuse and (folder / paths.REGISTRATION).is_file():
             result = finished(folder)  # a kept workspace whose stages all ran: read, not rerun
         else:
-            result = pipeline(raw, folder)
+            result = pipeline(raw, folder, args.reuse)
         wall = time.perf_counter() - start
         if args.reuse and result["seconds"]:
             wall = sum(result["seconds"].values())  # the stages' own time when they ran, not the time to read them
@@ -548,7 +564,9 @@ def main() -> int:
     ap.add_argument("--benchmarks", default=str(REPO.parent / "shared" / "benchmarks"))
     ap.add_argument("--keep", help="keep the workspaces in this folder")
     ap.add_argument(
-        "--reuse", action="store_true", help="with --keep: read a workspace whose stages all ran, and kept baselines"
+        "--reuse",
+        action="store_true",
+        help="with --keep: read a workspace whose stages all ran and kept baselines; go on with one a kill stopped",
     )
     ap.add_argument("--no-docs", action="store_true", help="do not write docs/benchmarks*")
     ap.add_argument("--docs", default=str(DOCS), help="the docs folder to write (a trial run: elsewhere)")
