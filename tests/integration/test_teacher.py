@@ -40,11 +40,11 @@ def test_the_teacher_stage_fine_tunes_a_local_checkpoint_and_records_which_it_wa
 ):
     from transformers import AutoModel
 
-    from sentipipe.tasks.classifier import teacher as teacher_stage
+    from sentipipe.tasks.classifier import teacher_model
 
     folder = tiny_checkpoint(tmp_path / "encoder")
     overrides = distill(str(folder))
-    monkeypatch.setattr(teacher_stage, "TRAIN_PROGRESS_TEXTS", 16)  # a progress line every 16 texts, not 10,000
+    monkeypatch.setattr(teacher_model, "TRAIN_PROGRESS_TEXTS", 16)  # a progress line every 16 texts, not 10,000
     run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed", "teacher", "train", "evaluate"))
     train_rows = len(pd.read_parquet(tiny_workspace / prepared("train")))
     line = r"teacher: epoch 1/1: ([\d,]+) of ([\d,]+) training texts, \d+ texts/s"
@@ -131,9 +131,12 @@ class Killed(Exception):
     pass
 
 
-@pytest.mark.parametrize("dies_after_epoch", [1, 2])  # 2 of 2: killed while labelling, after the last epoch
-def test_a_teacher_killed_after_an_epoch_resumes_there_and_ends_like_an_uninterrupted_one(
-    tiny_workspace, tmp_path, monkeypatch, capsys, dies_after_epoch
+@pytest.mark.parametrize(
+    "dies",
+    [("epoch", 1), ("epoch", 2), ("labelled_parts", 2)],  # mid-fine-tuning; after it; mid-labelling
+)
+def test_a_teacher_killed_resumes_where_it_stopped_and_ends_like_an_uninterrupted_one(
+    tiny_workspace, tmp_path, monkeypatch, capsys, dies
 ):
     import numpy as np
     import torch
@@ -143,11 +146,12 @@ def test_a_teacher_killed_after_an_epoch_resumes_there_and_ends_like_an_uninterr
     torch.manual_seed(0)
     overrides = distill(str(tiny_checkpoint(tmp_path / "encoder")))
     overrides["classifier"]["distill"]["teacher_epochs"] = 2
+    overrides["compute"] = {"chunk_rows": 20}  # the texts and their variants labelled 20 at a time: six parts
     save, last_epoch = checkpoints.save, []
 
     def save_and_keep_the_last_epoch(path, state):  # its weights: the best epoch may be the first
         save(path, state)
-        if state.get("epoch") == 2:
+        if state.get("epoch") == 2 and "model" in state:
             last_epoch.append({k: v.clone() for k, v in state["model"].items()})
 
     monkeypatch.setattr(checkpoints, "save", save_and_keep_the_last_epoch)
@@ -158,7 +162,8 @@ def test_a_teacher_killed_after_an_epoch_resumes_there_and_ends_like_an_uninterr
 
     def save_then_die(path, state):
         save(path, state)
-        if state.get("epoch") == dies_after_epoch:
+        kind, at = dies
+        if (kind == "epoch" and "model" in state and state["epoch"] == at) or len(state.get("logits", [])) == at:
             raise Killed
 
     monkeypatch.setattr(checkpoints, "save", save_then_die)
@@ -168,16 +173,24 @@ def test_a_teacher_killed_after_an_epoch_resumes_there_and_ends_like_an_uninterr
     capsys.readouterr()
 
     run_tiny_pipeline(overrides, only=("teacher",))  # what the next `dvc repro` does
-    if dies_after_epoch == 1:  # the second epoch, run after the resume, ends with the same weights
+    out = capsys.readouterr().out
+    if dies == ("epoch", 1):  # the second epoch, run after the resume, ends with the same weights
         assert len(last_epoch) == 2 and all(torch.equal(last_epoch[0][k], last_epoch[1][k]) for k in last_epoch[0])
-    assert f"teacher: resumed after epoch {dies_after_epoch}/2 from its checkpoint" in capsys.readouterr().out
+    after_epoch = dies[1] if dies[0] == "epoch" else 2
+    assert f"teacher: resumed after epoch {after_epoch}/2 from its checkpoint" in out
     resumed = read_json(paths.TEACHER_REPORT)
-    assert resumed["resumed_after_epoch"] == dies_after_epoch and straight["resumed_after_epoch"] is None
+    assert resumed["resumed_after_epoch"] == after_epoch and straight["resumed_after_epoch"] is None
+    kept = dies[1] if dies[0] == "labelled_parts" else 0
+    assert resumed["resumed_labelled_parts"] == kept and straight["resumed_labelled_parts"] == 0
+    assert (f"teacher: {kept} labelled parts of 20 texts kept by the checkpoint" in out) == (kept > 0)
     without_time = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
     assert without_time(resumed["history"]) == without_time(straight["history"])
     assert np.array_equal(np.load(paths.TEACHER_TEST_LOGITS), straight_test)  # bit for bit on the CPU
     soft = pd.read_parquet(paths.SOFT_TARGETS)
-    assert soft["kind"].tolist() == straight_soft["kind"].tolist()
+    assert len(soft) == len(straight_soft) == resumed["soft_targets"] > 5 * 20
+    for column in ("kind", "label"):
+        assert soft[column].tolist() == straight_soft[column].tolist()
+    assert soft["tokens"].map(list).tolist() == straight_soft["tokens"].map(list).tolist()  # the same variants
     assert np.array_equal(np.stack(soft["logits"].map(np.asarray)), np.stack(straight_soft["logits"].map(np.asarray)))
 
 

@@ -82,7 +82,7 @@ def test_the_teachers_fine_tuning_gives_back_the_pieces_pages_it_read_every_step
     let them pile up, as the student's ids did: docs/evidence.md#student-2026-12-06)."""
     import torch
 
-    from sentipipe.tasks.classifier import teacher
+    from sentipipe.tasks.classifier import teacher_model as teacher
     from tests.unit.test_teacher_encoders import tiny_checkpoint
 
     rng = np.random.default_rng(0)

@@ -25,16 +25,16 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from functools import partial
+from itertools import islice
 from pathlib import Path
 
 import mlflow
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import AutoConfig, AutoTokenizer
 
 from sentipipe import compute, tracking
 from sentipipe.config import ComputeParams
@@ -43,7 +43,7 @@ from sentipipe.errors import ConfigError
 from sentipipe.io import require, write_json, write_parquet, write_parquet_chunks
 from sentipipe.tasks.classifier import augment, encoders, vocab_file
 from sentipipe.tasks.classifier import soft_targets as targets
-from sentipipe.tasks.classifier.params import ClassifierConfig, DistillParams
+from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.classifier.paths import (
     EMBEDDINGS,
     MODELS,
@@ -52,49 +52,9 @@ from sentipipe.tasks.classifier.paths import (
     TEACHER_TEST_LOGITS,
     VOCAB,
 )
-from sentipipe.text.batching import bucketed_batches
-from sentipipe.text.encoding import release
+from sentipipe.tasks.classifier.teacher_model import TeacherNetwork, fine_tune, rebuilt, teacher_logits
 from sentipipe.training import checkpoints
 from sentipipe.training.device import resolve_device
-
-
-class TeacherNetwork(nn.Module):
-    def __init__(self, classes: int, folder: str | Path):
-        super().__init__()
-        # float32 whatever the checkpoint's dtype: a half-precision file would fine-tune badly on a CPU
-        self.encoder = AutoModel.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
-        self.dropout = nn.Dropout(0.1)
-        self.head = nn.Linear(self.encoder.config.hidden_size, classes)
-
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
-        weights = mask.unsqueeze(-1).to(hidden.dtype)
-        return self.head(self.dropout((hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)))
-
-
-def _padded(pieces: list[np.ndarray], pad: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(p) for p in pieces)
-    ids = torch.full((len(pieces), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(pieces), width), dtype=torch.long)
-    for row, p in enumerate(pieces):
-        ids[row, : len(p)], mask[row, : len(p)] = torch.from_numpy(p.astype(np.int64)), 1
-    return ids.to(device), mask.to(device)
-
-
-@torch.no_grad()
-def teacher_logits(model: TeacherNetwork, pieces: targets.Pieces, pad: int, device: torch.device) -> np.ndarray:
-    model.eval()
-    out = np.zeros((len(pieces), model.head.out_features), dtype=np.float32)
-    for index in bucketed_batches(pieces.lengths, 128, False, max_tokens=128 * 64):
-        out[index] = model(*_padded([pieces[i] for i in index], pad, device)).float().cpu().numpy()
-    return out
-
-
-def rebuilt(state: dict, classes: int, folder: str) -> TeacherNetwork:
-    """The fine-tuned teacher on a Ray worker: the encoder's architecture from its folder, the weights sent along."""
-    model = TeacherNetwork(classes, folder)
-    model.load_state_dict(state)
-    return model
 
 
 def label(
@@ -139,108 +99,6 @@ def max_length(pieces_of, config, wanted: int) -> int:
 # Rewritten after every fine-tuning epoch (a DVC persist output beside the student's checkpoint); here, not in
 # paths.py, which every stage reads: a path only this stage and its tests use
 TEACHER_CHECKPOINT = MODELS / "teacher_checkpoint.pt"
-TRAIN_PROGRESS_TEXTS = 10_000  # training texts between progress lines while fine-tuning (a backward pass each)
-
-
-def fine_tune(
-    pieces: dict[str, targets.Pieces],
-    y: dict,
-    d: DistillParams,
-    pad: int,
-    device: torch.device,
-    folder: str | Path,
-    resume: dict | None = None,
-    save: Callable[[dict], None] | None = None,
-) -> tuple[TeacherNetwork, list]:
-    """Fine-tune on train, evaluate on val after every epoch, keep the best epoch's weights.
-
-    After every epoch `save` gets the whole state (weights, optimizer, schedule, both random generators, the
-    history and the best epoch's weights); from such a `resume` the remaining epochs run as they would have
-    without the kill (bit for bit on a CPU), and with none left the best epoch's weights come straight back.
-    """
-    model = TeacherNetwork(int(max(y["train"].max(), y["val"].max())) + 1, folder).to(device)
-    no_decay = ("bias", "LayerNorm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)], "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=d.teacher_lr)
-    rng = np.random.default_rng(d.seed)
-    lengths = pieces["train"].lengths
-    total = d.teacher_epochs * int(np.ceil(len(lengths) / d.teacher_batch_size))
-    warmup = max(1, total // 10)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: (s + 1) / warmup if s < warmup else max(0.0, (total - s) / max(1, total - warmup))
-    )
-    labels = torch.tensor(y["train"], device=device)
-    history, best, best_state, done = [], -1.0, None, 0
-    if resume is not None:
-        model.load_state_dict(resume["model"])
-        optimizer.load_state_dict(resume["optimizer"])
-        schedule.load_state_dict(resume["schedule"])
-        rng.bit_generator.state = resume["numpy_rng"]
-        torch.set_rng_state(resume["torch_rng"])
-        history, best, best_state, done = resume["history"], resume["best"], resume["best_state"], resume["epoch"]
-        print(f"teacher: resumed after epoch {done}/{d.teacher_epochs} from its checkpoint", flush=True)
-    for epoch in range(done + 1, d.teacher_epochs + 1):
-        model.train()
-        start, seen, shown = time.perf_counter(), 0, 0
-        for index in bucketed_batches(lengths, d.teacher_batch_size, True, rng):
-            batch = _padded([pieces["train"][i] for i in index], pad, device)
-            # The pieces' pages this step mapped go back at once, as the student's ids do (objective.py): random
-            # batches would otherwise map the whole pieces file, in large folios, into this process.
-            release(pieces["train"].flat)
-            loss = nn.functional.cross_entropy(model(*batch), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            seen += len(index)
-            if seen >= shown + TRAIN_PROGRESS_TEXTS:  # a long epoch on a CPU says how far it is and how fast it goes
-                shown = seen
-                rate = seen / (time.perf_counter() - start)
-                print(
-                    f"teacher: epoch {epoch}/{d.teacher_epochs}: {seen:,} of {len(lengths):,} training texts, "
-                    f"{rate:.0f} texts/s (about {(len(lengths) - seen) / rate / 60:.0f} min left in the epoch)",
-                    flush=True,
-                )
-        accuracy = {
-            s: float((teacher_logits(model, pieces[s], pad, device).argmax(1) == y[s]).mean()) for s in ("val", "test")
-        }
-        history.append(
-            {
-                "epoch": epoch,
-                "val_accuracy": accuracy["val"],
-                "test_accuracy": accuracy["test"],
-                "seconds": round(time.perf_counter() - start, 1),
-            }
-        )
-        print(
-            f"teacher: epoch {epoch}/{d.teacher_epochs}: val accuracy {accuracy['val']:.4f} "
-            f"({history[-1]['seconds']}s)",
-            flush=True,
-        )
-        if accuracy["val"] > best:
-            best, best_state = accuracy["val"], {k: v.detach().clone() for k, v in model.state_dict().items()}
-        if save is not None:
-            save(
-                {
-                    "epoch": epoch,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "numpy_rng": rng.bit_generator.state,
-                    "torch_rng": torch.get_rng_state(),
-                    "history": history,
-                    "best": best,
-                    "best_state": best_state,
-                }
-            )
-    model.load_state_dict(best_state)
-    return model, history
-
-
 PROGRESS_TEXTS = 50_000  # training texts between progress lines
 
 
@@ -276,21 +134,28 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
         for s in ("train", "val", "test")
     }
 
-    # a killed stage resumes after its last finished epoch, if the params, data, encoder and code are the same
+    # A killed stage resumes after its last finished epoch, or its last labelled part, if the params, data,
+    # encoder and code are the same (the variants are made again, the same ones: only their labels are kept).
     expected = checkpoints.fingerprint(
-        {**d.model_dump(), "max_length": length, "device": device.type, "weights": encoder.weights_sha256},
-        {s: tracking.file_md5(prepared(s)) for s in ("train", "val", "test")},
+        {
+            **d.model_dump(),
+            "max_length": length,
+            "device": device.type,
+            "weights": encoder.weights_sha256,
+            "chunk_rows": rows,
+        },
+        {str(f): tracking.file_md5(f) for f in (*(prepared(s) for s in ("train", "val", "test")), VOCAB, EMBEDDINGS)},
     )
     resume = checkpoints.load(TEACHER_CHECKPOINT, expected, fresh)
     earlier = resume["seconds"] if resume else 0.0
-    start = time.perf_counter()
+    tuning = time.perf_counter()
 
     def save(state: dict) -> None:
-        seconds = earlier + time.perf_counter() - start
+        seconds = earlier + time.perf_counter() - tuning
         checkpoints.save(TEACHER_CHECKPOINT, {**state, "fingerprint": expected, "complete": False, "seconds": seconds})
 
     model, history = fine_tune(pieces, y, d, pieces_of.pad_token_id, device, encoder.path, resume, save)
-    train_seconds = earlier + time.perf_counter() - start
+    train_seconds = earlier + time.perf_counter() - tuning
     TEACHER_TEST_LOGITS.parent.mkdir(parents=True, exist_ok=True)
     np.save(TEACHER_TEST_LOGITS, teacher_logits(model, pieces["test"], pieces_of.pad_token_id, device))
     del pieces
@@ -310,24 +175,46 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
     )
     parts = (([kept for kept, _ in part], [text for _, text in part]) for part in targets.parts(varied, rows))
     usage, kinds, scored = compute.Usage(params.compute.engine), Counter(), 0
+    labelled: list[np.ndarray] = list(resume.get("logits", [])) if resume else []  # each part's, in order
+    kept_parts = len(labelled)
+    if kept_parts:
+        print(f"teacher: {kept_parts} labelled parts of {rows:,} texts kept by the checkpoint: not labelled again")
+    tuned = {
+        "epoch": d.teacher_epochs,
+        "history": history,
+        "best": max(h["val_accuracy"] for h in history),
+        "best_state": model.state_dict(),
+    }
     start = time.perf_counter()
+
+    def frame_of(kept: list, logits: np.ndarray) -> pd.DataFrame:
+        frame = pd.DataFrame(kept, columns=["tokens", "label", "kind"])
+        frame["logits"] = [row.tolist() for row in logits]
+        kinds.update(frame["kind"])
+        return frame[targets.COLUMNS]
 
     def frames() -> Iterator[pd.DataFrame]:
         nonlocal scored
         shown = 0
+        for (kept, _), logits in zip(islice(parts, kept_parts), labelled[:kept_parts], strict=True):
+            if len(kept) != len(logits):
+                raise RuntimeError(f"{TEACHER_CHECKPOINT}: a kept part does not match its texts; delete the file")
+            yield frame_of(kept, logits)
         run = lambda items: label(  # noqa: E731
             model, items, pieces_of.pad_token_id, device, encoder.path, params.compute, usage
         )
         inputs = ((kept, targets.Pieces.of([encode(texts)])) for kept, texts in parts)
         for (kept, _), logits in compute.with_inputs(inputs, lambda items: run(p for _, p in items)):
-            frame = pd.DataFrame(kept, columns=["tokens", "label", "kind"])
-            frame["logits"] = [row.tolist() for row in logits]
-            kinds.update(frame["kind"])
-            scored += len(frame)
+            labelled.append(logits)
+            # a kill from here on labels only the parts after this one; the fine-tuning's time stays its own
+            state = {**tuned, "logits": labelled, "fingerprint": expected, "complete": False, "seconds": train_seconds}
+            checkpoints.save(TEACHER_CHECKPOINT, state)
+            scored += len(kept)
+            frame = frame_of(kept, logits)
             if kinds["train"] >= shown + PROGRESS_TEXTS:
                 shown = kinds["train"]
-                print(f"teacher: {shown:,} training texts and their {scored - shown:,} variants labelled", flush=True)
-            yield frame[targets.COLUMNS]
+                print(f"teacher: {shown:,} training texts and their variants labelled", flush=True)
+            yield frame
 
     written = write_parquet_chunks(SOFT_TARGETS, frames(), targets.SCHEMA)
     score_seconds = time.perf_counter() - start
@@ -344,6 +231,7 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
         "history": history,
         "train_seconds": round(train_seconds, 1),
         "resumed_after_epoch": resume["epoch"] if resume else None,  # a killed stage's epochs were not run again
+        "resumed_labelled_parts": kept_parts,  # ...nor its labelled parts (compute.chunk_rows texts each)
         "soft_targets": int(soft["rows"]),
         "by_kind": soft["by_kind"],
         "scored_texts_per_second": round(scored / max(score_seconds, 1e-9), 1),
