@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from sentipipe.io import read_json
@@ -26,13 +28,26 @@ def test_a_bench_killed_mid_corpus_runs_only_the_stages_left_with_reuse(tmp_path
     raw = tiny_raw({"data": {"source": "file", "path": str(corpus)}})
     work = tmp_path / "workspace"
 
+    scripts = []
+
     def killed(params, fresh=False):
+        scripts.append(sys.modules["__main__"].__file__)  # what the checkpoints' code key reads
         raise Killed
 
     real_train = train_stage.train
     monkeypatch.setattr(train_stage, "train", killed)
     with pytest.raises(Killed):
         public.pipeline(raw, work)
+    assert scripts == [str(REPO / "pipeline/classifier/train.py")], "the script `dvc repro` runs for the stage"
+    assert sys.modules["__main__"].__file__ != scripts[0]  # put back
+    assert all(
+        (
+            REPO
+            / "pipeline"
+            / (f"{n}.py" if n in ("ingest", "prepare") else f"classifier/{public.STAGE_SCRIPTS.get(n, n)}.py")
+        ).is_file()
+        for n in ("ingest", "prepare", "tokenize", "embed", "teacher", "train", "evaluate", "register")
+    )
     before_train = ["ingest", "prepare", "tokenize", "embed", "teacher"]
     assert list(read_json(work / "stages_done.json")["seconds"]) == before_train
     monkeypatch.setattr(train_stage, "train", real_train)
@@ -47,6 +62,7 @@ def test_a_bench_killed_mid_corpus_runs_only_the_stages_left_with_reuse(tmp_path
     out = capsys.readouterr().out
     assert [line.split()[2] for line in out.splitlines() if "not run again" in line] == before_train
     assert list(result["seconds"]) == [*before_train, "train", "evaluate", "register"]
+    assert result["resumed_stages"] == before_train
     assert result["registration"]["decision"] in {"champion", "challenger", "rejected"}
     assert result["probs"]["test"].shape == (len(result["frames"]["test"]), 2)
 

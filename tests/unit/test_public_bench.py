@@ -8,7 +8,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from public import BaselineCache  # noqa: E402
+from public import BaselineCache, _resumed  # noqa: E402
 
 
 def _frames(flip: bool = False) -> dict:
@@ -36,3 +36,16 @@ def test_kept_baseline_is_read_back_only_for_the_same_splits_and_figure(tmp_path
     assert BaselineCache(path, _frames(), "accuracy").get("NBSVM")["row"]["seconds"] == 9.0
     assert BaselineCache(path, _frames(flip=True), "accuracy").get("NB-LR") is None  # one label changed
     assert BaselineCache(path, _frames(), "macro_recall").get("NB-LR") is None  # another figure chose C
+
+
+def test_a_row_resumed_after_a_kill_says_what_was_not_run_again():
+
+    assert _resumed({"resumed_stages": [], "teacher": None}) == ""  # a row that ran straight through says nothing
+    row = {
+        "resumed_stages": ["ingest", "prepare", "tokenize", "embed"],
+        "teacher": {"resumed_after_epoch": 2, "resumed_labelled_parts": 7},
+    }
+    assert _resumed(row) == (
+        "stages ingest, prepare, tokenize, embed finished before it; the teacher resumed after epoch 2; "
+        "7 labelled parts kept"
+    )
