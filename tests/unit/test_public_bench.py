@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -36,6 +37,9 @@ def test_kept_baseline_is_read_back_only_for_the_same_splits_and_figure(tmp_path
     assert BaselineCache(path, _frames(), "accuracy").get("NBSVM")["row"]["seconds"] == 9.0
     assert BaselineCache(path, _frames(flip=True), "accuracy").get("NB-LR") is None  # one label changed
     assert BaselineCache(path, _frames(), "macro_recall").get("NB-LR") is None  # another figure chose C
+    with threadpool_limits(1):  # a fit on one BLAS thread may end elsewhere than on two: not the same baseline
+        one_thread = BaselineCache(path, _frames(), "accuracy")
+    assert (one_thread.key == cache.key) == all(t["num_threads"] == 1 for t in threadpool_info())
 
 
 def test_a_row_resumed_after_a_kill_says_what_was_not_run_again():
