@@ -115,3 +115,23 @@ def test_the_teachers_fine_tuning_gives_back_the_pieces_pages_it_read_every_step
     top, mean = max(held), sum(held) // len(held)
     assert top < 500, f"{top} kB of the pieces stayed mapped while the encoder ran ({mean} kB on average)"
     assert pieces["train"][5_999].tolist() == rows[-1] and spill.stat().st_size == 6_000 * 80 * 4
+
+
+def test_a_long_text_gives_the_teacher_the_parts_of_it_the_student_reads():
+    from transformers import AutoTokenizer
+
+    from sentipipe.tasks.classifier.minilm import minilm_dir
+    from sentipipe.tasks.classifier.soft_targets import encoded
+
+    pieces_of = AutoTokenizer.from_pretrained(str(minilm_dir()), local_files_only=True)
+    review = "an opening line . " + "and then the plot goes on . " * 60 + "in the end a masterpiece"
+    short = "a short and sweet film"
+    head, both = (encoded(pieces_of, 34, [review, short], p) for p in ("head", "head+tail"))
+    words = lambda ids: pieces_of.decode(ids[1:-1])  # noqa: E731
+    assert [len(ids) for ids in head[:1] + both[:1]] == [34, 34]
+    assert all(ids[0] == pieces_of.cls_token_id and ids[-1] == pieces_of.sep_token_id for ids in head + both)
+    assert words(head[0]).startswith("an opening line") and "masterpiece" not in words(head[0])
+    assert words(both[0]).startswith("an opening") and words(both[0]).endswith("in the end a masterpiece")
+    whole = pieces_of(review, add_special_tokens=False)["input_ids"]
+    assert both[0][1:-1] == whole[:8] + whole[-24:]  # a quarter of the 32 from the start, the rest from the end
+    assert head[1] == both[1] == pieces_of(short)["input_ids"]  # a text within the length is read whole either way

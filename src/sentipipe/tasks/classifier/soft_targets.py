@@ -20,7 +20,7 @@ from sentipipe.data.paths import prepared
 from sentipipe.io import parquet_batches
 from sentipipe.tasks.classifier import augment
 from sentipipe.tasks.classifier.params import DistillParams
-from sentipipe.text.tokenizer import tokenize_with_offsets
+from sentipipe.text.tokenizer import tokenize_with_offsets, truncate
 
 COLUMNS = ["tokens", "label", "logits", "kind"]
 SCHEMA = pa.schema(
@@ -78,12 +78,25 @@ def _tokens_and_spaces(texts: list[str], settings) -> list[tuple[list[str], list
 TOKENIZER_TEXTS = 1_000  # texts a call of the fast tokenizer: with 10,000 long reviews a call, its buffers kept 0.6 GB
 
 
-def encoded(pieces_of, length: int, texts: list[str]) -> list[list[int]]:
-    """The texts' word pieces, at most `length` each, the tokenizer called on TOKENIZER_TEXTS texts at a time."""
+def encoded(pieces_of, length: int, texts: list[str], policy: str = "head") -> list[list[int]]:
+    """The texts' word pieces, at most `length` each with the encoder's special tokens, the tokenizer called on
+    TOKENIZER_TEXTS texts at a time. A longer text keeps its head, its tail or a quarter from the start and the
+    rest from the end, as `policy` (classifier.tokenize.truncation) says: the parts of it the student reads."""
+    if policy == "head":
+        return [
+            p
+            for i in range(0, len(texts), TOKENIZER_TEXTS)
+            for p in pieces_of(texts[i : i + TOKENIZER_TEXTS], truncation=True, max_length=length)["input_ids"]
+        ]
+    # the encoder's special tokens around a text ([CLS] ... [SEP], <s> ... </s>), found around a one-word text
+    probe, word = pieces_of("a")["input_ids"], pieces_of("a", add_special_tokens=False)["input_ids"]
+    start = next(i for i in range(len(probe)) if probe[i : i + len(word)] == word)
+    before, after = probe[:start], probe[start + len(word) :]
+    keep = length - len(before) - len(after)
     return [
-        p
+        p if len(p) <= length else [*before, *truncate(p[len(before) : len(p) - len(after)], keep, policy), *after]
         for i in range(0, len(texts), TOKENIZER_TEXTS)
-        for p in pieces_of(texts[i : i + TOKENIZER_TEXTS], truncation=True, max_length=length)["input_ids"]
+        for p in pieces_of(texts[i : i + TOKENIZER_TEXTS], verbose=False)["input_ids"]
     ]
 
 

@@ -126,7 +126,8 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
         print(
             f"teacher: {encoder.model} reads at most {length} word pieces (teacher_max_length {d.teacher_max_length})"
         )
-    encode = partial(targets.encoded, pieces_of, length)
+    truncation = params.classifier.tokenize.truncation  # a long text: the teacher reads the parts the student reads
+    encode = partial(targets.encoded, pieces_of, length, policy=truncation)
     rows, scratch = params.compute.chunk_rows, tempfile.TemporaryDirectory(prefix="sentipipe-teacher-")
     spill = Path(scratch.name)
     pieces = {
@@ -143,6 +144,7 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
             "device": device.type,
             "weights": encoder.weights_sha256,
             "chunk_rows": rows,
+            "truncation": truncation,
         },
         {str(f): tracking.file_md5(f) for f in (*(prepared(s) for s in ("train", "val", "test")), VOCAB, EMBEDDINGS)},
     )
@@ -224,7 +226,12 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
     parameters = sum(p.numel() for p in model.encoder.parameters())
     report = {
         "enabled": True,
-        "teacher": {**encoder.record(), "parameters": int(parameters), "max_length": int(length)},
+        "teacher": {
+            **encoder.record(),
+            "parameters": int(parameters),
+            "max_length": int(length),
+            "truncation": truncation,
+        },
         "best_epoch": best["epoch"],
         "val_accuracy": best["val_accuracy"],
         "test_accuracy": best["test_accuracy"],
@@ -254,6 +261,7 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
                 "teacher.parameters": int(parameters),
                 "teacher.weights_sha256": encoder.weights_sha256,
                 "teacher.max_length": length,
+                "teacher.truncation": truncation,
             }
         )
         for h in history:
