@@ -102,7 +102,7 @@ TEACHER_CHECKPOINT = MODELS / "teacher_checkpoint.pt"
 PROGRESS_TEXTS = 50_000  # training texts between progress lines
 
 
-def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
+def teacher(params: ClassifierConfig) -> dict:
     d = params.classifier.distill
     if not d.enabled:
         write_parquet(SOFT_TARGETS, pd.DataFrame({c: [] for c in targets.COLUMNS}))
@@ -148,7 +148,7 @@ def teacher(params: ClassifierConfig, fresh: bool = False) -> dict:
         },
         {str(f): tracking.file_md5(f) for f in (*(prepared(s) for s in ("train", "val", "test")), VOCAB, EMBEDDINGS)},
     )
-    resume = checkpoints.load(TEACHER_CHECKPOINT, expected, fresh)
+    resume = checkpoints.load(TEACHER_CHECKPOINT, expected, fresh=False)  # delete the file to start afresh
     earlier = resume["seconds"] if resume else 0.0
     tuning = time.perf_counter()
 
