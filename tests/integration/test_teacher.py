@@ -44,6 +44,8 @@ def test_the_teacher_stage_fine_tunes_a_local_checkpoint_and_records_which_it_wa
 
     folder = tiny_checkpoint(tmp_path / "encoder")
     overrides = distill(str(folder))
+    # balanced class weights, as a macro-recall monitor chooses: the student's variants are labelled -1
+    overrides["classifier"]["train"] = {"class_weights": "balanced"}
     monkeypatch.setattr(teacher_model, "TRAIN_PROGRESS_TEXTS", 16)  # a progress line every 16 texts, not 10,000
     run_tiny_pipeline(overrides, only=("prepare", "tokenize", "embed", "teacher", "train", "evaluate"))
     train_rows = len(pd.read_parquet(tiny_workspace / prepared("train")))

@@ -102,6 +102,21 @@ def test_val_macro_recall_can_pick_the_best_evaluation():
     assert result.best.extra["val_macro_recall"] == max(recalls) and all(0 <= r <= 1 for r in recalls)
 
 
+def test_a_distilled_student_with_balanced_weights_counts_only_its_labelled_rows():
+    """SemEval's distill set (macro recall monitored: class weights balanced) stopped at train: the variants'
+    label -1 reached np.bincount. The weights come from the labelled rows; every row still trains."""
+    torch.manual_seed(0)
+    train = _split(96, 0)
+    labels = np.array([0] * 24 + [1] * 8 + [-1] * 64)  # 32 labelled rows, 3 to 1, and 64 variants
+    train = EncodedSplit(train.ids, train.offsets, labels)
+    soft = np.random.default_rng(2).normal(size=(96, 2))
+    objective = Classification(train, _split(16, 1), 8, 2, weights="balanced", soft_targets=soft)
+    assert objective.weights.tolist() == pytest.approx([32 / (2 * 24), 32 / (2 * 8)])
+    model = build_model(ClassifierSpec(vocab_size=30, embed_dim=8, num_classes=2, hidden_size=8))
+    result = fit(model, objective, TrainParams(max_steps=12, eval_every=12, patience=0, threads=1), torch.device("cpu"))
+    assert result.steps == 12 and np.isfinite(result.history[-1].val_loss)
+
+
 @pytest.mark.parametrize("ema_decay", [0.0, 0.99])
 def test_no_training_step_reads_from_the_device(monkeypatch, ema_decay):
     """Reads happen once per evaluation, however many steps run between two evaluations (a GPU never waits)."""

@@ -26,10 +26,13 @@ def confusion_figures(confusion: np.ndarray) -> dict[str, float]:
 
 
 def class_weights(labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
+    """Balanced: each class weighted by its rarity among the labelled rows (a distilled student's variants are
+    labelled -1, the teacher's logits their only target: they count for no class)."""
     if mode == "none":
         return None
-    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
-    return torch.tensor(len(labels) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
+    labelled = labels[labels >= 0]
+    counts = np.bincount(labelled, minlength=num_classes).astype(np.float64)
+    return torch.tensor(len(labelled) / (num_classes * np.maximum(counts, 1)), dtype=torch.float32)
 
 
 class Classification:
