@@ -82,12 +82,13 @@ def encoded(pieces_of, length: int, texts: list[str], policy: str = "head") -> l
     """The texts' word pieces, at most `length` each with the encoder's special tokens, the tokenizer called on
     TOKENIZER_TEXTS texts at a time. A longer text keeps its head, its tail or a quarter from the start and the
     rest from the end, as `policy` (classifier.tokenize.truncation) says: the parts of it the student reads."""
-    if policy == "head":
-        return [
-            p
-            for i in range(0, len(texts), TOKENIZER_TEXTS)
-            for p in pieces_of(texts[i : i + TOKENIZER_TEXTS], truncation=True, max_length=length)["input_ids"]
-        ]
+
+    def ids(**kwargs) -> Iterator[list[int]]:
+        for i in range(0, len(texts), TOKENIZER_TEXTS):
+            yield from pieces_of(texts[i : i + TOKENIZER_TEXTS], **kwargs)["input_ids"]
+
+    if policy == "head":  # the tokenizer cuts it, special tokens kept
+        return list(ids(truncation=True, max_length=length))
     # the encoder's special tokens around a text ([CLS] ... [SEP], <s> ... </s>), found around a one-word text
     probe, word = pieces_of("a")["input_ids"], pieces_of("a", add_special_tokens=False)["input_ids"]
     start = next(i for i in range(len(probe)) if probe[i : i + len(word)] == word)
@@ -95,8 +96,7 @@ def encoded(pieces_of, length: int, texts: list[str], policy: str = "head") -> l
     keep = length - len(before) - len(after)
     return [
         p if len(p) <= length else [*before, *truncate(p[len(before) : len(p) - len(after)], keep, policy), *after]
-        for i in range(0, len(texts), TOKENIZER_TEXTS)
-        for p in pieces_of(texts[i : i + TOKENIZER_TEXTS], verbose=False)["input_ids"]
+        for p in ids(verbose=False)
     ]
 
 
