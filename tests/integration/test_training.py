@@ -206,6 +206,17 @@ def test_a_search_trains_seeded_trials_as_child_runs_and_keeps_the_best(tiny_wor
     assert read_json(paths.TRAIN_REPORT)["search"]["trials"][1]["score"] == trials[1]["score"]
 
 
+def test_a_search_over_rule_clauses_trains_each_trial_on_its_own_count(tiny_workspace, mlflow_store):
+    """The clauses are training rows, not a network setting: a trial's count changes what a pass holds."""
+    search = {"trials": 2, "space": {"rule_clauses": [200]}, "prune_after": 100}
+    train_params = {"rule_clauses": 0, "max_steps": 1000, "max_epochs": 2}
+    run_tiny_pipeline({"classifier": {"search": search, "train": train_params}}, only=(*DATA_STAGES, "train"))
+    trials = read_json(paths.TRAIN_REPORT)["search"]["trials"]
+    assert [t["rule_clauses"] for t in trials] == [0, 200]
+    # two passes each: over the 58 training sentences alone, then over them and 200 clauses
+    assert trials[0]["steps"] == 16 and trials[1]["steps"] > 2 * trials[0]["steps"]
+
+
 def test_a_trial_trailing_the_median_after_its_warm_up_is_pruned(tiny_workspace, mlflow_store):
     search = {"trials": 2, "space": {"lr": [1e-6]}, "prune_after": 1}  # lr 1e-6 barely moves: it trails trial 0
     run_tiny_pipeline({"classifier": {"search": search}}, only=(*DATA_STAGES, "train"))

@@ -126,8 +126,20 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
             f"train: distilling the teacher's {len(soft)} soft targets "
             f"(the teacher's val accuracy: {teacher['val_accuracy']:.4f})"
         )
-    if p.rule_clauses:
-        train_split, soft = with_rule_clauses(train_split, soft, words, p.rule_clauses, p.seed, Path(scratch.name))
+    corpus_rows, augmented = (train_split, soft), {}
+
+    def rows_of(t: TrainParams) -> tuple[EncodedSplit, np.ndarray | None]:
+        """The training rows of these train params: the corpus's, and their rule clauses (one set per count,
+        so a search over `rule_clauses` trains each trial on its own count, not on the written one's)."""
+        if t.rule_clauses not in augmented:
+            augmented[t.rule_clauses] = (
+                with_rule_clauses(*corpus_rows, words, t.rule_clauses, p.seed, Path(scratch.name))
+                if t.rule_clauses
+                else corpus_rows
+            )
+        return augmented[t.rule_clauses]
+
+    train_split, soft = rows_of(p)
     if p.eval_rows and len(val_split) > p.eval_rows:
         rows = np.sort(np.random.default_rng(p.seed).choice(len(val_split), p.eval_rows, replace=False))
         val_split = subset(val_split, rows)
@@ -135,6 +147,7 @@ def train(params: ClassifierConfig, fresh: bool = False) -> dict:
 
     def build(t: TrainParams) -> tuple[torch.nn.Module, Classification]:
         """The network and objective of one set of train params (the run's, or a search trial's)."""
+        train_split, soft = rows_of(t)
         spec = ClassifierSpec.of(t, len(words.vocab), matrix.shape[1], len(words.labels))
         network = build_model(spec, matrix, freeze=t.freeze_embeddings)
         if t.lexical != "none" and t.lexical_init == "nb":
