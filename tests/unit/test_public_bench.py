@@ -1,5 +1,6 @@
 """bench/public.py's kept baselines: read back only for the same splits, figure and code."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -53,3 +54,14 @@ def test_a_row_resumed_after_a_kill_says_what_was_not_run_again():
         "stages ingest, prepare, tokenize, embed finished before it; the teacher resumed after epoch 2; "
         "7 labelled parts kept"
     )
+
+
+def test_the_page_says_why_a_corpus_has_no_distill_row_only_while_it_has_none():
+    from public import CORPORA, DOCS, page
+
+    imdb = json.loads((DOCS / "benchmarks" / "imdb.json").read_text())
+    imdb["methods"].pop("sentipipe, distill set", None)
+    assert CORPORA["imdb"].no_distill in page([imdb])
+    imdb["methods"]["sentipipe, distill set"] = imdb["methods"]["sentipipe, default"]
+    assert CORPORA["imdb"].no_distill not in page([imdb])
+    assert not CORPORA["sst2"].no_distill  # a corpus with its distill row carries no such line
