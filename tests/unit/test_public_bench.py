@@ -1,4 +1,4 @@
-"""bench/public.py's kept baselines: read back only for the same splits, figure and code."""
+"""bench/public.py: kept baselines read back only for the same splits, figure and code; what the page says."""
 
 import json
 import sys
@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from public import BaselineCache, _resumed  # noqa: E402
+from public import CORPORA, DOCS, BaselineCache, _resumed, page  # noqa: E402
 
 
 def _frames(flip: bool = False) -> dict:
@@ -57,11 +57,8 @@ def test_a_row_resumed_after_a_kill_says_what_was_not_run_again():
 
 
 def test_the_page_says_why_a_corpus_has_no_distill_row_only_while_it_has_none():
-    from public import CORPORA, DOCS, page
-
     imdb = json.loads((DOCS / "benchmarks" / "imdb.json").read_text())
     imdb["methods"].pop("sentipipe, distill set", None)
     assert CORPORA["imdb"].no_distill in page([imdb])
     imdb["methods"]["sentipipe, distill set"] = imdb["methods"]["sentipipe, default"]
     assert CORPORA["imdb"].no_distill not in page([imdb])
-    assert not CORPORA["sst2"].no_distill  # a corpus with its distill row carries no such line
