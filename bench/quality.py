@@ -8,6 +8,9 @@ evaluate) in a throw-away workspace and MLflow store, and is scored as served.
     python bench/quality.py                 # one seeded split (not the pipeline's rows): Wilson intervals, McNemar
     python bench/quality.py --cv 10         # stratified 10-fold CV on the default corpus (the published protocol)
     python bench/quality.py --corpora       # each corpus of several shapes on its own split
+    python bench/quality.py --corpora --seeds 4 --arm 'no clauses:classifier.train.rule_clauses=0'
+                                            # each corpus on 4 seeded splits; an arm: ours again with these
+                                            # overrides, on the same splits, paired with ours
     python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, its student, the default
     options: --set section.key=value (overrides, any depth), --json FILE, --markdown FILE, --params FILE,
              --teacher-cache DIR (keep each split's teacher outputs; a later run with the same teacher inputs
@@ -194,20 +197,47 @@ def score(pred: np.ndarray, truth: np.ndarray) -> dict:
     return {"accuracy": float(correct.mean()), "interval": [low, high], "macro_f1": float(f1)}
 
 
-def one_split(frames: dict, raw: dict, work: Path) -> dict:
-    """Ours and every baseline on one split: scores, and McNemar's test of ours against each baseline."""
-    result = ours(frames, raw, work)
+def arm_name(name: str) -> str:
+    """The method name of an arm (`--arm`): ours again, with its overrides."""
+    return f"ours ({name})"
+
+
+def is_baseline(method: str) -> bool:
+    return method != "ours" and not method.startswith("ours (")
+
+
+def parse_arms(items: list[str]) -> dict[str, list[str]]:
+    """`--arm NAME:section.key=value`, repeatable; the items of one NAME are one arm's overrides, in order."""
+    arms: dict[str, list[str]] = {}
+    for item in items:
+        name, sep, override = item.partition(":")
+        if not sep or not name.strip() or "=" not in override:
+            raise SystemExit(f"--arm {item!r}: expected NAME:section.key=value")
+        arms.setdefault(name.strip(), []).append(override)
+    return arms
+
+
+def one_split(frames: dict, raw: dict, work: Path, arms: dict[str, dict] | None = None) -> dict:
+    """Ours, each arm (ours with other params: name -> params) and every baseline on one split: scores, and
+    McNemar's test of ours against each other method."""
+    runs = {"ours": ours(frames, raw, work)}
+    for k, (name, arm_raw) in enumerate((arms or {}).items()):
+        runs[arm_name(name)] = ours(frames, arm_raw, work.with_name(f"{work.name}-arm{k}"))
+        assert runs[arm_name(name)]["labels"] == runs["ours"]["labels"]
+    result = runs["ours"]
     index = {c: i for i, c in enumerate(result["labels"])}
     y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
-    methods = {"ours": {"pred": result["pred"]}, **baselines(frames, y, len(index))}
+    methods = {**{n: {"pred": r["pred"]} for n, r in runs.items()}, **baselines(frames, y, len(index))}
     table = {
         name: {**score(m["pred"], y["test"]), **({"C": m["C"]} if "C" in m else {})} for name, m in methods.items()
     }
     for name, m in methods.items():
         if name != "ours":
             table[name]["mcnemar_ours_vs"] = stats.mcnemar(result["pred"] == y["test"], m["pred"] == y["test"])
-    table["ours"]["behaviour"] = result["metrics"].get("behaviour", {}).get("overall")
-    table["ours"]["train"] = {k: result["train"][k] for k in ("steps_run", "stop_reason", "best_step", "train_seconds")}
+    for name, r in runs.items():
+        table[name]["behaviour"] = r["metrics"].get("behaviour", {}).get("overall")
+        table[name]["train"] = {k: r["train"][k] for k in ("steps_run", "stop_reason", "best_step", "train_seconds")}
+        table[name]["val_accuracy"] = r["metrics"].get("val", {}).get("accuracy")
     return {"sizes": {s: len(f) for s, f in frames.items()}, "methods": table}
 
 
@@ -249,7 +279,11 @@ def three_class(folder: Path) -> Path:
     return path
 
 
-def run_corpora(raw: dict, tmp: Path, seed: int, only: str | None = None) -> dict:
+def run_corpora(
+    raw: dict, tmp: Path, seed: int, only: str | None = None, seeds: int = 1, arms: dict[str, dict] | None = None
+) -> dict:
+    """Each corpus on `seeds` seeded splits (seed, seed + 1, ...): one split's table, or with several the splits
+    and their summary (summarise_splits: mean and t interval per method, ours against each)."""
     shapes = {
         "movie snippets": {"corpora": ["movie"]},
         "product reviews (Amazon snippets)": {"corpora": ["amazon"]},
@@ -262,11 +296,12 @@ def run_corpora(raw: dict, tmp: Path, seed: int, only: str | None = None) -> dic
     for name, data in shapes.items():
         if only and only.lower() not in name.lower():
             continue
-        frames = split_frame(corpus(data), seed)
-        out[name] = one_split(frames, raw, tmp / name.split()[0])
-        print(
-            f"{name}: {json.dumps({k: round(v['accuracy'], 4) for k, v in out[name]['methods'].items()})}", flush=True
-        )
+        frame, runs = corpus(data), []
+        for k in range(seeds):
+            runs.append(one_split(split_frame(frame, seed + k), raw, tmp / f"{name.split()[0]}-{seed + k}", arms))
+            scores = {n: round(v["accuracy"], 4) for n, v in runs[-1]["methods"].items()}
+            print(f"{name}, seed {seed + k}: {json.dumps(scores)}", flush=True)
+        out[name] = runs[0] if seeds == 1 else {"splits": runs, **summarise_splits(runs, "ours")}
     return out
 
 
@@ -369,7 +404,7 @@ def summarise_splits(runs: list[dict], main: str) -> dict:
     return {"table": table, "tests": tests, "test_fraction": fraction, "accuracy_by_split": accuracy}
 
 
-def run_cv(raw: dict, tmp: Path, folds: int, seed: int) -> dict:
+def run_cv(raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | None = None) -> dict:
     frame = corpus(raw.get("data", {})).reset_index(drop=True)
     per_fold = []
     for k, (rest, test) in enumerate(
@@ -379,7 +414,7 @@ def run_cv(raw: dict, tmp: Path, folds: int, seed: int) -> dict:
         train, val = train_test_split(
             rest_frame, test_size=1 / (folds - 1), stratify=rest_frame["label"], random_state=seed
         )
-        result = one_split({"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}")
+        result = one_split({"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}", arms)
         per_fold.append(result)
         print(
             f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items()),
@@ -394,7 +429,7 @@ def summarise_folds(folds: list[dict], test_fraction: float) -> dict:
     accuracy = {n: [f["methods"][n]["accuracy"] for f in folds] for n in names}
     f1 = {n: [f["methods"][n]["macro_f1"] for f in folds] for n in names}
     table = {n: {"accuracy": stats.mean_interval(accuracy[n]), "macro_f1": stats.mean_interval(f1[n])} for n in names}
-    best = max((n for n in names if n != "ours"), key=lambda n: np.mean(accuracy[n]))
+    best = max((n for n in names if is_baseline(n)), key=lambda n: np.mean(accuracy[n]))
     test = stats.corrected_resampled_ttest(accuracy["ours"], accuracy[best], test_fraction)
     return {"table": table, "best_baseline": best, "ours_vs_best": test, "accuracy_by_fold": accuracy}
 
@@ -406,6 +441,47 @@ def markdown(title: str, rows: dict[str, dict], note: str) -> str:
     return "\n".join([*lines, "", note, ""])
 
 
+def corpus_markdown(name: str, r: dict, seed: int) -> str:
+    """One corpus's table: one split's Wilson intervals and McNemar tests, or several splits' means and t tests."""
+    if "splits" not in r:
+        rows = {
+            n: {"accuracy": m["accuracy"], "low": m["interval"][0], "high": m["interval"][1], "macro_f1": m["macro_f1"]}
+            for n, m in r["methods"].items()
+        }
+        best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
+        p = r["methods"][best]["mcnemar_ours_vs"]["p_value"]
+        note = (
+            f"Split {r['sizes']}, seed {seed}; ours - {best} = "
+            f"{rows['ours']['accuracy'] - rows[best]['accuracy']:+.4f} (McNemar p = {p:.3g})."
+        )
+        return markdown(name, rows, note)
+    rows = {
+        n: {
+            "accuracy": v["accuracy"][0],
+            "low": v["accuracy"][0] - v["accuracy"][1],
+            "high": v["accuracy"][0] + v["accuracy"][1],
+            "macro_f1": v["macro_f1"][0],
+        }
+        for n, v in r["table"].items()
+    }
+    splits = r["splits"]
+    tests = "; ".join(f"{n} {t['mean_difference']:+.4f} (p = {t['p_value']:.3g})" for n, t in r["tests"].items())
+    note = (
+        f"{len(splits)} seeded splits (seeds {seed}..{seed + len(splits) - 1}) of {splits[0]['sizes']}; mean with "
+        f"its 95% t interval. Ours minus each, corrected resampled t-test: {tests}."
+    )
+    arms = [n for n in rows if n.startswith("ours (")]
+    for n in ["ours", *arms]:
+        values = [x["methods"][n].get("val_accuracy") for x in splits]
+        if all(v is not None for v in values):
+            note += f" {n}: val accuracy by split {', '.join(f'{v:.4f}' for v in values)}"
+            behaviour = [x["methods"][n].get("behaviour") for x in splits]
+            if all(b is not None for b in behaviour):
+                note += f", behavioural suite {np.mean(behaviour):.3f} on average"
+            note += "."
+    return markdown(f"{name}, {len(splits)} splits", rows, note)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--params", default="params.yaml")
@@ -413,7 +489,13 @@ def main() -> int:
     ap.add_argument("--cv", type=int, help="stratified k-fold cross-validation on the default corpus")
     ap.add_argument("--corpora", action="store_true", help="several corpora of different shapes")
     ap.add_argument("--only", help="with --corpora: the corpora whose name contains this (e.g. long)")
-    ap.add_argument("--seeds", type=int, help="repeated hold-out: this many seeded 80/10/10 splits")
+    ap.add_argument("--seeds", type=int, help="repeated hold-out: this many seeded 80/10/10 splits (--corpora: each's)")
+    ap.add_argument(
+        "--arm",
+        action="append",
+        default=[],
+        help="NAME:section.key=value: ours again with this override (repeat a NAME for more), paired with ours",
+    )
     ap.add_argument("--distill", action="store_true", help="with --seeds: the teacher and its student too")
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--json", help="write every figure here")
@@ -423,6 +505,11 @@ def main() -> int:
     global TEACHER_CACHE
     TEACHER_CACHE = Path(args.teacher_cache).resolve() if args.teacher_cache else None
     raw = load_raw(args.params, args.set)
+    arms = {name: load_raw(args.params, [*args.set, *items]) for name, items in parse_arms(args.arm).items()}
+    if args.distill and (args.corpora or not args.seeds):
+        ap.error("--distill runs with --seeds on the default corpus")
+    if arms and args.seeds and not args.corpora:
+        ap.error("--arm runs with --corpora, --cv or one split; --seeds alone compares the distill set (--distill)")
     params_path = Path(args.params).resolve()
     json_path, markdown_path = (Path(x).resolve() if x else None for x in (args.json, args.markdown))
     start = time.perf_counter()
@@ -430,7 +517,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         os.chdir(tmp)
         if args.cv:
-            result = run_cv(raw, tmp, args.cv, args.seed)
+            result = run_cv(raw, tmp, args.cv, args.seed, arms)
             summary = summarise_folds(result["folds"], result["test_fraction"])
             rows = {
                 n: {
@@ -449,6 +536,10 @@ def main() -> int:
             )
             text = markdown(f"{args.cv}-fold cross-validation", rows, note)
             output = {"cv": args.cv, **summary, "folds": result["folds"]}
+        elif args.corpora:
+            result = run_corpora(raw, tmp, args.seed, args.only, args.seeds or 1, arms)
+            text = "".join(corpus_markdown(name, r, args.seed) for name, r in result.items())
+            output = {"corpora": result}
         elif args.seeds:
             distilled = load_raw(str(params_path), [*distill_flags(), *args.set]) if args.distill else None
             partial = json_path.with_suffix(".partial.json") if json_path else None
@@ -479,30 +570,9 @@ def main() -> int:
                 )
             text = markdown(f"{args.seeds} seeded splits", rows, note)
             output = {"seeds": args.seeds, **summary, **result}
-        elif args.corpora:
-            result = run_corpora(raw, tmp, args.seed, args.only)
-            text = ""
-            for name, r in result.items():
-                rows = {
-                    n: {
-                        "accuracy": m["accuracy"],
-                        "low": m["interval"][0],
-                        "high": m["interval"][1],
-                        "macro_f1": m["macro_f1"],
-                    }
-                    for n, m in r["methods"].items()
-                }
-                best = max((n for n in rows if n != "ours"), key=lambda n: rows[n]["accuracy"])
-                p = r["methods"][best]["mcnemar_ours_vs"]["p_value"]
-                note = (
-                    f"Split {r['sizes']}, seed {args.seed}; ours - {best} = "
-                    f"{rows['ours']['accuracy'] - rows[best]['accuracy']:+.4f} (McNemar p = {p:.3g})."
-                )
-                text += markdown(name, rows, note)
-            output = {"corpora": result}
         else:
             frames = split_frame(corpus(raw.get("data", {})), raw.get("data", {}).get("seed", args.seed))
-            result = one_split(frames, raw, tmp / "split")
+            result = one_split(frames, raw, tmp / "split", arms)
             rows = {
                 n: {
                     "accuracy": m["accuracy"],
@@ -512,7 +582,7 @@ def main() -> int:
                 }
                 for n, m in result["methods"].items()
             }
-            best = max((n for n in rows if n != "ours"), key=lambda n: rows[n]["accuracy"])
+            best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
             p = result["methods"][best]["mcnemar_ours_vs"]["p_value"]
             note = f"One split {result['sizes']}; Wilson 95% intervals; ours against {best}: McNemar p = {p:.3g}."
             text = markdown("One seeded split of the default corpus", rows, note)

@@ -1,0 +1,49 @@
+"""bench/quality.py's arms (ours again with other params, on the same splits) and its tables over several splits."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from quality import corpus_markdown, is_baseline, parse_arms, summarise_splits  # noqa: E402
+
+
+def split(seed: int, ours: float, arm: float, tfidf: float, nbsvm: float) -> dict:
+    methods = {
+        "ours": {"accuracy": ours, "macro_f1": ours - 0.01, "val_accuracy": 0.80, "behaviour": 0.9},
+        "ours (no clauses)": {"accuracy": arm, "macro_f1": arm - 0.01, "val_accuracy": 0.83, "behaviour": 0.7},
+        "TF-IDF word+char LR": {"accuracy": tfidf, "macro_f1": tfidf},
+        "NBSVM": {"accuracy": nbsvm, "macro_f1": nbsvm},
+    }
+    return {"seed": seed, "sizes": {"train": 800, "val": 100, "test": 100}, "methods": methods}
+
+
+def test_an_arm_gathers_its_overrides_in_order_and_a_malformed_one_is_refused():
+    arms = parse_arms(["no clauses:classifier.train.rule_clauses=0", "wide:a.b=1", "wide:a.c=2"])
+    assert arms == {"no clauses": ["classifier.train.rule_clauses=0"], "wide": ["a.b=1", "a.c=2"]}
+    for bad in ("classifier.train.rule_clauses=0", ":a.b=1", "name:a.b"):
+        with pytest.raises(SystemExit, match="NAME:section.key=value"):
+            parse_arms([bad])
+    assert [is_baseline(n) for n in ("ours", "ours (no clauses)", "NBSVM")] == [False, False, True]
+
+
+def test_several_splits_are_summarised_with_the_arm_paired_and_never_taken_for_the_best_baseline():
+    runs = [split(13, 0.80, 0.84, 0.78, 0.79), split(14, 0.82, 0.85, 0.80, 0.81), split(15, 0.78, 0.80, 0.77, 0.76)]
+    result = {"splits": runs, **summarise_splits(runs, "ours")}
+    assert result["table"]["ours (no clauses)"]["accuracy"][0] == pytest.approx(0.83)
+    assert result["tests"]["ours (no clauses)"]["mean_difference"] == pytest.approx(-0.03)
+    text = corpus_markdown("tweets", result, 13)
+    assert text.startswith("### tweets, 3 splits")
+    assert "seeds 13..15" in text and "ours (no clauses) -0.0300" in text
+    assert "ours (no clauses): val accuracy by split 0.8300, 0.8300, 0.8300, behavioural suite 0.700" in text
+
+    one = dict(runs[0])  # one split: the note names the best baseline, not the better arm
+    one["methods"] = {
+        n: {**m, "interval": [m["accuracy"] - 0.05, m["accuracy"] + 0.05]} for n, m in runs[0]["methods"].items()
+    }
+    for n in ("ours (no clauses)", "TF-IDF word+char LR", "NBSVM"):
+        one["methods"][n]["mcnemar_ours_vs"] = {"p_value": 0.5}
+    text = corpus_markdown("tweets", one, 13)
+    assert "ours - NBSVM = +0.0100" in text
