@@ -12,6 +12,7 @@ evaluate) in a throw-away workspace and MLflow store, and is scored as served.
                                             # each corpus on 4 seeded splits; an arm: ours again with these
                                             # overrides, on the same splits, paired with ours
     python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, its student, the default
+    python bench/quality.py --seeds 4 --arm 'wide:classifier.train.hidden_size=512'   # the default and an arm
     options: --set section.key=value (overrides, any depth), --json FILE, --markdown FILE, --params FILE,
              --teacher-cache DIR (keep each split's teacher outputs; a later run with the same teacher inputs
              reuses them instead of fine-tuning again: a student variant then costs half the time)
@@ -298,7 +299,8 @@ def run_corpora(
             continue
         frame, runs = corpus(data), []
         for k in range(seeds):
-            runs.append(one_split(split_frame(frame, seed + k), raw, tmp / f"{name.split()[0]}-{seed + k}", arms))
+            work = tmp / f"{name.split()[0]}-{seed + k}"
+            runs.append({"seed": seed + k, **one_split(split_frame(frame, seed + k), raw, work, arms)})
             scores = {n: round(v["accuracy"], 4) for n, v in runs[-1]["methods"].items()}
             print(f"{name}, seed {seed + k}: {json.dumps(scores)}", flush=True)
         out[name] = runs[0] if seeds == 1 else {"splits": runs, **summarise_splits(runs, "ours")}
@@ -354,9 +356,18 @@ def throughput(served: Predictor, texts: list[str], distilled: dict, classes: in
     }
 
 
-def run_seeds(raw: dict, tmp: Path, seeds: int, seed: int, distilled: dict | None, partial: Path | None = None) -> dict:
-    """Repeated hold-out: `seeds` seeded 80/10/10 splits; the default, and with `distilled` params the teacher
-    and its student. With `partial`, every finished split is written there at once (a run of hours can stop)."""
+def run_seeds(
+    raw: dict,
+    tmp: Path,
+    seeds: int,
+    seed: int,
+    distilled: dict | None,
+    partial: Path | None = None,
+    arms: dict[str, dict] | None = None,
+) -> dict:
+    """Repeated hold-out: `seeds` seeded 80/10/10 splits; the default, each arm (`--arm`), and with `distilled`
+    params the teacher and its student. With `partial`, every finished split is written there at once (a run of
+    hours can stop)."""
     frame = corpus(raw.get("data", {}))
     runs = []
     speed = None
@@ -368,6 +379,11 @@ def run_seeds(raw: dict, tmp: Path, seeds: int, seed: int, distilled: dict | Non
         y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
         methods = {"default": default["pred"]}
         extra = {"default": {"train": default["train"], "behaviour": default["metrics"].get("behaviour", {})}}
+        for a, (name, arm_raw) in enumerate((arms or {}).items()):
+            arm = ours(frames, arm_raw, work / f"arm{a}")
+            assert arm["labels"] == default["labels"]
+            methods[arm_name(name)] = arm["pred"]
+            extra[arm_name(name)] = {"train": arm["train"], "behaviour": arm["metrics"].get("behaviour", {})}
         if distilled:
             student = ours(frames, distilled, work / "student")
             assert student["labels"] == default["labels"]
@@ -508,8 +524,6 @@ def main() -> int:
     arms = {name: load_raw(args.params, [*args.set, *items]) for name, items in parse_arms(args.arm).items()}
     if args.distill and (args.corpora or not args.seeds):
         ap.error("--distill runs with --seeds on the default corpus")
-    if arms and args.seeds and not args.corpora:
-        ap.error("--arm runs with --corpora, --cv or one split; --seeds alone compares the distill set (--distill)")
     params_path = Path(args.params).resolve()
     json_path, markdown_path = (Path(x).resolve() if x else None for x in (args.json, args.markdown))
     start = time.perf_counter()
@@ -543,7 +557,7 @@ def main() -> int:
         elif args.seeds:
             distilled = load_raw(str(params_path), [*distill_flags(), *args.set]) if args.distill else None
             partial = json_path.with_suffix(".partial.json") if json_path else None
-            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial)
+            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial, arms)
             main = result["main"]
             summary = summarise_splits(result["splits"], main)
             rows = {
