@@ -447,7 +447,18 @@ def summarise_folds(folds: list[dict], test_fraction: float) -> dict:
     table = {n: {"accuracy": stats.mean_interval(accuracy[n]), "macro_f1": stats.mean_interval(f1[n])} for n in names}
     best = max((n for n in names if is_baseline(n)), key=lambda n: np.mean(accuracy[n]))
     test = stats.corrected_resampled_ttest(accuracy["ours"], accuracy[best], test_fraction)
-    return {"table": table, "best_baseline": best, "ours_vs_best": test, "accuracy_by_fold": accuracy}
+    arms = {
+        n: stats.corrected_resampled_ttest(accuracy["ours"], accuracy[n], test_fraction)
+        for n in names
+        if n != "ours" and not is_baseline(n)
+    }
+    return {
+        "table": table,
+        "best_baseline": best,
+        "ours_vs_best": test,
+        "ours_vs_arms": arms,
+        "accuracy_by_fold": accuracy,
+    }
 
 
 def markdown(title: str, rows: dict[str, dict], note: str) -> str:
@@ -548,6 +559,8 @@ def main() -> int:
                 f"Ours against {summary['best_baseline']}: {t['mean_difference']:+.4f}, "
                 f"corrected resampled t-test p = {t['p_value']:.3g}."
             )
+            for name, t in summary["ours_vs_arms"].items():
+                note += f" Ours against {name}: {t['mean_difference']:+.4f}, p = {t['p_value']:.3g}."
             text = markdown(f"{args.cv}-fold cross-validation", rows, note)
             output = {"cv": args.cv, **summary, "folds": result["folds"]}
         elif args.corpora:

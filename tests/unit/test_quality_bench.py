@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from quality import corpus_markdown, is_baseline, parse_arms, summarise_splits  # noqa: E402
+from quality import corpus_markdown, is_baseline, parse_arms, summarise_folds, summarise_splits  # noqa: E402
 
 
 def split(seed: int, ours: float, arm: float, tfidf: float, nbsvm: float) -> dict:
@@ -47,3 +47,11 @@ def test_several_splits_are_summarised_with_the_arm_paired_and_never_taken_for_t
         one["methods"][n]["mcnemar_ours_vs"] = {"p_value": 0.5}
     text = corpus_markdown("tweets", one, 13)
     assert "ours - NBSVM = +0.0100" in text
+
+
+def test_cross_validation_pairs_ours_with_each_arm_and_compares_the_best_baseline_only_among_baselines():
+    folds = [split(13, 0.80, 0.84, 0.78, 0.79), split(14, 0.82, 0.85, 0.80, 0.81), split(15, 0.78, 0.80, 0.77, 0.76)]
+    summary = summarise_folds(folds, 0.125)
+    assert summary["best_baseline"] == "NBSVM"  # 0.7867 on average; the arm's 0.83 is not a baseline
+    assert list(summary["ours_vs_arms"]) == ["ours (no clauses)"]
+    assert summary["ours_vs_arms"]["ours (no clauses)"]["mean_difference"] == pytest.approx(-0.03)
