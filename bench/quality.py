@@ -468,13 +468,31 @@ def markdown(title: str, rows: dict[str, dict], note: str) -> str:
     return "\n".join([*lines, "", note, ""])
 
 
+def mean_rows(table: dict) -> dict[str, dict]:
+    """Table rows of means over folds or splits: (mean, half-width) pairs as mean, low, high."""
+    return {
+        n: {
+            "accuracy": v["accuracy"][0],
+            "low": v["accuracy"][0] - v["accuracy"][1],
+            "high": v["accuracy"][0] + v["accuracy"][1],
+            "macro_f1": v["macro_f1"][0],
+        }
+        for n, v in table.items()
+    }
+
+
+def split_rows(methods: dict) -> dict[str, dict]:
+    """Table rows of one split: accuracy with its Wilson interval."""
+    return {
+        n: {"accuracy": m["accuracy"], "low": m["interval"][0], "high": m["interval"][1], "macro_f1": m["macro_f1"]}
+        for n, m in methods.items()
+    }
+
+
 def corpus_markdown(name: str, r: dict, seed: int) -> str:
     """One corpus's table: one split's Wilson intervals and McNemar tests, or several splits' means and t tests."""
     if "splits" not in r:
-        rows = {
-            n: {"accuracy": m["accuracy"], "low": m["interval"][0], "high": m["interval"][1], "macro_f1": m["macro_f1"]}
-            for n, m in r["methods"].items()
-        }
+        rows = split_rows(r["methods"])
         best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
         p = r["methods"][best]["mcnemar_ours_vs"]["p_value"]
         note = (
@@ -482,15 +500,7 @@ def corpus_markdown(name: str, r: dict, seed: int) -> str:
             f"{rows['ours']['accuracy'] - rows[best]['accuracy']:+.4f} (McNemar p = {p:.3g})."
         )
         return markdown(name, rows, note)
-    rows = {
-        n: {
-            "accuracy": v["accuracy"][0],
-            "low": v["accuracy"][0] - v["accuracy"][1],
-            "high": v["accuracy"][0] + v["accuracy"][1],
-            "macro_f1": v["macro_f1"][0],
-        }
-        for n, v in r["table"].items()
-    }
+    rows = mean_rows(r["table"])
     splits = r["splits"]
     tests = "; ".join(f"{n} {t['mean_difference']:+.4f} (p = {t['p_value']:.3g})" for n, t in r["tests"].items())
     note = (
@@ -544,15 +554,7 @@ def main() -> int:
         if args.cv:
             result = run_cv(raw, tmp, args.cv, args.seed, arms)
             summary = summarise_folds(result["folds"], result["test_fraction"])
-            rows = {
-                n: {
-                    "accuracy": v["accuracy"][0],
-                    "low": v["accuracy"][0] - v["accuracy"][1],
-                    "high": v["accuracy"][0] + v["accuracy"][1],
-                    "macro_f1": v["macro_f1"][0],
-                }
-                for n, v in summary["table"].items()
-            }
+            rows = mean_rows(summary["table"])
             t = summary["ours_vs_best"]
             note = (
                 f"Stratified {args.cv}-fold CV, seed {args.seed}; mean over folds with its 95% t interval. "
@@ -573,15 +575,7 @@ def main() -> int:
             result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial, arms)
             main = result["main"]
             summary = summarise_splits(result["splits"], main)
-            rows = {
-                n: {
-                    "accuracy": v["accuracy"][0],
-                    "low": v["accuracy"][0] - v["accuracy"][1],
-                    "high": v["accuracy"][0] + v["accuracy"][1],
-                    "macro_f1": v["macro_f1"][0],
-                }
-                for n, v in summary["table"].items()
-            }
+            rows = mean_rows(summary["table"])
             tests = "; ".join(
                 f"{n} {t['mean_difference']:+.4f} (p = {t['p_value']:.3g})" for n, t in summary["tests"].items()
             )
@@ -600,15 +594,7 @@ def main() -> int:
         else:
             frames = split_frame(corpus(raw.get("data", {})), raw.get("data", {}).get("seed", args.seed))
             result = one_split(frames, raw, tmp / "split", arms)
-            rows = {
-                n: {
-                    "accuracy": m["accuracy"],
-                    "low": m["interval"][0],
-                    "high": m["interval"][1],
-                    "macro_f1": m["macro_f1"],
-                }
-                for n, m in result["methods"].items()
-            }
+            rows = split_rows(result["methods"])
             best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
             p = result["methods"][best]["mcnemar_ours_vs"]["p_value"]
             note = f"One split {result['sizes']}; Wilson 95% intervals; ours against {best}: McNemar p = {p:.3g}."
