@@ -489,6 +489,16 @@ def split_rows(methods: dict) -> dict[str, dict]:
     }
 
 
+def arms_note(methods: dict) -> str:
+    """One split: ours against each arm, the difference and McNemar's p."""
+    return "".join(
+        f" Ours - {n} = {methods['ours']['accuracy'] - m['accuracy']:+.4f}"
+        f" (McNemar p = {m['mcnemar_ours_vs']['p_value']:.3g})."
+        for n, m in methods.items()
+        if n != "ours" and not is_baseline(n)
+    )
+
+
 def corpus_markdown(name: str, r: dict, seed: int) -> str:
     """One corpus's table: one split's Wilson intervals and McNemar tests, or several splits' means and t tests."""
     if "splits" not in r:
@@ -499,7 +509,7 @@ def corpus_markdown(name: str, r: dict, seed: int) -> str:
             f"Split {r['sizes']}, seed {seed}; ours - {best} = "
             f"{rows['ours']['accuracy'] - rows[best]['accuracy']:+.4f} (McNemar p = {p:.3g})."
         )
-        return markdown(name, rows, note)
+        return markdown(name, rows, note + arms_note(r["methods"]))
     rows = mean_rows(r["table"])
     splits = r["splits"]
     tests = "; ".join(f"{n} {t['mean_difference']:+.4f} (p = {t['p_value']:.3g})" for n, t in r["tests"].items())
@@ -598,6 +608,7 @@ def main() -> int:
             best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
             p = result["methods"][best]["mcnemar_ours_vs"]["p_value"]
             note = f"One split {result['sizes']}; Wilson 95% intervals; ours against {best}: McNemar p = {p:.3g}."
+            note += arms_note(result["methods"])
             text = markdown("One seeded split of the default corpus", rows, note)
             output = result
     output["params"] = {"file": str(params_path), "overrides": args.set}

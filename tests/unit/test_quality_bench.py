@@ -47,6 +47,7 @@ def test_several_splits_are_summarised_with_the_arm_paired_and_never_taken_for_t
         one["methods"][n]["mcnemar_ours_vs"] = {"p_value": 0.5}
     text = corpus_markdown("tweets", one, 13)
     assert "ours - NBSVM = +0.0100" in text
+    assert "Ours - ours (no clauses) = -0.0400 (McNemar p = 0.5)." in text
 
 
 def test_cross_validation_pairs_ours_with_each_arm_and_compares_the_best_baseline_only_among_baselines():
