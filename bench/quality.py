@@ -203,8 +203,12 @@ def arm_name(name: str) -> str:
     return f"ours ({name})"
 
 
+def is_arm(method: str) -> bool:
+    return method.startswith("ours (")
+
+
 def is_baseline(method: str) -> bool:
-    return method != "ours" and not method.startswith("ours (")
+    return method != "ours" and not is_arm(method)
 
 
 def parse_arms(items: list[str]) -> dict[str, list[str]]:
@@ -218,14 +222,20 @@ def parse_arms(items: list[str]) -> dict[str, list[str]]:
     return arms
 
 
+def arm_runs(frames: dict, arms: dict[str, dict] | None, labels: list[str], work: Path) -> dict[str, dict]:
+    """Ours again with each arm's params (name -> params) on the same splits, in work-arm0, work-arm1, ..."""
+    runs = {}
+    for k, (name, arm_raw) in enumerate((arms or {}).items()):
+        runs[arm_name(name)] = ours(frames, arm_raw, work.with_name(f"{work.name}-arm{k}"))
+        assert runs[arm_name(name)]["labels"] == labels
+    return runs
+
+
 def one_split(frames: dict, raw: dict, work: Path, arms: dict[str, dict] | None = None) -> dict:
     """Ours, each arm (ours with other params: name -> params) and every baseline on one split: scores, and
     McNemar's test of ours against each other method."""
-    runs = {"ours": ours(frames, raw, work)}
-    for k, (name, arm_raw) in enumerate((arms or {}).items()):
-        runs[arm_name(name)] = ours(frames, arm_raw, work.with_name(f"{work.name}-arm{k}"))
-        assert runs[arm_name(name)]["labels"] == runs["ours"]["labels"]
-    result = runs["ours"]
+    result = ours(frames, raw, work)
+    runs = {"ours": result, **arm_runs(frames, arms, result["labels"], work)}
     index = {c: i for i, c in enumerate(result["labels"])}
     y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
     methods = {**{n: {"pred": r["pred"]} for n, r in runs.items()}, **baselines(frames, y, len(index))}
@@ -379,11 +389,9 @@ def run_seeds(
         y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
         methods = {"default": default["pred"]}
         extra = {"default": {"train": default["train"], "behaviour": default["metrics"].get("behaviour", {})}}
-        for a, (name, arm_raw) in enumerate((arms or {}).items()):
-            arm = ours(frames, arm_raw, work / f"arm{a}")
-            assert arm["labels"] == default["labels"]
-            methods[arm_name(name)] = arm["pred"]
-            extra[arm_name(name)] = {"train": arm["train"], "behaviour": arm["metrics"].get("behaviour", {})}
+        for name, arm in arm_runs(frames, arms, default["labels"], work / "default").items():
+            methods[name] = arm["pred"]
+            extra[name] = {"train": arm["train"], "behaviour": arm["metrics"].get("behaviour", {})}
         if distilled:
             student = ours(frames, distilled, work / "student")
             assert student["labels"] == default["labels"]
@@ -448,9 +456,7 @@ def summarise_folds(folds: list[dict], test_fraction: float) -> dict:
     best = max((n for n in names if is_baseline(n)), key=lambda n: np.mean(accuracy[n]))
     test = stats.corrected_resampled_ttest(accuracy["ours"], accuracy[best], test_fraction)
     arms = {
-        n: stats.corrected_resampled_ttest(accuracy["ours"], accuracy[n], test_fraction)
-        for n in names
-        if n != "ours" and not is_baseline(n)
+        n: stats.corrected_resampled_ttest(accuracy["ours"], accuracy[n], test_fraction) for n in names if is_arm(n)
     }
     return {
         "table": table,
@@ -495,18 +501,18 @@ def arms_note(methods: dict) -> str:
         f" Ours - {n} = {methods['ours']['accuracy'] - m['accuracy']:+.4f}"
         f" (McNemar p = {m['mcnemar_ours_vs']['p_value']:.3g})."
         for n, m in methods.items()
-        if n != "ours" and not is_baseline(n)
+        if is_arm(n)
     )
 
 
-def corpus_markdown(name: str, r: dict, seed: int) -> str:
+def corpus_markdown(name: str, r: dict) -> str:
     """One corpus's table: one split's Wilson intervals and McNemar tests, or several splits' means and t tests."""
     if "splits" not in r:
         rows = split_rows(r["methods"])
         best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
         p = r["methods"][best]["mcnemar_ours_vs"]["p_value"]
         note = (
-            f"Split {r['sizes']}, seed {seed}; ours - {best} = "
+            f"Split {r['sizes']}, seed {r['seed']}; ours - {best} = "
             f"{rows['ours']['accuracy'] - rows[best]['accuracy']:+.4f} (McNemar p = {p:.3g})."
         )
         return markdown(name, rows, note + arms_note(r["methods"]))
@@ -514,11 +520,10 @@ def corpus_markdown(name: str, r: dict, seed: int) -> str:
     splits = r["splits"]
     tests = "; ".join(f"{n} {t['mean_difference']:+.4f} (p = {t['p_value']:.3g})" for n, t in r["tests"].items())
     note = (
-        f"{len(splits)} seeded splits (seeds {seed}..{seed + len(splits) - 1}) of {splits[0]['sizes']}; mean with "
-        f"its 95% t interval. Ours minus each, corrected resampled t-test: {tests}."
+        f"{len(splits)} seeded splits (seeds {', '.join(str(x['seed']) for x in splits)}) of {splits[0]['sizes']}; "
+        f"mean with its 95% t interval. Ours minus each, corrected resampled t-test: {tests}."
     )
-    arms = [n for n in rows if n.startswith("ours (")]
-    for n in ["ours", *arms]:
+    for n in ["ours", *filter(is_arm, rows)]:
         values = [x["methods"][n].get("val_accuracy") for x in splits]
         if all(v is not None for v in values):
             note += f" {n}: val accuracy by split {', '.join(f'{v:.4f}' for v in values)}"
@@ -577,7 +582,7 @@ def main() -> int:
             output = {"cv": args.cv, **summary, "folds": result["folds"]}
         elif args.corpora:
             result = run_corpora(raw, tmp, args.seed, args.only, args.seeds or 1, arms)
-            text = "".join(corpus_markdown(name, r, args.seed) for name, r in result.items())
+            text = "".join(corpus_markdown(name, r) for name, r in result.items())
             output = {"corpora": result}
         elif args.seeds:
             distilled = load_raw(str(params_path), [*distill_flags(), *args.set]) if args.distill else None

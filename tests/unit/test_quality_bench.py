@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from quality import corpus_markdown, is_baseline, parse_arms, summarise_folds, summarise_splits  # noqa: E402
+from quality import corpus_markdown, is_arm, is_baseline, parse_arms, summarise_folds, summarise_splits  # noqa: E402
 
 
 def split(seed: int, ours: float, arm: float, tfidf: float, nbsvm: float) -> dict:
@@ -26,7 +26,9 @@ def test_an_arm_gathers_its_overrides_in_order_and_a_malformed_one_is_refused():
     for bad in ("classifier.train.rule_clauses=0", ":a.b=1", "name:a.b"):
         with pytest.raises(SystemExit, match="NAME:section.key=value"):
             parse_arms([bad])
-    assert [is_baseline(n) for n in ("ours", "ours (no clauses)", "NBSVM")] == [False, False, True]
+    names = ("ours", "ours (no clauses)", "NBSVM")
+    assert [is_baseline(n) for n in names] == [False, False, True]
+    assert [is_arm(n) for n in names] == [False, True, False]
 
 
 def test_several_splits_are_summarised_with_the_arm_paired_and_never_taken_for_the_best_baseline():
@@ -34,9 +36,9 @@ def test_several_splits_are_summarised_with_the_arm_paired_and_never_taken_for_t
     result = {"splits": runs, **summarise_splits(runs, "ours")}
     assert result["table"]["ours (no clauses)"]["accuracy"][0] == pytest.approx(0.83)
     assert result["tests"]["ours (no clauses)"]["mean_difference"] == pytest.approx(-0.03)
-    text = corpus_markdown("tweets", result, 13)
+    text = corpus_markdown("tweets", result)
     assert text.startswith("### tweets, 3 splits")
-    assert "seeds 13..15" in text and "ours (no clauses) -0.0300" in text
+    assert "seeds 13, 14, 15" in text and "ours (no clauses) -0.0300" in text
     assert "ours (no clauses): val accuracy by split 0.8300, 0.8300, 0.8300, behavioural suite 0.700" in text
 
     one = dict(runs[0])  # one split: the note names the best baseline, not the better arm
@@ -45,7 +47,7 @@ def test_several_splits_are_summarised_with_the_arm_paired_and_never_taken_for_t
     }
     for n in ("ours (no clauses)", "TF-IDF word+char LR", "NBSVM"):
         one["methods"][n]["mcnemar_ours_vs"] = {"p_value": 0.5}
-    text = corpus_markdown("tweets", one, 13)
+    text = corpus_markdown("tweets", one)
     assert "ours - NBSVM = +0.0100" in text
     assert "Ours - ours (no clauses) = -0.0400 (McNemar p = 0.5)." in text
 
