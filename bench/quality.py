@@ -13,7 +13,8 @@ evaluate) in a throw-away workspace and MLflow store, and is scored as served.
                                             # overrides, on the same splits, paired with ours
     python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, its student, the default
     python bench/quality.py --seeds 4 --arm 'wide:classifier.train.hidden_size=512'   # the default and an arm
-    options: --set section.key=value (overrides, any depth), --json FILE, --markdown FILE, --params FILE,
+    options: --set section.key=value (overrides, any depth; data.max_rows=N: a stratified sample of the corpus
+             first, the same for every split), --json FILE, --markdown FILE, --params FILE,
              --teacher-cache DIR (keep each split's teacher outputs; a later run with the same teacher inputs
              reuses them instead of fine-tuning again: a student variant then costs half the time)
 
@@ -253,9 +254,16 @@ def one_split(frames: dict, raw: dict, work: Path, arms: dict[str, dict] | None 
 
 
 def corpus(data: dict) -> pd.DataFrame:
-    """The cleaned, de-duplicated corpus that `data` params describe (ingest, then prepare's cleaning)."""
-    table, _ = read_corpus(parse({"data": data}, DataConfig).data)
+    """The cleaned, de-duplicated corpus that `data` params describe (ingest, then prepare's cleaning); with
+    `data.max_rows`, a stratified sample of that many rows seeded by `data.seed` (the same for every split)."""
+    params = parse({"data": data}, DataConfig).data
+    table, _ = read_corpus(params)
     cleaned, _ = clean(table)
+    if params.max_rows is not None and len(cleaned) > params.max_rows:
+        cleaned, _ = train_test_split(
+            cleaned, train_size=params.max_rows, stratify=cleaned["label"], random_state=params.seed
+        )
+        print(f"bench: a stratified sample of {params.max_rows} of the corpus's rows (data.max_rows)", flush=True)
     return cleaned
 
 

@@ -3,11 +3,12 @@
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from quality import corpus_markdown, is_arm, is_baseline, parse_arms, summarise_folds, summarise_splits  # noqa: E402
+from quality import corpus, corpus_markdown, is_arm, is_baseline, parse_arms, summarise_folds, summarise_splits  # noqa: E402
 
 
 def split(seed: int, ours: float, arm: float, tfidf: float, nbsvm: float) -> dict:
@@ -58,3 +59,16 @@ def test_cross_validation_pairs_ours_with_each_arm_and_compares_the_best_baselin
     assert summary["best_baseline"] == "NBSVM"  # 0.7867 on average; the arm's 0.83 is not a baseline
     assert list(summary["ours_vs_arms"]) == ["ours (no clauses)"]
     assert summary["ours_vs_arms"]["ours (no clauses)"]["mean_difference"] == pytest.approx(-0.03)
+
+
+def test_the_bench_reads_data_max_rows_as_a_stratified_seeded_sample(tmp_path):
+    """`--set data.max_rows=N` (a small corpus cut from a large one) is honoured, not silently ignored."""
+    path = tmp_path / "reviews.csv"
+    rows = [f"review number {i} was {'great' if i % 4 else 'awful'}" for i in range(80)]
+    pd.DataFrame({"text": rows, "label": ["positive" if i % 4 else "negative" for i in range(80)]}).to_csv(path)
+    data = {"source": "file", "path": str(path)}
+    assert len(corpus(data)) == 80
+    sample = corpus({**data, "max_rows": 20})
+    assert len(sample) == 20 and (sample["label"] == "negative").sum() == 5  # the corpus's 1:3, kept
+    assert sample["text"].tolist() == corpus({**data, "max_rows": 20})["text"].tolist()  # seeded
+    assert sample["text"].tolist() != corpus({**data, "max_rows": 20, "seed": 14})["text"].tolist()
