@@ -48,7 +48,7 @@ from sentipipe import stats
 from sentipipe.config import DataConfig, parse
 from sentipipe.data.ingest import read_corpus
 from sentipipe.data.paths import prepared
-from sentipipe.data.split import clean
+from sentipipe.data.split import clean, sample
 from sentipipe.data.vader import fetch_sdist, read_vader_corpora
 from sentipipe.io import read_json, write_parquet
 from sentipipe.tasks.classifier import baseline, paths
@@ -259,12 +259,10 @@ def corpus(data: dict) -> pd.DataFrame:
     params = parse({"data": data}, DataConfig).data
     table, _ = read_corpus(params)
     cleaned, _ = clean(table)
-    if params.max_rows is not None and len(cleaned) > params.max_rows:
-        cleaned, _ = train_test_split(
-            cleaned, train_size=params.max_rows, stratify=cleaned["label"], random_state=params.seed
-        )
-        print(f"bench: a stratified sample of {params.max_rows} of the corpus's rows (data.max_rows)", flush=True)
-    return cleaned
+    rows = sample(np.arange(len(cleaned)), cleaned["label"].to_numpy(), params.max_rows, params.seed)
+    if len(rows) < len(cleaned):
+        print(f"bench: a stratified sample of {len(rows)} of the corpus's rows (data.max_rows)", flush=True)
+    return cleaned.iloc[rows]
 
 
 def split_frame(frame: pd.DataFrame, seed: int, val: float = 0.1, test: float = 0.1) -> dict:
@@ -374,6 +372,11 @@ def throughput(served: Predictor, texts: list[str], distilled: dict, classes: in
     }
 
 
+def run_record(run: dict) -> dict:
+    """What a split's record keeps of one of our runs: its training summary and behavioural pass rates."""
+    return {"train": run["train"], "behaviour": run["metrics"].get("behaviour", {})}
+
+
 def run_seeds(
     raw: dict,
     tmp: Path,
@@ -396,16 +399,16 @@ def run_seeds(
         index = {c: i for i, c in enumerate(default["labels"])}
         y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
         methods = {"default": default["pred"]}
-        extra = {"default": {"train": default["train"], "behaviour": default["metrics"].get("behaviour", {})}}
+        extra = {"default": run_record(default)}
         for name, arm in arm_runs(frames, arms, default["labels"], work / "default").items():
             methods[name] = arm["pred"]
-            extra[name] = {"train": arm["train"], "behaviour": arm["metrics"].get("behaviour", {})}
+            extra[name] = run_record(arm)
         if distilled:
             student = ours(frames, distilled, work / "student")
             assert student["labels"] == default["labels"]
             methods["student"] = student["pred"]
             methods["teacher (MiniLM-L6 fine-tuned)"] = student["teacher_pred"]
-            extra["student"] = {"train": student["train"], "behaviour": student["metrics"].get("behaviour", {})}
+            extra["student"] = run_record(student)
             if speed is None:
                 texts = frames["test"]["text"].astype(str).tolist()
                 speed = throughput(student["served"], texts, distilled, len(index))

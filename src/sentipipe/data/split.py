@@ -73,6 +73,14 @@ def _group_rows(params: DataParams, key: str, names: list) -> list[int]:
     return [names.index(g) for g in wanted]
 
 
+def sample(rows: np.ndarray, labels: np.ndarray, max_rows: int | None, seed: int) -> np.ndarray:
+    """A stratified, seeded sample of `max_rows` of these rows (`data.max_rows`); all of them when null or fewer."""
+    if max_rows is None or len(rows) <= max_rows:
+        return rows
+    kept, _ = train_test_split(rows, train_size=max_rows, stratify=labels, random_state=seed)
+    return kept
+
+
 def plan(keys: np.ndarray, labels: np.ndarray, groups: np.ndarray, params: DataParams, classes: list, names: list):
     """Where every row goes: 0 train, 1 val, 2 test, -1 dropped; and what was dropped, by reason.
 
@@ -103,8 +111,7 @@ def plan(keys: np.ndarray, labels: np.ndarray, groups: np.ndarray, params: DataP
     if len(present) < 2:
         raise DataError(f"need at least two classes after cleaning, found {present}")
     free = rows[~held[rows]]
-    if params.max_rows is not None and len(free) > params.max_rows:
-        free, _ = train_test_split(free, train_size=params.max_rows, stratify=labels[free], random_state=params.seed)
+    free = sample(free, labels[free], params.max_rows, params.seed)
     dropped["over_max_rows"] = int((keep & ~held).sum() - len(free))
     where = np.full(len(keys), DROPPED, dtype=np.int8)
     given_test, given_val = rows[held_test[rows]], rows[held_val[rows]]
