@@ -13,6 +13,7 @@ evaluate) in a throw-away workspace and MLflow store, and is scored as served.
                                             # overrides, on the same splits, paired with ours
     python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, its student, the default
     python bench/quality.py --seeds 4 --arm 'wide:classifier.train.hidden_size=512'   # the default and an arm
+    python bench/quality.py --seeds 4 --blend   # and ours blended with the TF-IDF reference (weight on val)
     options: --set section.key=value (overrides, any depth; data.max_rows=N: a stratified sample of the corpus
              first, the same for every split), --json FILE, --markdown FILE, --params FILE,
              --teacher-cache DIR (keep each split's teacher outputs; a later run with the same teacher inputs
@@ -61,6 +62,9 @@ from common import load_raw
 REPO = Path(__file__).resolve().parents[1]
 
 C_GRID = baseline.C_GRID
+REFERENCE = "TF-IDF word+char LR"
+BLEND = "ours (blended with TF-IDF, weight on val)"  # --blend: a candidate measured, not what evaluate serves
+BLEND_WEIGHTS = tuple(round(0.1 * k, 1) for k in range(10))  # 0 (ours alone) ... 0.9; 1 would be the reference
 TEACHER_CACHE: Path | None = None  # --teacher-cache
 
 
@@ -143,10 +147,8 @@ def nb_linear(frames: dict, y: dict, classes: int, kind: str) -> tuple[np.ndarra
 def baselines(frames: dict, y: dict, classes: int) -> dict[str, dict]:
     out = {}
     reference = baseline.fit(frames["train"].text.tolist(), y["train"], frames["val"].text.tolist(), y["val"])
-    out["TF-IDF word+char LR"] = {
-        "pred": reference.predict_proba(frames["test"].text.tolist()).argmax(1),
-        "C": reference.c,
-    }
+    probs = {s: reference.predict_proba(frames[s].text.tolist()) for s in ("val", "test")}
+    out[REFERENCE] = {"pred": probs["test"].argmax(1), "C": reference.c, "probs": probs}
     for name, kind in (("NB-LR", "lr"), ("NBSVM", "svm")):
         pred, c = nb_linear(frames, y, classes, kind)
         out[name] = {"pred": pred, "C": c}
@@ -174,12 +176,13 @@ def ours(frames: dict, raw: dict, work: Path) -> dict:
         seconds = time.perf_counter() - start
         served = Predictor.load(paths.SERVED)
         metrics, report = read_json(paths.METRICS), read_json(paths.TRAIN_REPORT)
-        pred = served.predict_proba(frames["test"].text.tolist()).argmax(1)
+        probs = {s: served.predict_proba(frames[s].text.tolist()) for s in ("val", "test")}
     finally:
         os.chdir(here)
     teacher = work / paths.TEACHER_TEST_LOGITS
     return {
-        "pred": pred,
+        "pred": probs["test"].argmax(1),
+        "probs": probs,
         "seconds": seconds,
         "metrics": metrics,
         "train": report,
@@ -187,6 +190,18 @@ def ours(frames: dict, raw: dict, work: Path) -> dict:
         "teacher_pred": np.load(teacher).argmax(1) if teacher.exists() else None,
         "served": served,
     }
+
+
+def blend(ours: dict, reference: dict, y_val: np.ndarray) -> dict:
+    """The served model's log-probabilities mixed with the reference's, (1 - w) * ours + w * reference, w chosen
+    on validation accuracy from BLEND_WEIGHTS (a tie keeps the smaller w): test predictions, w, its val figure."""
+    best = None
+    for w in BLEND_WEIGHTS:
+        mixed = {s: (1 - w) * np.log(ours[s] + 1e-9) + w * np.log(reference[s] + 1e-9) for s in ("val", "test")}
+        value = float((mixed["val"].argmax(1) == y_val).mean())
+        if best is None or value > best["val_accuracy"]:
+            best = {"pred": mixed["test"].argmax(1), "weight": w, "val_accuracy": value}
+    return best
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -232,16 +247,21 @@ def arm_runs(frames: dict, arms: dict[str, dict] | None, labels: list[str], work
     return runs
 
 
-def one_split(frames: dict, raw: dict, work: Path, arms: dict[str, dict] | None = None) -> dict:
+def one_split(
+    frames: dict, raw: dict, work: Path, arms: dict[str, dict] | None = None, with_blend: bool = False
+) -> dict:
     """Ours, each arm (ours with other params: name -> params) and every baseline on one split: scores, and
-    McNemar's test of ours against each other method."""
+    McNemar's test of ours against each other method. With `with_blend`, ours blended with the reference too."""
     result = ours(frames, raw, work)
     runs = {"ours": result, **arm_runs(frames, arms, result["labels"], work)}
     index = {c: i for i, c in enumerate(result["labels"])}
     y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
     methods = {**{n: {"pred": r["pred"]} for n, r in runs.items()}, **baselines(frames, y, len(index))}
+    if with_blend:
+        methods[BLEND] = blend(result["probs"], methods[REFERENCE]["probs"], y["val"])
     table = {
-        name: {**score(m["pred"], y["test"]), **({"C": m["C"]} if "C" in m else {})} for name, m in methods.items()
+        name: {**score(m["pred"], y["test"]), **{k: m[k] for k in ("C", "weight", "val_accuracy") if k in m}}
+        for name, m in methods.items()
     }
     for name, m in methods.items():
         if name != "ours":
@@ -297,7 +317,13 @@ def three_class(folder: Path) -> Path:
 
 
 def run_corpora(
-    raw: dict, tmp: Path, seed: int, only: str | None = None, seeds: int = 1, arms: dict[str, dict] | None = None
+    raw: dict,
+    tmp: Path,
+    seed: int,
+    only: str | None = None,
+    seeds: int = 1,
+    arms: dict[str, dict] | None = None,
+    with_blend: bool = False,
 ) -> dict:
     """Each corpus on `seeds` seeded splits (seed, seed + 1, ...): one split's table, or with several the splits
     and their summary (summarise_splits: mean and t interval per method, ours against each)."""
@@ -316,7 +342,7 @@ def run_corpora(
         frame, runs = corpus(data), []
         for k in range(seeds):
             work = tmp / f"{name.split()[0]}-{seed + k}"
-            runs.append({"seed": seed + k, **one_split(split_frame(frame, seed + k), raw, work, arms)})
+            runs.append({"seed": seed + k, **one_split(split_frame(frame, seed + k), raw, work, arms, with_blend)})
             scores = {n: round(v["accuracy"], 4) for n, v in runs[-1]["methods"].items()}
             print(f"{name}, seed {seed + k}: {json.dumps(scores)}", flush=True)
         out[name] = runs[0] if seeds == 1 else {"splits": runs, **summarise_splits(runs, "ours")}
@@ -385,10 +411,11 @@ def run_seeds(
     distilled: dict | None,
     partial: Path | None = None,
     arms: dict[str, dict] | None = None,
+    with_blend: bool = False,
 ) -> dict:
     """Repeated hold-out: `seeds` seeded 80/10/10 splits; the default, each arm (`--arm`), and with `distilled`
-    params the teacher and its student. With `partial`, every finished split is written there at once (a run of
-    hours can stop)."""
+    params the teacher and its student; with `with_blend`, the default blended with the reference. With
+    `partial`, every finished split is written there at once (a run of hours can stop)."""
     frame = corpus(raw.get("data", {}))
     runs = []
     speed = None
@@ -413,8 +440,14 @@ def run_seeds(
                 texts = frames["test"]["text"].astype(str).tolist()
                 speed = throughput(student["served"], texts, distilled, len(index))
                 print(f"throughput: {speed}", flush=True)
-        methods.update({n: m["pred"] for n, m in baselines(frames, y, len(index)).items()})
+        fitted = baselines(frames, y, len(index))
+        methods.update({n: m["pred"] for n, m in fitted.items()})
         table = {name: score(pred, y["test"]) for name, pred in methods.items()}
+        if with_blend:
+            mixed = blend(default["probs"], fitted[REFERENCE]["probs"], y["val"])
+            methods[BLEND] = mixed["pred"]
+            table[BLEND] = {**score(mixed["pred"], y["test"]), "weight": mixed["weight"]}
+            extra[BLEND] = {"weight": mixed["weight"], "val_accuracy": mixed["val_accuracy"]}
         main = "student" if distilled else "default"
         for name, pred in methods.items():
             if name != main:
@@ -439,7 +472,9 @@ def summarise_splits(runs: list[dict], main: str) -> dict:
     return {"table": table, "tests": tests, "test_fraction": fraction, "accuracy_by_split": accuracy}
 
 
-def run_cv(raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | None = None) -> dict:
+def run_cv(
+    raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | None = None, with_blend: bool = False
+) -> dict:
     frame = corpus(raw.get("data", {})).reset_index(drop=True)
     per_fold = []
     for k, (rest, test) in enumerate(
@@ -449,7 +484,9 @@ def run_cv(raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | 
         train, val = train_test_split(
             rest_frame, test_size=1 / (folds - 1), stratify=rest_frame["label"], random_state=seed
         )
-        result = one_split({"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}", arms)
+        result = one_split(
+            {"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}", arms, with_blend
+        )
         per_fold.append(result)
         print(
             f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items()),
@@ -560,6 +597,11 @@ def main() -> int:
         help="NAME:section.key=value: ours again with this override (repeat a NAME for more), paired with ours",
     )
     ap.add_argument("--distill", action="store_true", help="with --seeds: the teacher and its student too")
+    ap.add_argument(
+        "--blend",
+        action="store_true",
+        help="ours blended with the TF-IDF reference too (a weight chosen on val): a candidate, not what is served",
+    )
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--teacher-cache", help="keep and reuse each split's teacher outputs in this folder")
@@ -578,7 +620,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         os.chdir(tmp)
         if args.cv:
-            result = run_cv(raw, tmp, args.cv, args.seed, arms)
+            result = run_cv(raw, tmp, args.cv, args.seed, arms, args.blend)
             summary = summarise_folds(result["folds"], result["test_fraction"])
             rows = mean_rows(summary["table"])
             t = summary["ours_vs_best"]
@@ -592,13 +634,13 @@ def main() -> int:
             text = markdown(f"{args.cv}-fold cross-validation", rows, note)
             output = {"cv": args.cv, **summary, "folds": result["folds"]}
         elif args.corpora:
-            result = run_corpora(raw, tmp, args.seed, args.only, args.seeds or 1, arms)
+            result = run_corpora(raw, tmp, args.seed, args.only, args.seeds or 1, arms, args.blend)
             text = "".join(corpus_markdown(name, r) for name, r in result.items())
             output = {"corpora": result}
         elif args.seeds:
             distilled = load_raw(str(params_path), [*distill_flags(), *args.set]) if args.distill else None
             partial = json_path.with_suffix(".partial.json") if json_path else None
-            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial, arms)
+            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial, arms, args.blend)
             main = result["main"]
             summary = summarise_splits(result["splits"], main)
             rows = mean_rows(summary["table"])
@@ -619,7 +661,7 @@ def main() -> int:
             output = {"seeds": args.seeds, **summary, **result}
         else:
             frames = split_frame(corpus(raw.get("data", {})), raw.get("data", {}).get("seed", args.seed))
-            result = one_split(frames, raw, tmp / "split", arms)
+            result = one_split(frames, raw, tmp / "split", arms, args.blend)
             rows = split_rows(result["methods"])
             best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
             p = result["methods"][best]["mcnemar_ours_vs"]["p_value"]
