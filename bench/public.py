@@ -58,7 +58,7 @@ from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.classifier.predictor import Predictor
 
 from common import parse_override
-from quality import NBFeatures
+from quality import REFERENCE, NBFeatures
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -322,7 +322,7 @@ def baseline_fits(frames: dict, y: dict, classes: int, metric: str) -> dict:
         p, choice = nb_linear(frames, y, classes, kind, metric)
         return p, {"choice": choice, "candidates": len(baseline.grid(y["train"]))}
 
-    return {"TF-IDF word+char LR": reference, "NB-LR": partial(nb, "lr"), "NBSVM": partial(nb, "svm")}
+    return {REFERENCE: reference, "NB-LR": partial(nb, "lr"), "NBSVM": partial(nb, "svm")}
 
 
 class BaselineCache:

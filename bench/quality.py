@@ -446,8 +446,11 @@ def run_seeds(
         if with_blend:
             mixed = blend(default["probs"], fitted[REFERENCE]["probs"], y["val"])
             methods[BLEND] = mixed["pred"]
-            table[BLEND] = {**score(mixed["pred"], y["test"]), "weight": mixed["weight"]}
-            extra[BLEND] = {"weight": mixed["weight"], "val_accuracy": mixed["val_accuracy"]}
+            table[BLEND] = {
+                **score(mixed["pred"], y["test"]),
+                "weight": mixed["weight"],
+                "val_accuracy": mixed["val_accuracy"],
+            }
         main = "student" if distilled else "default"
         for name, pred in methods.items():
             if name != main:

@@ -86,7 +86,7 @@ def test_the_bench_reads_data_max_rows_as_a_stratified_seeded_sample(tmp_path):
 
 
 def test_the_blend_weight_is_chosen_on_validation_alone_and_a_tie_keeps_ours():
-    # validation: ours is wrong on rows 0 and 1, where the reference is confidently right; test: the opposite
+    # validation: ours is wrong on rows 0 and 1, where the reference is confidently right; on test the two disagree
     ours = {
         "val": np.array([[0.6, 0.4], [0.6, 0.4], [0.1, 0.9], [0.9, 0.1]]),
         "test": np.array([[0.45, 0.55], [0.6, 0.4]]),
