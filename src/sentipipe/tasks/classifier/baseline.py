@@ -35,25 +35,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from sentipipe.io import parquet_batches
-from sentipipe.tasks.classifier.reference import METRICS
+from sentipipe.tasks.classifier.reference import METRICS, figure
 
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 
 
 IMBALANCE = 1.2  # largest over smallest class count above which balanced class weights join the grid
-
-
-def figure(metric: str, truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Accuracy, recall averaged over the classes present, or macro-F1 of integer predictions."""
-    truth, predicted = np.asarray(truth), np.asarray(predicted)
-    if metric == "accuracy":
-        return float((truth == predicted).mean())
-    classes = np.unique(truth)
-    recall = [float((predicted[truth == c] == c).mean()) for c in classes]
-    if metric == "macro_recall":
-        return float(np.mean(recall))
-    precision = [float((truth[predicted == c] == c).mean()) if (predicted == c).any() else 0.0 for c in classes]
-    return float(np.mean([2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall)]))
 
 
 HASH_BUCKETS = 2**20  # a block (words, characters)
@@ -277,10 +264,10 @@ def _slim(model: LogisticRegression, spill: Path) -> LogisticRegression:
     return model
 
 
-def reference(request: dict) -> tuple[dict, dict[str, np.ndarray]]:
+def reference(request: dict) -> tuple[dict, dict[str, np.ndarray], Baseline]:
     """The evaluate stage's baseline, from the prepared split files a request names: exact, or past
-    `stream_chars` characters of training text `fit_sampled` with `sample_chars`; what was chosen, and the
-    probabilities of val and test."""
+    `stream_chars` characters of training text `fit_sampled` with `sample_chars`; what was chosen, the
+    probabilities of val and test, and the fitted reference."""
     pa.set_memory_pool(pa.system_memory_pool())  # memory Arrow frees goes back to the system, not a pool
     labels = {s: pq.read_table(request[s], columns=["label"]).column(0).to_pylist() for s in ("val", "test")}
     trained = pq.read_table(request["train"], columns=["label"]).column(0).unique().to_pylist()
@@ -306,14 +293,17 @@ def reference(request: dict) -> tuple[dict, dict[str, np.ndarray]]:
         "sample": fitted.sample or "all training rows",
         "val_by_candidate": fitted.val_by_candidate,
     }
-    return summary, {s: fitted.predict_proba(texts[s]) for s in ("val", "test")}
+    return summary, {s: fitted.predict_proba(texts[s]) for s in ("val", "test")}, fitted
 
 
 if __name__ == "__main__":  # the evaluate stage runs `reference` here, in a process without the network's memory
     import json
     import sys
 
+    from sentipipe.tasks.classifier.blend import LinearReference
+
     job = json.loads(sys.argv[1])
-    chosen, probabilities = reference(job)
+    chosen, probabilities, fitted = reference(job)
     np.savez(Path(job["out"]) / "probabilities.npz", **probabilities)
+    LinearReference.from_baseline(fitted).save(Path(job["out"]) / "reference.npz")  # what a served blend carries
     Path(job["out"], "summary.json").write_text(json.dumps(chosen))

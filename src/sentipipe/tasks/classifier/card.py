@@ -171,7 +171,18 @@ def _serving(r: Reports, run_tags: dict) -> str:
         if r.teacher.get("enabled")
         else "none (trained on the labels)"
     )
+    mixed = m.get("blend", {})
+    blend = (
+        f"the network's log-probabilities x {1 - mixed['weight']:g} + the TF-IDF reference's x {mixed['weight']:g} "
+        f"(the reference travels in the file; weight chosen on {mixed['tuned_on']}: "
+        f"{number(mixed['val_by_weight']['0'])} at 0, {number(mixed['val'])} at the weight; "
+        f"{number(mixed['val_crossfit'])} with each half of val at the weight the other half chose)"
+        if mixed.get("weight")
+        else "none: the network alone"
+        + (f" (`{mixed['mode']}`: no weight beat 0 on {mixed['tuned_on']})" if mixed.get("tuned_on") else "")
+    )
     lines = [
+        f"- blended with the TF-IDF reference: {blend}",
         f"- int8 quantized: {int8}",
         f"- words not in the vocabulary of {count(r.tokens['vocabulary'])}: {words}",
         f"- text length: reads up to {s['max_length']} tokens, longer texts keep `{r.tokenizer.get('truncation')}` "

@@ -3,7 +3,10 @@
 On validation data only: vectors for unseen words from their subwords, or <unk>,
 whichever does better (within the tolerance, subwords); int8 quantization when it
 moves accuracy by at most the tolerance, the temperature that calibrates probabilities, the C of the
-TF-IDF baseline. The served predictor (models/classifier/served.pt, what
+TF-IDF baseline, and the weight the served probabilities give that baseline (blend.py; 0: the network
+alone). The blend's validation figure is in-sample, as the baseline's is (its C was chosen there too);
+metrics.json also gives it cross-fitted (each half of val at the weight the other half chose).
+The served predictor (models/classifier/served.pt, what
 register logs) then scores val and test from raw text, unseen words and all;
 test figures are reported, never chosen on. Also: per-source metrics, curves,
 confident errors with explanations, the behavioural suite, and a paired test
@@ -23,8 +26,9 @@ from sentipipe import stats, tracking
 from sentipipe.data.paths import prepared
 from sentipipe.errors import SentipipeError
 from sentipipe.io import atomic_write, require, write_csv, write_json
-from sentipipe.tasks.classifier import behaviour, explain, reference
+from sentipipe.tasks.classifier import behaviour, blend, explain, reference
 from sentipipe.tasks.classifier import evaluation as ev
+from sentipipe.tasks.classifier.baseline import figure
 from sentipipe.tasks.classifier.calibration import fit_temperature
 from sentipipe.tasks.classifier.figures import save_figures
 from sentipipe.tasks.classifier.params import ClassifierConfig, EvaluateParams, TokenizeParams
@@ -115,6 +119,32 @@ def choose_serving(
     return plain.serving(temperature, quantized, subwords), decision
 
 
+def choose_blend(
+    served: Predictor, ref: blend.LinearReference, e: EvaluateParams, texts: dict, y: dict, metric: str
+) -> tuple[Predictor, dict, dict[str, np.ndarray]]:
+    """The reference's weight in the served probabilities, chosen on validation `metric` (a tie keeps the smaller:
+    0 serves the network alone); the report, with the choice cross-fitted on halves of val; and the reference's
+    probabilities of val and test when it is served (computed once: they are what the served file computes)."""
+    network = served.predict_proba(texts["val"], e.batch_size)
+    referenced = {"val": ref.predict_proba(texts["val"])}
+    figures = blend.by_weight(network, referenced["val"], y["val"], metric)
+    weight = blend.best_weight(figures)
+    crossfit, halves = blend.crossfit(network, referenced["val"], y["val"], metric)
+    report = {
+        "mode": e.blend,
+        "weight": weight,
+        "tuned_on": f"val_{metric}",
+        "val_by_weight": {f"{w:g}": v for w, v in figures.items()},
+        "val": figures[weight],
+        "val_crossfit": figure(metric, y["val"], crossfit),
+        "crossfit_weights": halves,
+    }
+    if weight == 0:
+        return served, report, {}
+    referenced["test"] = ref.predict_proba(texts["test"])
+    return served.blended(ref, weight), report, referenced
+
+
 def read_length(tokenize: TokenizeParams, trained: int) -> tuple[int, str]:
     """How many tokens the served model reads: training cut texts for batch cost, serving need not.
 
@@ -132,7 +162,7 @@ def evaluate(params: ClassifierConfig) -> dict:
     require(MODEL, *(prepared(s) for s in ("train", "val", "test")))
     if e.baseline:  # first, in a process of its own (the stage script fits it before torch is imported)
         tuned_on = tuning_metric(params.classifier.register.metric)
-        chosen, base = reference.scores(e, tuned_on)
+        chosen, base, arrays = reference.fitted(e, tuned_on)
     trained = Predictor.load(MODEL)
     length, length_rule = read_length(params.classifier.tokenize, trained.tokenizer.max_length)
     trained = trained.serving(1.0, False, trained.subwords, max_length=length)  # as trained, reading up to length
@@ -144,19 +174,28 @@ def evaluate(params: ClassifierConfig) -> dict:
     y = {s: _labels(f, classes) for s, f in frames.items()}
     table = OpenVocabulary.read(OPEN_VOCABULARY) if OPEN_VOCABULARY.is_file() else None
     served, quantization = choose_serving(trained, e, texts["val"], y["val"], table)
+    mixed: dict = {"mode": e.blend, "weight": 0.0}
+    referenced: dict[str, np.ndarray] = {}  # the served reference's probabilities, when one is served
+    if e.blend != "off" and e.baseline:
+        served, mixed, referenced = choose_blend(served, blend.LinearReference.read(arrays), e, texts, y, tuned_on)
     served.save(SERVED)
+
+    def as_served(network_probs: np.ndarray, split: str) -> np.ndarray:  # Predictor.combine, the reference reused
+        return blend.mix(network_probs, referenced[split], served.blend) if referenced else network_probs
+
     metrics: dict = {}
     probs, before = {}, {}
     for split in ("val", "test"):
         logits = served.logits(texts[split], e.batch_size)
-        probs[split] = served.probabilities(logits)
-        before[split] = served.serving(1.0, served.quantized, served.subwords).probabilities(logits)
+        probs[split] = as_served(served.probabilities(logits), split)
+        before[split] = as_served(served.serving(1.0, served.quantized, served.subwords).probabilities(logits), split)
         metrics[split] = ev.classification_metrics(y[split], probs[split], classes)
     if e.quantize != "off":  # reported, not chosen on: the test accuracy of both forms
         other = served.serving(served.temperature, not served.quantized, served.subwords)
+        other_probs = as_served(other.probabilities(other.logits(texts["test"], e.batch_size)), "test")
         accuracy = {
             served.quantized: metrics["test"]["accuracy"],
-            other.quantized: float((other.predict_proba(texts["test"], e.batch_size).argmax(1) == y["test"]).mean()),
+            other.quantized: float((other_probs.argmax(1) == y["test"]).mean()),
         }
         quantization.update(test_accuracy_fp32=accuracy[False], test_accuracy_int8=accuracy[True])
     metrics["serving"] = {
@@ -170,6 +209,8 @@ def evaluate(params: ClassifierConfig) -> dict:
     metrics["open_vocabulary"] = quantization.pop("open_vocabulary")
     metrics["serving"]["open_vocabulary"] = len(served.open_vocabulary) if served.open_vocabulary else 0
     metrics["quantization"] = quantization
+    metrics["blend"] = mixed
+    metrics["serving"]["blend"] = served.blend
     metrics["calibration"] = {"temperature": served.temperature}
     for split in ("val", "test"):
         uncalibrated = ev.classification_metrics(y[split], before[split], classes)
@@ -238,6 +279,9 @@ def _log(params: ClassifierConfig, metrics: dict, curves: dict, reliability: lis
         flat["served_int8"] = float(metrics["serving"]["int8"])
         flat["served_subwords"] = float(metrics["serving"]["unseen_words"] == "subwords")
         flat["served_open_vocabulary"] = float(metrics["serving"].get("open_vocabulary", 0))
+        flat["served_blend_weight"] = float(metrics["serving"].get("blend", 0.0))
+        if "val_crossfit" in metrics.get("blend", {}):
+            flat["blend_val_crossfit"] = metrics["blend"]["val_crossfit"]
         if "baseline" in metrics:
             for split in ("val", "test"):
                 flat.update({f"baseline_{split}_{k}": metrics["baseline"][split][k] for k in ("accuracy", "macro_f1")})
@@ -284,6 +328,14 @@ def _print(metrics: dict) -> None:
         f"temperature {cal['temperature']:.3f} "
         f"(test ECE {cal['test']['before']['ece']:.4f} -> {cal['test']['after']['ece']:.4f})"
     )
+    mixed = metrics.get("blend", {})
+    if "val_by_weight" in mixed:
+        print(
+            f"evaluate: blended with the TF-IDF reference at weight {mixed['weight']:g} "
+            f"(chosen on {mixed['tuned_on']}: "
+            f"{mixed['val_by_weight']['0']:.4f} at 0, {mixed['val']:.4f} at the weight; cross-fitted on halves of val "
+            f"{mixed['val_crossfit']:.4f})"
+        )
     if "baseline" in metrics:
         b, versus = metrics["baseline"], metrics["versus_baseline"]
         print(

@@ -6,7 +6,8 @@ without the token). All the shortened texts of a request go through the
 network in one batch, so explaining a sentence costs one forward pass of about
 as many rows as it has tokens. Occlusion needs no gradients, so it explains the
 int8 model exactly as served (integrated gradients could not), with the same
-tokenizer, unseen-word vectors and temperature.
+tokenizer, unseen-word vectors and temperature; a served blend (blend.py) reads
+each shortened text as its tokens joined by spaces.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ def explain(predictor: Predictor, texts: Sequence[str]) -> list[dict]:
         variants.append(tokens)
         variants.extend(tokens[:j] + tokens[j + 1 :] for j in range(len(tokens)))
     probs = predictor.probabilities(predictor.logits_encoded(*predictor.encode(variants)))
+    if predictor.reference is not None:  # the blend reads text: each variant is its tokens joined by spaces
+        texts_of = [" ".join(v) for v in variants]
+        for start, text in zip(starts, texts, strict=True):
+            texts_of[start] = text  # the whole text as sent, so the label is the one `predict` gives
+        probs = predictor.combine(probs, texts_of)
     out = []
     for start, tokens in zip(starts, token_lists, strict=True):
         full = probs[start]

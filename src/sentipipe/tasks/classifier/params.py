@@ -189,6 +189,12 @@ class EvaluateParams(Section):
         description="a word the vocabulary lacks but the embed stage's open vocabulary holds reads its pretrained "
         "vector; auto: on unless it costs val accuracy beyond quantize_tolerance",
     )
+    blend: Literal["auto", "off"] = Field(
+        "auto",
+        description="serve the network's log-probabilities mixed with the TF-IDF reference's, (1 - w) x network + "
+        "w x reference, w in 0, 0.1 ... 0.9 chosen on val by register.metric (0: the network alone; needs baseline); "
+        "off: the network alone",
+    )
     behaviour: bool = Field(True, description="run the behavioural suite (binary positive/negative labels only)")
     explain_errors: int = Field(20, ge=0, description="most confident test errors explained on an HTML page")
 

@@ -4,7 +4,9 @@ Everything that turns raw text into probabilities travels together, so a
 checkpoint, the evaluation stage and the served MLflow model cannot disagree.
 The serving choices the evaluate stage makes on validation data go in the same
 file: the temperature that calibrates the probabilities, int8 recurrent
-weights, and vectors for words the vocabulary lacks, from their spelling. On
+weights, vectors for words the vocabulary lacks, from their spelling, and the
+TF-IDF reference the network's probabilities are blended with, and its weight
+(blend.py). On
 a CPU the network runs through folded.py (its input projection folded into a
 word table); elsewhere, or for shapes it does not cover, as trained.
 """
@@ -23,6 +25,7 @@ from torch import nn
 
 from sentipipe.io import write_bytes
 from sentipipe.tasks.classifier import folded
+from sentipipe.tasks.classifier.blend import LinearReference, mix
 from sentipipe.tasks.classifier.network import ClassifierNetwork, ClassifierSpec
 from sentipipe.text.batching import iterate
 from sentipipe.text.encoding import EncodedSplit
@@ -30,7 +33,7 @@ from sentipipe.text.subwords import SubwordIndex
 from sentipipe.text.tokenizer import TokenizerSettings, tokenize
 from sentipipe.text.vocab import UNK_ID, Vocab
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: the blend with the TF-IDF reference (a reader of 2 would serve the network alone)
 MAX_TOKENS = 32_768  # padded tokens per forward pass when scoring
 _SEEN_UNKNOWN = 10_000  # unseen words whose vectors are kept between calls
 
@@ -77,8 +80,11 @@ class Predictor:
         quantized: bool = False,
         subwords: bool = False,
         open_vocabulary: OpenVocabulary | None = None,
+        reference: LinearReference | None = None,
+        blend: float = 0.0,
     ):
-        """`open_vocabulary`: vectors for words the vocabulary lacks, read before any spelling neighbour."""
+        """`open_vocabulary`: vectors for words the vocabulary lacks, read before any spelling neighbour.
+        `reference`, `blend`: the TF-IDF reference the probabilities are mixed with, and its share (blend.mix)."""
         self.network = model.to(device).eval()  # fp32, as trained: what is saved
         if folded.applies(self.network, torch.device(device)):  # the CPU serving path (folded.py)
             self.model = folded.FoldedRecurrent(self.network, quantized)
@@ -88,6 +94,7 @@ class Predictor:
         self.device = torch.device(device)
         self.temperature, self.quantized, self.subwords = float(temperature), quantized, subwords
         self.open_vocabulary = open_vocabulary if open_vocabulary is not None and len(open_vocabulary) else None
+        self.reference, self.blend = (reference, float(blend)) if reference is not None and blend > 0 else (None, 0.0)
         self._index: SubwordIndex | None = None
         self._unseen: dict[str, np.ndarray | None] = {}
 
@@ -107,8 +114,32 @@ class Predictor:
         tokenizer = self.tokenizer if max_length is None else dataclasses.replace(self.tokenizer, max_length=max_length)
         opened = {True: self.open_vocabulary, False: None}.get(open_vocabulary, open_vocabulary)  # type: ignore[arg-type]
         return Predictor(
-            self.network, self.vocab, self.labels, tokenizer, self.device, temperature, quantized, subwords, opened
+            self.network,
+            self.vocab,
+            self.labels,
+            tokenizer,
+            self.device,
+            temperature,
+            quantized,
+            subwords,
+            opened,
+            self.reference,
+            self.blend,
         )
+
+    def blended(self, reference: LinearReference | None, weight: float) -> Predictor:
+        """The same predictor, its probabilities mixed with `reference`'s at `weight` (0 or None: the network's)."""
+        served = self.serving(self.temperature, self.quantized, self.subwords)
+        served.reference, served.blend = (
+            (reference, float(weight)) if reference is not None and weight > 0 else (None, 0.0)
+        )
+        return served
+
+    def combine(self, probs: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """The network's calibrated probabilities of `texts`, blended with the reference's when one is served."""
+        if self.reference is None:
+            return probs
+        return mix(probs, self.reference.predict_proba(texts), self.blend)
 
     def save(self, path: str | Path) -> None:
         bundle = {
@@ -120,6 +151,10 @@ class Predictor:
             "tokenizer": self.tokenizer.to_dict(),
             "serving": {"temperature": self.temperature, "quantized": self.quantized, "subwords": self.subwords},
         }
+        if self.reference is not None:
+            parts = self.reference.to_bundle()
+            arrays = {k: torch.from_numpy(v) for k, v in parts.items() if isinstance(v, np.ndarray)}
+            bundle["blend"] = {"weight": self.blend, "reference": {**parts, **arrays}}
         if self.open_vocabulary is not None:
             bundle["open_vocabulary"] = {
                 "words": self.open_vocabulary.words,
@@ -135,7 +170,7 @@ class Predictor:
     def load(cls, path: str | Path, device: torch.device | str = "cpu") -> Predictor:
         # map_location lets a model trained on CUDA load on a CPU-only host.
         bundle = torch.load(path, map_location="cpu", weights_only=True)
-        if bundle.get("format_version") not in (1, FORMAT_VERSION):
+        if bundle.get("format_version") not in (1, 2, FORMAT_VERSION):
             raise ValueError(f"{path}: unsupported model format {bundle.get('format_version')!r}")
         model = ClassifierNetwork(ClassifierSpec(**bundle["spec"]))
         model.load_state_dict(bundle["state_dict"])
@@ -143,7 +178,21 @@ class Predictor:
         tokenizer = TokenizerSettings(**bundle["tokenizer"])
         opened = bundle.get("open_vocabulary")
         table = OpenVocabulary(opened["words"], opened["vectors"].numpy()) if opened else None
-        return cls(model, Vocab(bundle["vocab"]), bundle["labels"], tokenizer, device, **serving, open_vocabulary=table)
+        blended = bundle.get("blend")
+        reference = LinearReference.from_bundle(blended["reference"]) if blended else None
+        weight = float(blended["weight"]) if blended else 0.0
+        vocab = Vocab(bundle["vocab"])
+        return cls(
+            model,
+            vocab,
+            bundle["labels"],
+            tokenizer,
+            device,
+            **serving,
+            open_vocabulary=table,
+            reference=reference,
+            blend=weight,
+        )
 
     # ---------------------------------------------------------------- text to ids
 
@@ -215,8 +264,8 @@ class Predictor:
         return torch.softmax(scaled, dim=-1).numpy()
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Calibrated class probabilities (n, classes), as served."""
-        return self.probabilities(self.logits(texts, batch_size))
+        """Calibrated class probabilities (n, classes), blended with the reference when one is served: as served."""
+        return self.combine(self.probabilities(self.logits(texts, batch_size)), texts)
 
     def predict_with_features(self, texts: Sequence[str], batch_size: int = 256) -> tuple[np.ndarray, dict]:
         """`predict_proba`, and what drift monitoring needs of each text, from the same pass over it.
@@ -228,7 +277,7 @@ class Predictor:
         """
         token_lists = self.tokens(texts)
         split, extra = self.encode(token_lists)
-        probs = self.probabilities(self.logits_encoded(split, extra, batch_size))
+        probs = self.combine(self.probabilities(self.logits_encoded(split, extra, batch_size)), texts)
         if not hasattr(self, "_matrix"):
             self._matrix = self.network.embedding.weight.detach().cpu().numpy()
         # Summed in place by embedding_bag: gathering every token's row first (tokens x dim floats) cost as

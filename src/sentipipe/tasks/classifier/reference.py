@@ -23,7 +23,20 @@ from sentipipe.io import read_json
 from sentipipe.tasks.classifier.params import ClassifierConfig, EvaluateParams
 
 METRICS = ("accuracy", "macro_recall", "macro_f1")
-_FITTED: dict[str, tuple[dict, dict[str, np.ndarray]]] = {}  # a request (JSON) -> its result, in this process
+_FITTED: dict[str, tuple] = {}  # a request (JSON) -> its result, in this process
+
+
+def figure(metric: str, truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Accuracy, recall averaged over the classes present, or macro-F1 of integer predictions."""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    if metric == "accuracy":
+        return float((truth == predicted).mean())
+    classes = np.unique(truth)
+    recall = [float((predicted[truth == c] == c).mean()) for c in classes]
+    if metric == "macro_recall":
+        return float(np.mean(recall))
+    precision = [float((truth[predicted == c] == c).mean()) if (predicted == c).any() else 0.0 for c in classes]
+    return float(np.mean([2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall)]))
 
 
 def tuning_metric(register_metric: str) -> str:
@@ -33,10 +46,16 @@ def tuning_metric(register_metric: str) -> str:
 
 
 def scores(e: EvaluateParams, metric: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """`fitted`'s summary and probabilities."""
+    return fitted(e, metric)[:2]
+
+
+def fitted(e: EvaluateParams, metric: str) -> tuple[dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The TF-IDF reference (baseline.reference: exact, or past `baseline_stream_chars` hashed features of a
     seeded sample of at most `baseline_sample_chars` characters read in batches), fitted and scored on val and
     test in a process of its own, so its features never share memory with the network's; what it chose (its
-    classes too: the training labels sorted, as tokenize orders them), and its probabilities."""
+    classes too: the training labels sorted, as tokenize orders them), its probabilities, and the fitted
+    reference's arrays (blend.LinearReference.read takes them: a served blend computes with them)."""
     files = {s: Path(prepared(s)).resolve() for s in ("train", "val", "test")}
     job = {
         **{s: str(path) for s, path in files.items()},
@@ -52,8 +71,14 @@ def scores(e: EvaluateParams, metric: str) -> tuple[dict, dict[str, np.ndarray]]
             request = json.dumps({**job, "out": tmp})
             subprocess.run([sys.executable, "-m", "sentipipe.tasks.classifier.baseline", request], check=True)
             with np.load(Path(tmp) / "probabilities.npz") as probabilities:
-                _FITTED[key] = read_json(Path(tmp) / "summary.json"), {s: probabilities[s] for s in ("val", "test")}
+                probs = {s: probabilities[s] for s in ("val", "test")}
+            _FITTED[key] = read_json(Path(tmp) / "summary.json"), probs, _arrays(Path(tmp) / "reference.npz")
     return _FITTED[key]
+
+
+def _arrays(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path) as bundle:
+        return {k: bundle[k] for k in bundle.files}
 
 
 def prefit(params: ClassifierConfig) -> None:
