@@ -13,7 +13,6 @@ evaluate) in a throw-away workspace and MLflow store, and is scored as served.
                                             # overrides, on the same splits, paired with ours
     python bench/quality.py --seeds 3 --distill   # repeated hold-out: the teacher, its student, the default
     python bench/quality.py --seeds 4 --arm 'wide:classifier.train.hidden_size=512'   # the default and an arm
-    python bench/quality.py --seeds 4 --blend   # and ours blended with the TF-IDF reference (weight on val)
     options: --set section.key=value (overrides, any depth; data.max_rows=N: a stratified sample of the corpus
              first, the same for every split), --json FILE, --markdown FILE, --params FILE,
              --teacher-cache DIR (keep each split's teacher outputs; a later run with the same teacher inputs
@@ -63,8 +62,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 C_GRID = baseline.C_GRID
 REFERENCE = "TF-IDF word+char LR"
-BLEND = "ours (blended with TF-IDF, weight on val)"  # --blend: a candidate measured, not what evaluate serves
-BLEND_WEIGHTS = tuple(round(0.1 * k, 1) for k in range(10))  # 0 (ours alone) ... 0.9; 1 would be the reference
+NETWORK = "ours (the network alone)"  # the served model without its blend with the reference (blend.py)
 TEACHER_CACHE: Path | None = None  # --teacher-cache
 
 
@@ -177,12 +175,15 @@ def ours(frames: dict, raw: dict, work: Path) -> dict:
         served = Predictor.load(paths.SERVED)
         metrics, report = read_json(paths.METRICS), read_json(paths.TRAIN_REPORT)
         probs = {s: served.predict_proba(frames[s].text.tolist()) for s in ("val", "test")}
+        network = served.blended(None, 0.0).predict_proba(frames["test"].text.tolist())
     finally:
         os.chdir(here)
     teacher = work / paths.TEACHER_TEST_LOGITS
     return {
         "pred": probs["test"].argmax(1),
         "probs": probs,
+        "network_pred": network.argmax(1),  # the same model, its blend with the reference left out
+        "blend_weight": served.blend,
         "seconds": seconds,
         "metrics": metrics,
         "train": report,
@@ -190,18 +191,6 @@ def ours(frames: dict, raw: dict, work: Path) -> dict:
         "teacher_pred": np.load(teacher).argmax(1) if teacher.exists() else None,
         "served": served,
     }
-
-
-def blend(ours: dict, reference: dict, y_val: np.ndarray) -> dict:
-    """The served model's log-probabilities mixed with the reference's, (1 - w) * ours + w * reference, w chosen
-    on validation accuracy from BLEND_WEIGHTS (a tie keeps the smaller w): test predictions, w, its val figure."""
-    best = None
-    for w in BLEND_WEIGHTS:
-        mixed = {s: (1 - w) * np.log(ours[s] + 1e-9) + w * np.log(reference[s] + 1e-9) for s in ("val", "test")}
-        value = float((mixed["val"].argmax(1) == y_val).mean())
-        if best is None or value > best["val_accuracy"]:
-            best = {"pred": mixed["test"].argmax(1), "weight": w, "val_accuracy": value}
-    return best
 
 
 def score(pred: np.ndarray, truth: np.ndarray) -> dict:
@@ -247,22 +236,19 @@ def arm_runs(frames: dict, arms: dict[str, dict] | None, labels: list[str], work
     return runs
 
 
-def one_split(
-    frames: dict, raw: dict, work: Path, arms: dict[str, dict] | None = None, with_blend: bool = False
-) -> dict:
-    """Ours, each arm (ours with other params: name -> params) and every baseline on one split: scores, and
-    McNemar's test of ours against each other method. With `with_blend`, ours blended with the reference too."""
+def one_split(frames: dict, raw: dict, work: Path, arms: dict[str, dict] | None = None) -> dict:
+    """Ours, ours without its blend, each arm (ours with other params: name -> params) and every baseline on one
+    split: scores, and McNemar's test of ours against each other method."""
     result = ours(frames, raw, work)
     runs = {"ours": result, **arm_runs(frames, arms, result["labels"], work)}
     index = {c: i for i, c in enumerate(result["labels"])}
     y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
-    methods = {**{n: {"pred": r["pred"]} for n, r in runs.items()}, **baselines(frames, y, len(index))}
-    if with_blend:
-        methods[BLEND] = blend(result["probs"], methods[REFERENCE]["probs"], y["val"])
+    methods = {**{n: {"pred": r["pred"]} for n, r in runs.items()}, NETWORK: {"pred": result["network_pred"]}}
+    methods.update(baselines(frames, y, len(index)))
     table = {
-        name: {**score(m["pred"], y["test"]), **{k: m[k] for k in ("C", "weight", "val_accuracy") if k in m}}
-        for name, m in methods.items()
+        name: {**score(m["pred"], y["test"]), **{k: m[k] for k in ("C",) if k in m}} for name, m in methods.items()
     }
+    table["ours"]["blend_weight"] = result["blend_weight"]
     for name, m in methods.items():
         if name != "ours":
             table[name]["mcnemar_ours_vs"] = stats.mcnemar(result["pred"] == y["test"], m["pred"] == y["test"])
@@ -323,7 +309,6 @@ def run_corpora(
     only: str | None = None,
     seeds: int = 1,
     arms: dict[str, dict] | None = None,
-    with_blend: bool = False,
 ) -> dict:
     """Each corpus on `seeds` seeded splits (seed, seed + 1, ...): one split's table, or with several the splits
     and their summary (summarise_splits: mean and t interval per method, ours against each)."""
@@ -342,7 +327,7 @@ def run_corpora(
         frame, runs = corpus(data), []
         for k in range(seeds):
             work = tmp / f"{name.split()[0]}-{seed + k}"
-            runs.append({"seed": seed + k, **one_split(split_frame(frame, seed + k), raw, work, arms, with_blend)})
+            runs.append({"seed": seed + k, **one_split(split_frame(frame, seed + k), raw, work, arms)})
             scores = {n: round(v["accuracy"], 4) for n, v in runs[-1]["methods"].items()}
             print(f"{name}, seed {seed + k}: {json.dumps(scores)}", flush=True)
         out[name] = runs[0] if seeds == 1 else {"splits": runs, **summarise_splits(runs, "ours")}
@@ -411,10 +396,9 @@ def run_seeds(
     distilled: dict | None,
     partial: Path | None = None,
     arms: dict[str, dict] | None = None,
-    with_blend: bool = False,
 ) -> dict:
-    """Repeated hold-out: `seeds` seeded 80/10/10 splits; the default, each arm (`--arm`), and with `distilled`
-    params the teacher and its student; with `with_blend`, the default blended with the reference. With
+    """Repeated hold-out: `seeds` seeded 80/10/10 splits; the default (and the default's network without its
+    blend), each arm (`--arm`), and with `distilled` params the teacher and its student. With
     `partial`, every finished split is written there at once (a run of hours can stop)."""
     frame = corpus(raw.get("data", {}))
     runs = []
@@ -425,7 +409,7 @@ def run_seeds(
         default = ours(frames, raw, work / "default")
         index = {c: i for i, c in enumerate(default["labels"])}
         y = {s: f["label"].map(index).to_numpy() for s, f in frames.items()}
-        methods = {"default": default["pred"]}
+        methods = {"default": default["pred"], "default (the network alone)": default["network_pred"]}
         extra = {"default": run_record(default)}
         for name, arm in arm_runs(frames, arms, default["labels"], work / "default").items():
             methods[name] = arm["pred"]
@@ -443,14 +427,7 @@ def run_seeds(
         fitted = baselines(frames, y, len(index))
         methods.update({n: m["pred"] for n, m in fitted.items()})
         table = {name: score(pred, y["test"]) for name, pred in methods.items()}
-        if with_blend:
-            mixed = blend(default["probs"], fitted[REFERENCE]["probs"], y["val"])
-            methods[BLEND] = mixed["pred"]
-            table[BLEND] = {
-                **score(mixed["pred"], y["test"]),
-                "weight": mixed["weight"],
-                "val_accuracy": mixed["val_accuracy"],
-            }
+        table["default"]["blend_weight"] = default["blend_weight"]
         main = "student" if distilled else "default"
         for name, pred in methods.items():
             if name != main:
@@ -475,9 +452,7 @@ def summarise_splits(runs: list[dict], main: str) -> dict:
     return {"table": table, "tests": tests, "test_fraction": fraction, "accuracy_by_split": accuracy}
 
 
-def run_cv(
-    raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | None = None, with_blend: bool = False
-) -> dict:
+def run_cv(raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | None = None) -> dict:
     frame = corpus(raw.get("data", {})).reset_index(drop=True)
     per_fold = []
     for k, (rest, test) in enumerate(
@@ -487,9 +462,7 @@ def run_cv(
         train, val = train_test_split(
             rest_frame, test_size=1 / (folds - 1), stratify=rest_frame["label"], random_state=seed
         )
-        result = one_split(
-            {"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}", arms, with_blend
-        )
+        result = one_split({"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}", arms)
         per_fold.append(result)
         print(
             f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items()),
@@ -600,11 +573,6 @@ def main() -> int:
         help="NAME:section.key=value: ours again with this override (repeat a NAME for more), paired with ours",
     )
     ap.add_argument("--distill", action="store_true", help="with --seeds: the teacher and its student too")
-    ap.add_argument(
-        "--blend",
-        action="store_true",
-        help="ours blended with the TF-IDF reference too (a weight chosen on val): a candidate, not what is served",
-    )
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--json", help="write every figure here")
     ap.add_argument("--teacher-cache", help="keep and reuse each split's teacher outputs in this folder")
@@ -623,7 +591,7 @@ def main() -> int:
         tmp = Path(tmp_name)
         os.chdir(tmp)
         if args.cv:
-            result = run_cv(raw, tmp, args.cv, args.seed, arms, args.blend)
+            result = run_cv(raw, tmp, args.cv, args.seed, arms)
             summary = summarise_folds(result["folds"], result["test_fraction"])
             rows = mean_rows(summary["table"])
             t = summary["ours_vs_best"]
@@ -637,13 +605,13 @@ def main() -> int:
             text = markdown(f"{args.cv}-fold cross-validation", rows, note)
             output = {"cv": args.cv, **summary, "folds": result["folds"]}
         elif args.corpora:
-            result = run_corpora(raw, tmp, args.seed, args.only, args.seeds or 1, arms, args.blend)
+            result = run_corpora(raw, tmp, args.seed, args.only, args.seeds or 1, arms)
             text = "".join(corpus_markdown(name, r) for name, r in result.items())
             output = {"corpora": result}
         elif args.seeds:
             distilled = load_raw(str(params_path), [*distill_flags(), *args.set]) if args.distill else None
             partial = json_path.with_suffix(".partial.json") if json_path else None
-            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial, arms, args.blend)
+            result = run_seeds(raw, tmp, args.seeds, args.seed, distilled, partial, arms)
             main = result["main"]
             summary = summarise_splits(result["splits"], main)
             rows = mean_rows(summary["table"])
@@ -664,7 +632,7 @@ def main() -> int:
             output = {"seeds": args.seeds, **summary, **result}
         else:
             frames = split_frame(corpus(raw.get("data", {})), raw.get("data", {}).get("seed", args.seed))
-            result = one_split(frames, raw, tmp / "split", arms, args.blend)
+            result = one_split(frames, raw, tmp / "split", arms)
             rows = split_rows(result["methods"])
             best = max((n for n in rows if is_baseline(n)), key=lambda n: rows[n]["accuracy"])
             p = result["methods"][best]["mcnemar_ours_vs"]["p_value"]

@@ -7,8 +7,10 @@ In process, batched (the test split's texts repeated to --rows, batches of --bat
   - the folded path (tasks/classifier/folded.py) in fp32: exact, only faster;
   - the model as served now (the registry's artifact: the folded path, int8 recurrence if
     evaluate chose it, calibrated, unseen words from their subwords);
-  - the TF-IDF word+char logistic regression (C tuned on val), predict only.
-Explanations: p50/p95 of one explained sentence.
+  - the TF-IDF word+char logistic regression (C tuned on val), predict only;
+  - the served model without its blend with that reference (classifier.evaluate.blend): the network alone.
+One sentence a call, in process: p50/p95 of the served model and of the network alone, calls interleaved
+(the blend's cost on a one-sentence request). Explanations: p50/p95 of one explained sentence.
 Over REST, on loopback: `sentipipe serve` against `mlflow models serve` on the same model; batched
 throughput, then --clients concurrent clients sending one sentence each (--requests in all).
 
@@ -309,6 +311,9 @@ def main() -> int:
         f"TF-IDF word+char LR (C={reference.c:g})": rate(reference.predict_proba, texts, args.batch),
     }
     served_key, reference_key = list(rates)[3], list(rates)[4]
+    alone = served.blended(None, 0.0)
+    alone_key = f"served without its blend (weight {served.blend:g}): the network alone"
+    rates[alone_key] = rate(alone.predict_proba, texts, args.batch)
     if args.before:
         other = Predictor.load(args.before).serving(1.0, False, False)
         other.model = other.network
@@ -316,6 +321,12 @@ def main() -> int:
         before_key = f"--before: torch fp32 forward ({spec.cell}, hidden {spec.hidden_size}), T=1, <unk>"
         rates[before_key] = rate(other.predict_proba, texts, args.batch)
     one = [frames["test"]["text"].iloc[i] for i in range(200)]
+    single: dict[str, list[float]] = {"served": [], "alone": []}
+    for text in one * 3:  # interleaved, so a machine speeding up or slowing down weighs on both
+        for name, model in (("served", served), ("alone", alone)):
+            t0 = time.perf_counter()
+            model.predict_proba([text])
+            single[name].append((time.perf_counter() - t0) * 1000)
     explain(served, one[:5])
     timings = []
     for text in one:
@@ -352,6 +363,12 @@ def main() -> int:
     if args.before:
         print(f"served / --before's fp32 forward: {rates[served_key] / rates[before_key]:.2f}")
     print(f"served / TF-IDF LR: {ratio:.2f}; torch threads: {torch.get_num_threads()}")
+    print(f"served / the network alone (batched): {rates[served_key] / rates[alone_key]:.2f}")
+    p50, p95 = ({k: float(np.percentile(v, q)) for k, v in single.items()} for q in (50, 95))
+    print(
+        f"one sentence a call: served p50 {p50['served']:.2f} ms, p95 {p95['served']:.2f} ms; the network alone "
+        f"p50 {p50['alone']:.2f} ms, p95 {p95['alone']:.2f} ms (ratio of p50s {p50['served'] / p50['alone']:.2f})"
+    )
     print(f"one explained sentence (occlusion, in process): p50 {explain_p50:.1f} ms, p95 {explain_p95:.1f} ms")
     print(f"\nREST on loopback ({args.clients} concurrent clients, one sentence a request, {args.requests} requests):")
     print(f"{'server':<24}{'batched sent/s':>16}{'requests/s':>12}{'p50 ms':>9}{'p95 ms':>9}")

@@ -35,7 +35,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from sentipipe.io import parquet_batches
-from sentipipe.tasks.classifier.reference import METRICS, figure
+from sentipipe.tasks.classifier.blend import figure
+from sentipipe.tasks.classifier.reference import METRICS
 
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 

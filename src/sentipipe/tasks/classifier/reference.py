@@ -26,19 +26,6 @@ METRICS = ("accuracy", "macro_recall", "macro_f1")
 _FITTED: dict[str, tuple] = {}  # a request (JSON) -> its result, in this process
 
 
-def figure(metric: str, truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Accuracy, recall averaged over the classes present, or macro-F1 of integer predictions."""
-    truth, predicted = np.asarray(truth), np.asarray(predicted)
-    if metric == "accuracy":
-        return float((truth == predicted).mean())
-    classes = np.unique(truth)
-    recall = [float((predicted[truth == c] == c).mean()) for c in classes]
-    if metric == "macro_recall":
-        return float(np.mean(recall))
-    precision = [float((truth[predicted == c] == c).mean()) if (predicted == c).any() else 0.0 for c in classes]
-    return float(np.mean([2 * p * r / (p + r) if p + r else 0.0 for p, r in zip(precision, recall)]))
-
-
 def tuning_metric(register_metric: str) -> str:
     """The figure the baseline is tuned on: the registry's, when it is one of these; else accuracy."""
     key = register_metric.removeprefix("val_")
