@@ -162,9 +162,16 @@ def cmd_summary(args) -> None:
         args.model_uri = f"models:/{reg['name']}/{reg['version']}"
         test = metrics["test"]
         if task == "classifier":
-            print(
+            line = (
                 f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}, ROC-AUC {test['roc_auc']:.4f}"
             )
+            mixed = metrics.get("blend", {})
+            if mixed.get("weight"):
+                alone = mixed["network_alone"]["test"]["accuracy"]
+                line += (
+                    f" (blended with the TF-IDF reference at weight {mixed['weight']:g}; the network alone {alone:.4f})"
+                )
+            print(line)
             args.texts = ["A warm, funny and beautifully acted film.", "A dull, lifeless mess of a movie."]
             print("sample predictions (label, probabilities, text):")
             cmd_predict(args)

@@ -43,7 +43,8 @@ def test_a_new_corpus_under_an_old_name_replaces_the_champion_without_a_comparis
     run_tiny_pipeline(NO_BASELINE_GATE)
     first = read_json(paths.REGISTRATION)
     assert first["promoted"] and first["validation"]
-    other_corpus = {**NO_BASELINE_GATE, "data": {"seed": 7}, "classifier": {"train": {"max_steps": 2, "lr": 1e-5}}}
+    barely = {"train": {"max_steps": 2, "lr": 1e-5}, "evaluate": {"blend": "off"}}  # served alone: no reference
+    other_corpus = {**NO_BASELINE_GATE, "data": {"seed": 7}, "classifier": barely}
     other_corpus["classifier"]["register"] = NO_BASELINE_GATE["classifier"]["register"]
     run_tiny_pipeline(other_corpus)  # other validation rows, and barely trained: worse on any comparison
     second = read_json(paths.REGISTRATION)

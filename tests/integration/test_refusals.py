@@ -26,10 +26,10 @@ from tests.servers import free_port, stop, wait_until_up
 pytestmark = pytest.mark.integration
 
 # Barely trained, and the generator held to its n-gram: both worse than their baselines, so both challengers.
-# The generator serves its network alone here: mixed with the n-gram at a weight chosen on val, a network
-# this poor would get a weight near zero and the mixture would tie the reference instead of losing to it.
+# Both serve their network alone here: mixed with the n-gram (or blended with the TF-IDF reference) at a weight
+# chosen on val, a network this poor would give the reference the weight and tie it instead of losing to it.
 REFUSED = {
-    "classifier": {"train": {"max_steps": 2, "lr": 1e-5}},
+    "classifier": {"train": {"max_steps": 2, "lr": 1e-5}, "evaluate": {"blend": "off"}},
     "generator": {"train": {"max_steps": 10}, "evaluate": {"mixture": "off"}, "register": {"beat_baseline": True}},
 }
 SENTIPIPE = str(Path(sys.executable).parent / "sentipipe")

@@ -117,7 +117,8 @@ def test_the_served_model_explains_each_token_by_occlusion(tiny_workspace):
 
 
 def test_a_model_worse_than_its_own_baseline_is_registered_but_never_champion(tiny_workspace, mlflow_store, capsys):
-    run_pipeline({"classifier": {"train": {"max_steps": 2, "lr": 1e-5}}})  # barely trained
+    # barely trained, served alone (blended with the reference it would tie it: tests/integration/test_refusals.py)
+    run_pipeline({"classifier": {"train": {"max_steps": 2, "lr": 1e-5}, "evaluate": {"blend": "off"}}})
     registration = read_json(paths.REGISTRATION)
     assert registration["below_baseline"] and not registration["promoted"]
     assert registration["decision"] == "challenger" and "register.beat_baseline" in registration["reason"]
@@ -129,7 +130,8 @@ def test_a_model_worse_than_its_own_baseline_is_registered_but_never_champion(ti
 def test_champion_never_moves_to_a_worse_model(tiny_workspace, mlflow_store):
     run_pipeline()
     first = read_json(paths.REGISTRATION)
-    run_pipeline({"classifier": {"train": {"max_steps": 8, "lr": 1e-5}}})  # barely trained: worse on validation
+    # barely trained, served alone: worse on validation
+    run_pipeline({"classifier": {"train": {"max_steps": 8, "lr": 1e-5}, "evaluate": {"blend": "off"}}})
     second = read_json(paths.REGISTRATION)
     assert second["version"] == 2 and not second["promoted"]
     alias = MlflowClient(mlflow_store).get_model_version_by_alias("tiny-classifier", "champion")

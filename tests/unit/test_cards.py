@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pytest
@@ -287,3 +288,16 @@ def test_the_generators_card_gives_the_interval_on_the_gap_and_the_sample_signal
     assert "temperature 0.5: 0.950, 0.010, 0.900; validation text: 0.950, 0.010, 0.900." in text
     plain = generator_card.render(GENERATOR, decision, parse_generator({}), run)  # an older metrics.json
     assert "no interval is computed" in plain and "distinct-2" not in plain
+
+
+def test_the_card_gives_the_blend_s_weight_and_the_figures_it_was_chosen_on():
+    assert "blended with the TF-IDF reference: none: the network alone" in render()
+    blended = {"weight": 0.3, "mode": "auto", "tuned_on": "val_accuracy", "val": 0.82, "val_crossfit": 0.81}
+    metrics = {**REPORTS.metrics, "blend": {**blended, "val_by_weight": {"0": 0.8, "0.3": 0.82}}}
+    text = render(dataclasses.replace(REPORTS, metrics=metrics))
+    assert "the network's log-probabilities x 0.7 + the TF-IDF reference's x 0.3" in text
+    assert "0.8000 at 0, 0.8200 at the weight; 0.8100 with each half of val" in text
+    unblended = {**REPORTS.metrics, "blend": {**blended, "weight": 0.0, "val_by_weight": {"0": 0.8}}}
+    assert "none: the network alone (`auto`: no weight beat 0 on val_accuracy)" in render(
+        dataclasses.replace(REPORTS, metrics=unblended)
+    )

@@ -187,7 +187,11 @@ def evaluate(params: ClassifierConfig) -> dict:
     probs, before = {}, {}
     for split in ("val", "test"):
         logits = served.logits(texts[split], e.batch_size)
-        probs[split] = as_served(served.probabilities(logits), split)
+        alone = served.probabilities(logits)
+        probs[split] = as_served(alone, split)
+        if referenced:  # reported, not chosen on: what the blend changed
+            figures = ev.classification_metrics(y[split], alone, classes)
+            mixed.setdefault("network_alone", {})[split] = {k: figures[k] for k in ("accuracy", "macro_f1")}
         before[split] = as_served(served.serving(1.0, served.quantized, served.subwords).probabilities(logits), split)
         metrics[split] = ev.classification_metrics(y[split], probs[split], classes)
     if e.quantize != "off":  # reported, not chosen on: the test accuracy of both forms
