@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -43,6 +43,22 @@ warnings.filterwarnings("ignore", message='Field name "register"', category=User
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_off_words(cls, values: Any) -> Any:
+        """YAML reads a bare `on` or `off` as true or false: a key whose values are words (`quantize: off`,
+        `blend: off`) takes the word back instead of refusing the boolean."""
+        if not isinstance(values, dict):
+            return values
+        out = dict(values)
+        for name, field in cls.model_fields.items():
+            value = out.get(name)
+            if isinstance(value, bool) and get_origin(field.annotation) is Literal:
+                word = "on" if value else "off"
+                if word in get_args(field.annotation):
+                    out[name] = word
+        return out
 
 
 class DataParams(Section):

@@ -160,3 +160,15 @@ def test_no_stage_hashes_the_compute_section():
         for name, stage in yaml.safe_load(pipeline.read_text())["stages"].items():
             keys = [k if isinstance(k, str) else next(iter(k)) for k in stage.get("params", [])]
             assert not [k for k in keys if k == "compute" or k.startswith("compute.")], f"{name} lists compute"
+
+
+def test_a_bare_on_or_off_in_yaml_is_the_word_where_a_key_takes_words(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("classifier:\n  evaluate:\n    blend: off\n    quantize: on\n    open_vocabulary: off\n")
+    e = load(path, ClassifierConfig).classifier.evaluate
+    assert (e.blend, e.quantize, e.open_vocabulary) == ("off", "on", "off")
+    path.write_text("classifier:\n  evaluate:\n    blend: on\n")  # not one of blend's words: refused, saying which
+    with pytest.raises(ConfigError, match="classifier.evaluate.blend.*'auto' or 'off'"):
+        load(path, ClassifierConfig)
+    path.write_text("classifier:\n  evaluate:\n    baseline: off\n")  # a boolean key stays a boolean
+    assert load(path, ClassifierConfig).classifier.evaluate.baseline is False
