@@ -35,7 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 from sentipipe.io import parquet_batches
-from sentipipe.tasks.classifier.blend import figure
+from sentipipe.tasks.classifier.blend import HASH_BUCKETS, figure
 from sentipipe.tasks.classifier.reference import METRICS
 
 C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
@@ -44,7 +44,6 @@ C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 IMBALANCE = 1.2  # largest over smallest class count above which balanced class weights join the grid
 
 
-HASH_BUCKETS = 2**20  # a block (words, characters)
 CHUNK = 1000  # texts whose features are built at a time
 
 

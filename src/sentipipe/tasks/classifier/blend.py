@@ -26,7 +26,7 @@ from itertools import repeat
 import numpy as np
 
 BLEND_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)  # the reference's share
-HASH_BUCKETS = 2**20  # a block, as baseline.Hashed hashes
+HASH_BUCKETS = 2**20  # a block (words, characters) of hashed features, here and in baseline.Hashed
 EPSILON = 1e-9  # added before the logarithm: a probability of 0 would make every weight's mix -inf
 _CACHE = 200_000  # hashed n-grams whose columns are kept between calls
 
@@ -69,9 +69,7 @@ def char_grams(text: str) -> list[str]:
     return grams
 
 
-def analyzers() -> list:
-    """The reference's two analyzers (baseline.py's vectorizers' settings): word 1-2 grams, char_wb 2-5 grams."""
-    return [word_grams, char_grams]
+ANALYZERS = (word_grams, char_grams)  # the reference's blocks, in column order (baseline.py's vectorizers' settings)
 
 
 def _hashed(gram: str) -> int:
@@ -97,7 +95,6 @@ class LinearReference:
         self.idf = [np.asarray(x, dtype=np.float32) for x in self.idf]
         self.coef = np.asarray(self.coef, dtype=np.float32)
         self.intercept = np.asarray(self.intercept, dtype=np.float32)
-        self._analyzers = analyzers()
         if self.vocab is not None:
             self._index = [{g: i for i, g in enumerate(block)} for block in self.vocab]
         self._offset = len(self.idf[0])
@@ -135,7 +132,7 @@ class LinearReference:
 
     def _block(self, block: int, text: str) -> tuple[np.ndarray, np.ndarray]:
         """One block's columns and term counts for a text (hashed n-grams that collide add up, as in scikit-learn)."""
-        grams = Counter(self._analyzers[block](text))
+        grams = Counter(ANALYZERS[block](text))
         tf = np.fromiter(grams.values(), dtype=np.float64, count=len(grams))
         if self.vocab is not None:
             columns = np.fromiter(map(self._index[block].get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
