@@ -70,6 +70,14 @@ def test_the_exact_reference_as_served_gives_the_baseline_s_probabilities(classe
     served.save(tmp_path / "reference.npz")
     again = LinearReference.read(tmp_path / "reference.npz")
     assert again.predict_proba(held) == pytest.approx(expected, abs=1e-6)
+    bundle = served.to_bundle()
+    assert isinstance(bundle["vocab_char"], str), "the served file carries each block's n-grams as one string"
+    assert LinearReference.from_bundle(bundle).vocab == served.vocab
+    as_lists = {**bundle, "vocab_word": served.vocab[0], "vocab_char": served.vocab[1]}  # the format's first files
+    assert LinearReference.from_bundle(as_lists).predict_proba(held) == pytest.approx(expected, abs=1e-6)
+    broken = LinearReference(served.idf, served.coef, served.intercept, [["a\nb"], served.vocab[1]])
+    with pytest.raises(ValueError, match="line break"):
+        broken.to_bundle()
 
 
 def test_the_hashed_reference_as_served_gives_the_streamed_baseline_s_probabilities():

@@ -165,7 +165,10 @@ class LinearReference:
         return exp / exp.sum(axis=1, keepdims=True)
 
     def to_bundle(self) -> dict:
-        """What the served file carries: arrays (predictor.py stores them as tensors) and lists of strings."""
+        """What the served file carries: arrays (predictor.py stores them as tensors) and each block's n-grams as
+        one string, a line each: torch's safe unpickler read 157k separate strings in 0.6 s, one in a millisecond.
+        No n-gram holds a line break (words are runs of letters and digits, char_wb n-grams are cut from
+        whitespace-split words)."""
         bundle: dict = {
             "idf_word": self.idf[0],
             "idf_char": self.idf[1],
@@ -173,12 +176,17 @@ class LinearReference:
             "intercept": self.intercept,
         }
         if self.vocab is not None:
-            bundle["vocab_word"], bundle["vocab_char"] = self.vocab
+            for name, block in zip(("vocab_word", "vocab_char"), self.vocab, strict=True):
+                lines = "\n".join(block)
+                if lines.count("\n") != max(len(block) - 1, 0):
+                    raise ValueError(f"an n-gram of {name} holds a line break")
+                bundle[name] = lines
         return bundle
 
     @classmethod
     def from_bundle(cls, bundle: dict) -> LinearReference:
-        vocab = [bundle["vocab_word"], bundle["vocab_char"]] if "vocab_word" in bundle else None
+        """`to_bundle`'s dict; n-grams as lists (the files of 2026-12-07) read as well as lines."""
+        vocab = [_lines(bundle["vocab_word"]), _lines(bundle["vocab_char"])] if "vocab_word" in bundle else None
         arrays = {k: np.asarray(bundle[k]) for k in ("idf_word", "idf_char", "coef", "intercept")}
         return cls([arrays["idf_word"], arrays["idf_char"]], arrays["coef"], arrays["intercept"], vocab)
 
@@ -197,6 +205,12 @@ class LinearReference:
                 return cls.read({k: f[k] for k in f.files})
         vocab = [source["vocab_word"].tolist(), source["vocab_char"].tolist()] if "vocab_word" in source else None
         return cls([source["idf_word"], source["idf_char"]], source["coef"], source["intercept"], vocab)
+
+
+def _lines(block: str | list[str]) -> list[str]:
+    if isinstance(block, list):
+        return block
+    return block.split("\n") if block else []
 
 
 def mix(network: np.ndarray, reference: np.ndarray, weight: float) -> np.ndarray:

@@ -135,7 +135,7 @@ class SearchParams(Section):
         default_factory=dict, description="classifier.train keys and the values tried (the written value is added)"
     )
     prune_after: float = Field(
-        1.0, ge=0.0, description="passes over the training data before a trial trailing the median may be stopped"
+        0.5, ge=0.0, description="passes over the training data before a trial trailing the median may be stopped"
     )
     max_minutes: float = Field(240.0, gt=0, description="no new trial starts after this long (recorded)")
     seed: int = 13

@@ -68,6 +68,15 @@ class OpenVocabulary:
             return cls(bundle["words"].tolist(), bundle["vectors"])
 
 
+@dataclasses.dataclass
+class _Spelling:
+    """Unseen words' spelling-neighbour vectors, worked out once for a predictor and every way of serving it."""
+
+    index: SubwordIndex | None = None
+    matrix: np.ndarray | None = None
+    unseen: dict[str, np.ndarray | None] = dataclasses.field(default_factory=dict)
+
+
 class Predictor:
     def __init__(
         self,
@@ -95,8 +104,7 @@ class Predictor:
         self.temperature, self.quantized, self.subwords = float(temperature), quantized, subwords
         self.open_vocabulary = open_vocabulary if open_vocabulary is not None and len(open_vocabulary) else None
         self.reference, self.blend = (reference, float(blend)) if reference is not None and blend > 0 else (None, 0.0)
-        self._index: SubwordIndex | None = None
-        self._unseen: dict[str, np.ndarray | None] = {}
+        self._spelling = _Spelling()
 
     def serving(
         self,
@@ -113,7 +121,7 @@ class Predictor:
         """
         tokenizer = self.tokenizer if max_length is None else dataclasses.replace(self.tokenizer, max_length=max_length)
         opened = {True: self.open_vocabulary, False: None}.get(open_vocabulary, open_vocabulary)  # type: ignore[arg-type]
-        return Predictor(
+        served = Predictor(
             self.network,
             self.vocab,
             self.labels,
@@ -126,6 +134,8 @@ class Predictor:
             self.reference,
             self.blend,
         )
+        served._spelling = self._spelling  # the same vocabulary and vectors: the same spelling neighbours
+        return served
 
     def blended(self, reference: LinearReference | None, weight: float) -> Predictor:
         """The same predictor, its probabilities mixed with `reference`'s at `weight` (0 or None: the network's)."""
@@ -202,14 +212,15 @@ class Predictor:
             vector = self.open_vocabulary.vector(word)
             if vector is not None or not self.subwords:
                 return vector
-        if word not in self._unseen:
-            if self._index is None:
-                self._index = SubwordIndex(self.vocab.tokens)
-                self._matrix = self.network.embedding.weight.detach().cpu().numpy()
-            if len(self._unseen) >= _SEEN_UNKNOWN:
-                self._unseen.clear()
-            self._unseen[word] = self._index.vector(word, self._matrix)
-        return self._unseen[word]
+        spelling = self._spelling
+        if word not in spelling.unseen:
+            if spelling.index is None:
+                spelling.index = SubwordIndex(self.vocab.tokens)
+                spelling.matrix = self.network.embedding.weight.detach().cpu().numpy()
+            if len(spelling.unseen) >= _SEEN_UNKNOWN:
+                spelling.unseen.clear()
+            spelling.unseen[word] = spelling.index.vector(word, spelling.matrix)
+        return spelling.unseen[word]
 
     def encode(self, token_lists: list[list[str]]) -> tuple[EncodedSplit, torch.Tensor | None]:
         """Ids for the tokens; with subwords or an open vocabulary, an unseen word gets a row of its own."""
