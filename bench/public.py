@@ -565,8 +565,9 @@ def page(results: list[dict], missing: tuple[str, ...] = ()) -> str:
         for name, m in r["methods"].items():
             t, v = m["test"], m["val"]
             lo, hi = t["accuracy_interval"]
+            when = f" ({m['carried']['date']})" if m.get("carried") else ""
             lines.append(
-                f"| {name} | {_pct(t['accuracy'])} ({_pct(lo)}-{_pct(hi)}) | {_pct(t['macro_f1'])} | "
+                f"| {name}{when} | {_pct(t['accuracy'])} ({_pct(lo)}-{_pct(hi)}) | {_pct(t['macro_f1'])} | "
                 f"{_pct(t['macro_recall'])} | {_pct(v[metric])} | {m['seconds'] / 60:.1f} min |"
             )
         lines.append("")
@@ -597,6 +598,11 @@ def page(results: list[dict], missing: tuple[str, ...] = ()) -> str:
                     f"{t['soft_targets']:,} soft targets labelled at {t['scored_texts_per_second']:.0f} texts/s; "
                     f"trained in {t['train_seconds'] / 60:.1f} min. The distill set: "
                     f"`{' '.join('-S ' + f for f in r['distill_flags'] or [])}` (`make distill-params`)."
+                )
+            if c := m.get("carried"):
+                lines.append(
+                    f"  Not run again with this table's other rows: measured {c['date']} at commit {c['git_commit']} "
+                    "(its comparison is with that run's baselines, on the same splits); `--distill` runs it again."
                 )
             if resumed := _resumed(m):
                 lines.append(
@@ -650,6 +656,7 @@ def main() -> int:
     try:
         for name in args.corpus or list(CORPORA):
             result = bench_corpus(name, args, root / name, distill)
+            carry_rows(result, results / f"{name}.json")
             if not args.no_docs:
                 (results / f"{name}.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
             print(json.dumps({k: v for k, v in result.items() if k != "methods"}, default=str), flush=True)
@@ -659,6 +666,19 @@ def main() -> int:
     if not args.no_docs:
         write_page(docs, results)
     return 0
+
+
+def carry_rows(result: dict, previous: Path) -> None:
+    """Our rows of the corpus's last result that this run did not run again (the distill set, without --distill),
+    kept in the table with the commit and date they were measured at: a run of one set leaves the other's row
+    standing, marked, rather than dropping it."""
+    if not previous.is_file():
+        return
+    before = json.loads(previous.read_text())
+    for name, row in before["methods"].items():
+        if row["kind"] == "ours" and name not in result["methods"]:
+            origin = row.get("carried") or {"git_commit": before["git_commit"], "date": before["date"]}
+            result["methods"][name] = {**row, "carried": origin}
 
 
 def write_page(docs: Path, results: Path) -> None:

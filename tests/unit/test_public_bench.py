@@ -10,7 +10,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
-from public import CORPORA, DOCS, BaselineCache, _resumed, page  # noqa: E402
+from public import CORPORA, DOCS, BaselineCache, _resumed, carry_rows, page  # noqa: E402
 
 
 def _frames(flip: bool = False) -> dict:
@@ -62,3 +62,24 @@ def test_the_page_says_why_a_corpus_has_no_distill_row_only_while_it_has_none():
     assert CORPORA["imdb"].no_distill in page([imdb])
     imdb["methods"]["sentipipe, distill set"] = imdb["methods"]["sentipipe, default"]
     assert CORPORA["imdb"].no_distill not in page([imdb])
+
+
+def test_a_run_of_the_default_set_alone_keeps_the_distill_row_marked_with_when_it_was_measured(tmp_path):
+    sst2 = json.loads((DOCS / "benchmarks" / "sst2.json").read_text())
+    previous = tmp_path / "sst2.json"
+    previous.write_text(json.dumps({**sst2, "git_commit": "abc1234", "date": "2026-12-01"}))
+    distilled = sst2["methods"]["sentipipe, distill set"]
+    rerun = {**sst2, "methods": {k: v for k, v in sst2["methods"].items() if k != "sentipipe, distill set"}}
+    carry_rows(rerun, previous)
+    kept = rerun["methods"]["sentipipe, distill set"]
+    assert kept["test"] == distilled["test"] and kept["carried"] == {"git_commit": "abc1234", "date": "2026-12-01"}
+    text = page([rerun])
+    assert "| sentipipe, distill set (2026-12-01) |" in text and "measured 2026-12-01 at commit abc1234" in text
+    assert "| sentipipe, default |" in text, "the row run now carries no date of its own"
+    previous.write_text(json.dumps(rerun))  # carried twice: still the commit it was measured at
+    again = {**rerun, "methods": {k: v for k, v in rerun["methods"].items() if k != "sentipipe, distill set"}}
+    carry_rows(again, previous)
+    assert again["methods"]["sentipipe, distill set"]["carried"]["git_commit"] == "abc1234"
+    rows = {**sst2, "methods": dict(sst2["methods"])}
+    carry_rows(rows, previous)
+    assert "carried" not in rows["methods"]["sentipipe, distill set"], "a row run again is not replaced"
