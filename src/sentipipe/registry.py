@@ -97,6 +97,7 @@ class Evidence:
     baseline: float | None = None  # the reference baseline's value of the same metric, same split
     baseline_name: str = "the baseline"
     behaviour: float | None = None  # the validation behavioural suite's overall pass rate (the test suite is reported)
+    blended: bool = False  # the served model mixes the baseline's own probabilities in: it must beat it, not tie it
 
 
 def evidence(metrics: dict, name: str) -> Evidence:
@@ -107,6 +108,7 @@ def evidence(metrics: dict, name: str) -> Evidence:
         baseline=float(value) if value is not None else None,
         baseline_name=reference.get("name", "the baseline"),
         behaviour=metrics.get("behaviour_validation", {}).get("overall"),
+        blended=metrics.get("blend", {}).get("weight", 0) > 0 or bool(metrics.get("mixture", {}).get("used")),
     )
 
 
@@ -131,6 +133,14 @@ def decide(
         reasons.append(
             f"{params.metric} {new:.4f} is worse than {seen.baseline_name}'s {seen.baseline:.4f} on the same split "
             "(register.beat_baseline)"
+        )
+    elif params.beat_baseline and seen.baseline is not None and seen.blended and not below(seen.baseline, new, params):
+        # a blend's weight was chosen on this split among ten, and at its top weight it is mostly the baseline:
+        # a tie says nothing of the network's part
+        promote = False
+        reasons.append(
+            f"{params.metric} {new:.4f} ties {seen.baseline_name}'s {seen.baseline:.4f} on the same split, and the "
+            "served model is blended with it: a blend must beat it (register.beat_baseline)"
         )
     floor = getattr(params, "behaviour_floor", None)
     if floor is not None and seen.behaviour is not None and seen.behaviour < floor:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from sentipipe.errors import SentipipeError
-from sentipipe.registry import decide, metric_value
+from sentipipe.registry import Evidence, decide, evidence, metric_value
 from sentipipe.serving import texts_from_input
 from sentipipe.tasks.classifier.params import ClassifierRegisterParams
 from sentipipe.tasks.classifier.pyfunc import predictions_frame
@@ -81,18 +81,22 @@ def test_predictions_have_a_label_and_one_probability_per_class():
 
 
 def test_a_model_below_its_own_baseline_is_not_champion_but_is_kept():
-    from sentipipe.registry import Evidence
 
     promote, reasons = decide(0.75, None, policy(), seen=Evidence(baseline=0.93, baseline_name="TF-IDF LR"))
     assert not promote and "is worse than TF-IDF LR's 0.9300" in reasons[0] and "register.beat_baseline" in reasons[0]
     assert decide(0.93, None, policy(), seen=Evidence(baseline=0.93))[0], "equal to the baseline is not below it"
+    promote, reasons = decide(0.93, None, policy(), seen=Evidence(baseline=0.93, blended=True))
+    assert not promote and "a blend must beat it" in reasons[0], "served blended with the baseline: a tie refuses"
+    assert decide(0.9301, None, policy(), seen=Evidence(baseline=0.93, blended=True))[0]
+    assert evidence({"blend": {"weight": 0.2}, "baseline": {"val": {"accuracy": 0.8}}}, "val_accuracy").blended
+    assert not evidence({"blend": {"weight": 0.0}}, "val_accuracy").blended, "weight 0 serves the network alone"
+    assert evidence({"mixture": {"used": True}}, "val_bpc").blended, "the generator's n-gram mixture is one too"
     assert decide(0.75, None, policy(beat_baseline=False), seen=Evidence(baseline=0.93))[0]
     minimize = policy(metric="val_log_loss", direction="minimize")
     assert not decide(0.50, None, minimize, seen=Evidence(baseline=0.40))[0], "a higher loss is below"
 
 
 def test_the_behaviour_floor_blocks_promotion_with_its_reason():
-    from sentipipe.registry import Evidence
 
     promote, reasons = decide(0.9, None, policy(behaviour_floor=0.9), seen=Evidence(behaviour=0.85))
     assert not promote and "validation behavioural pass rate 0.850 is below register.behaviour_floor 0.9" in reasons[0]
