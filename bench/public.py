@@ -528,6 +528,11 @@ def _p(p: float) -> str:
     return f"p = {p:.3g}" if p > 0 else f"p < {2 / resamples:.2g}, none of {resamples:,} resamples"
 
 
+def _flags(result: dict, row: dict) -> list[str]:
+    """The distill set's flags as that row ran them: a carried row's own, not this run's (None without --distill)."""
+    return (row.get("carried") or {}).get("distill_flags") or result["distill_flags"] or []
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
@@ -597,7 +602,7 @@ def page(results: list[dict], missing: tuple[str, ...] = ()) -> str:
                     f"{_pct(t['val_accuracy'])}, test accuracy {_pct(t['test_accuracy'])} (held out); "
                     f"{t['soft_targets']:,} soft targets labelled at {t['scored_texts_per_second']:.0f} texts/s; "
                     f"trained in {t['train_seconds'] / 60:.1f} min. The distill set: "
-                    f"`{' '.join('-S ' + f for f in r['distill_flags'] or [])}` (`make distill-params`)."
+                    f"`{' '.join('-S ' + f for f in _flags(r, m))}` (`make distill-params`)."
                 )
             if c := m.get("carried"):
                 lines.append(
@@ -677,7 +682,11 @@ def carry_rows(result: dict, previous: Path) -> None:
     before = json.loads(previous.read_text())
     for name, row in before["methods"].items():
         if row["kind"] == "ours" and name not in result["methods"]:
-            origin = row.get("carried") or {"git_commit": before["git_commit"], "date": before["date"]}
+            origin = row.get("carried") or {
+                "git_commit": before["git_commit"],
+                "date": before["date"],
+                "distill_flags": before["distill_flags"],
+            }
             result["methods"][name] = {**row, "carried": origin}
 
 

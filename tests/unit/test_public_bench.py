@@ -72,8 +72,10 @@ def test_a_run_of_the_default_set_alone_keeps_the_distill_row_marked_with_when_i
     rerun = {**sst2, "methods": {k: v for k, v in sst2["methods"].items() if k != "sentipipe, distill set"}}
     carry_rows(rerun, previous)
     kept = rerun["methods"]["sentipipe, distill set"]
-    assert kept["test"] == distilled["test"] and kept["carried"] == {"git_commit": "abc1234", "date": "2026-12-01"}
-    text = page([rerun])
+    assert kept["test"] == distilled["test"]
+    assert kept["carried"] == {"git_commit": "abc1234", "date": "2026-12-01", "distill_flags": sst2["distill_flags"]}
+    text = page([{**rerun, "distill_flags": None}])  # a run without --distill has no flags of its own
+    assert f"`-S {sst2['distill_flags'][0]}" in text, "the carried row names the flags it ran with"
     assert "| sentipipe, distill set (2026-12-01) |" in text and "measured 2026-12-01 at commit abc1234" in text
     assert "| sentipipe, default |" in text, "the row run now carries no date of its own"
     previous.write_text(json.dumps(rerun))  # carried twice: still the commit it was measured at
