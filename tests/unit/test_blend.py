@@ -67,6 +67,9 @@ def test_the_exact_reference_as_served_gives_the_baseline_s_probabilities(classe
     held = texts[200:] + ODD
     expected = fitted.predict_proba(held)
     assert not served.hashed and served.predict_proba(held) == pytest.approx(expected, abs=1e-6)
+    alone = np.vstack([served.predict_proba([text]) for text in held])
+    assert served.predict_proba(held) == pytest.approx(alone, abs=1e-12), "a text alone or in a batch: the same"
+    assert served.predict_proba([]).shape == (0, classes if classes > 2 else 2)
     served.save(tmp_path / "reference.npz")
     again = LinearReference.read(tmp_path / "reference.npz")
     assert again.predict_proba(held) == pytest.approx(expected, abs=1e-6)
@@ -89,6 +92,8 @@ def test_the_hashed_reference_as_served_gives_the_streamed_baseline_s_probabilit
     held = texts[160:] + ODD
     assert served.hashed
     assert served.predict_proba(held) == pytest.approx(fitted.predict_proba(held), abs=1e-5)
+    alone = np.vstack([served.predict_proba([text]) for text in held])
+    assert served.predict_proba(held) == pytest.approx(alone, abs=1e-12), "colliding n-grams add up per text"
     assert blend._hashed("good") == baseline.Hashed.WORD.transform(["good"]).indices[0]
 
 
