@@ -81,7 +81,6 @@ def test_predictions_have_a_label_and_one_probability_per_class():
 
 
 def test_a_model_below_its_own_baseline_is_not_champion_but_is_kept():
-
     promote, reasons = decide(0.75, None, policy(), seen=Evidence(baseline=0.93, baseline_name="TF-IDF LR"))
     assert not promote and "is worse than TF-IDF LR's 0.9300" in reasons[0] and "register.beat_baseline" in reasons[0]
     assert decide(0.93, None, policy(), seen=Evidence(baseline=0.93))[0], "equal to the baseline is not below it"
@@ -97,7 +96,6 @@ def test_a_model_below_its_own_baseline_is_not_champion_but_is_kept():
 
 
 def test_the_behaviour_floor_blocks_promotion_with_its_reason():
-
     promote, reasons = decide(0.9, None, policy(behaviour_floor=0.9), seen=Evidence(behaviour=0.85))
     assert not promote and "validation behavioural pass rate 0.850 is below register.behaviour_floor 0.9" in reasons[0]
     assert decide(0.9, None, policy(behaviour_floor=0.9), seen=Evidence(behaviour=0.95))[0]

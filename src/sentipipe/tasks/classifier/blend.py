@@ -154,7 +154,7 @@ class LinearReference:
 
         Every text of the call at once: each block's features are sublinear TF times IDF, normalised to unit
         length per text, then weighted by the coefficients, with one array operation each over all the texts'
-        n-grams (a text at a time, the small array operations cost three times the n-grams themselves)."""
+        n-grams, not a score of small ones a text (docs/evidence.md#reference-batched-2026-12-07)."""
         n = len(texts)
         scores = np.tile(self.intercept.astype(np.float64), (n, 1))
         for block in (0, 1):
@@ -174,7 +174,8 @@ class LinearReference:
 
     def to_bundle(self) -> dict:
         """What the served file carries: arrays (predictor.py stores them as tensors) and each block's n-grams as
-        one string, a line each: torch's safe unpickler read 157k separate strings in 0.6 s, one in a millisecond.
+        one string, a line each: torch's safe unpickler is slow on 157k separate strings (`Predictor.load` took 1.56 s
+        with lists, 0.48 s with one string a block: docs/evidence.md#make-run-timing-2026-12-07).
         No n-gram holds a line break (words are runs of letters and digits, char_wb n-grams are cut from
         whitespace-split words)."""
         bundle: dict = {

@@ -69,11 +69,12 @@ class OpenVocabulary:
 
 
 @dataclasses.dataclass
-class _Spelling:
-    """Unseen words' spelling-neighbour vectors, worked out once for a predictor and every way of serving it."""
+class _Shared:
+    """What a predictor and every way of serving it (same network, same vocabulary) work out once: the word
+    vectors on the host, and unseen words' spelling-neighbour vectors."""
 
-    index: SubwordIndex | None = None
     matrix: np.ndarray | None = None
+    index: SubwordIndex | None = None
     unseen: dict[str, np.ndarray | None] = dataclasses.field(default_factory=dict)
 
 
@@ -104,7 +105,7 @@ class Predictor:
         self.temperature, self.quantized, self.subwords = float(temperature), quantized, subwords
         self.open_vocabulary = open_vocabulary if open_vocabulary is not None and len(open_vocabulary) else None
         self.reference, self.blend = (reference, float(blend)) if reference is not None and blend > 0 else (None, 0.0)
-        self._spelling = _Spelling()
+        self._shared = _Shared()
 
     def serving(
         self,
@@ -134,7 +135,7 @@ class Predictor:
             self.reference,
             self.blend,
         )
-        served._spelling = self._spelling  # the same vocabulary and vectors: the same spelling neighbours
+        served._shared = self._shared  # the same network and vocabulary
         return served
 
     def blended(self, reference: LinearReference | None, weight: float) -> Predictor:
@@ -212,15 +213,20 @@ class Predictor:
             vector = self.open_vocabulary.vector(word)
             if vector is not None or not self.subwords:
                 return vector
-        spelling = self._spelling
+        spelling = self._shared
         if word not in spelling.unseen:
             if spelling.index is None:
                 spelling.index = SubwordIndex(self.vocab.tokens)
-                spelling.matrix = self.network.embedding.weight.detach().cpu().numpy()
             if len(spelling.unseen) >= _SEEN_UNKNOWN:
                 spelling.unseen.clear()
-            spelling.unseen[word] = spelling.index.vector(word, spelling.matrix)
+            spelling.unseen[word] = spelling.index.vector(word, self._embeddings())
         return spelling.unseen[word]
+
+    def _embeddings(self) -> np.ndarray:
+        """The network's word vectors on the host, as an array (copied once from a GPU)."""
+        if self._shared.matrix is None:
+            self._shared.matrix = self.network.embedding.weight.detach().cpu().numpy()
+        return self._shared.matrix
 
     def encode(self, token_lists: list[list[str]]) -> tuple[EncodedSplit, torch.Tensor | None]:
         """Ids for the tokens; with subwords or an open vocabulary, an unseen word gets a row of its own."""
@@ -289,18 +295,17 @@ class Predictor:
         token_lists = self.tokens(texts)
         split, extra = self.encode(token_lists)
         probs = self.combine(self.probabilities(self.logits_encoded(split, extra, batch_size)), texts)
-        if not hasattr(self, "_matrix"):
-            self._matrix = self.network.embedding.weight.detach().cpu().numpy()
+        matrix = self._embeddings()
         # Summed in place by embedding_bag: gathering every token's row first (tokens x dim floats) cost as
         # much as a tenth of the forward pass. Rows past the table (unseen words' own vectors) weigh 0 there
         # and are added after.
-        ids, known = split.ids.astype(np.int64), len(self._matrix)
+        ids, known = split.ids.astype(np.int64), len(matrix)
         outside = ids >= known
-        weights = torch.from_numpy((~outside).astype(self._matrix.dtype)) if outside.any() else None
+        weights = torch.from_numpy((~outside).astype(matrix.dtype)) if outside.any() else None
         starts = split.offsets[:-1].astype(np.int64)
         sums = torch.nn.functional.embedding_bag(
             torch.from_numpy(np.where(outside, 0, ids)),
-            torch.from_numpy(self._matrix),
+            torch.from_numpy(matrix),
             torch.from_numpy(starts),
             mode="sum",
             per_sample_weights=weights,
