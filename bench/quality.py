@@ -452,18 +452,23 @@ def summarise_splits(runs: list[dict], main: str) -> dict:
     return {"table": table, "tests": tests, "test_fraction": fraction, "accuracy_by_split": accuracy}
 
 
-def run_cv(raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | None = None) -> dict:
+def run_cv(
+    raw: dict, tmp: Path, folds: int, seed: int, arms: dict[str, dict] | None = None, only: set[int] | None = None
+) -> dict:
+    """Each fold (or only the folds numbered in `only`, from 1: the others are not trained, their splits the same)."""
     frame = corpus(raw.get("data", {})).reset_index(drop=True)
     per_fold = []
     for k, (rest, test) in enumerate(
         StratifiedKFold(folds, shuffle=True, random_state=seed).split(frame, frame["label"])
     ):
+        if only and k + 1 not in only:
+            continue
         rest_frame = frame.iloc[rest]
         train, val = train_test_split(
             rest_frame, test_size=1 / (folds - 1), stratify=rest_frame["label"], random_state=seed
         )
         result = one_split({"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}", arms)
-        per_fold.append(result)
+        per_fold.append({**result, "fold": k + 1})
         print(
             f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items()),
             flush=True,
@@ -563,6 +568,7 @@ def main() -> int:
     ap.add_argument("--params", default="params.yaml")
     ap.add_argument("--set", action="append", default=[], help="section.key=value override, any depth")
     ap.add_argument("--cv", type=int, help="stratified k-fold cross-validation on the default corpus")
+    ap.add_argument("--folds", help="with --cv: only these folds, numbered from 1 (e.g. 3 or 3,7): a check, not a CV")
     ap.add_argument("--corpora", action="store_true", help="several corpora of different shapes")
     ap.add_argument("--only", help="with --corpora: the corpora whose name contains this (e.g. long)")
     ap.add_argument("--seeds", type=int, help="repeated hold-out: this many seeded 80/10/10 splits (--corpora: each's)")
@@ -590,7 +596,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="sentipipe-quality-") as tmp_name:
         tmp = Path(tmp_name)
         os.chdir(tmp)
-        if args.cv:
+        if args.cv and args.folds:
+            only = {int(k) for k in args.folds.split(",")}
+            if not only <= set(range(1, args.cv + 1)):
+                ap.error(f"--folds {args.folds}: folds are numbered 1..{args.cv}")
+            result = run_cv(raw, tmp, args.cv, args.seed, arms, only)
+            text = "".join(
+                f"Fold {f['fold']}/{args.cv}: "
+                + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in f["methods"].items())
+                + "\n"
+                for f in result["folds"]
+            )
+            output = {"cv": args.cv, "only_folds": sorted(only), "folds": result["folds"]}
+        elif args.cv:
             result = run_cv(raw, tmp, args.cv, args.seed, arms)
             summary = summarise_folds(result["folds"], result["test_fraction"])
             rows = mean_rows(summary["table"])
