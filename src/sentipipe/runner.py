@@ -18,11 +18,14 @@ def stage_label(stage: Callable) -> str:
     return " ".join(parts[2:4]) if parts[1] == "tasks" else parts[-1]
 
 
-def run(stage: Callable[[P], object], load: Callable[[str], P], params_file: str = PARAMS_FILE) -> int:
-    """Entry point of pipeline/<stage>.py: exit 0, or a user error as one line on stderr and exit 1."""
+def run(
+    stage: Callable[[P], object], load: Callable[[str], P], params_file: str = PARAMS_FILE, label: str | None = None
+) -> int:
+    """Entry point of pipeline/<stage>.py: exit 0, or a user error as one line on stderr (naming `label`, or the
+    stage's module) and exit 1."""
     try:
         stage(load(params_file))
     except SentipipeError as exc:
-        print(f"sentipipe {stage_label(stage)}: error: {exc}", file=sys.stderr)
+        print(f"sentipipe {label or stage_label(stage)}: error: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -274,3 +274,34 @@ def test_a_teacher_process_killed_with_sigkill_resumes_after_its_last_epoch(tiny
     assert [h["val_accuracy"] for h in report["history"]] == [h["val_accuracy"] for h in straight["history"]]
     assert np.array_equal(np.load(paths.TEACHER_TEST_LOGITS), straight_test)
     assert torch.load(TEACHER_CHECKPOINT, weights_only=False)["complete"]  # the next run starts afresh
+
+
+def test_the_disabled_stage_writes_empty_outputs_and_nothing_to_resume_without_importing_torch(
+    tiny_workspace, tmp_path
+):
+    """The default pipeline's teacher stage: the real script, the committed params (distill off)."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from sentipipe.tasks.classifier.teacher_off import SCHEMA  # noqa: PLC0415
+    from sentipipe.training import checkpoints  # noqa: PLC0415
+
+    (tiny_workspace / "params.yaml").write_text((REPO / "params.yaml").read_text())
+    probe = (
+        "import runpy, sys; script = sys.argv[1]; sys.argv = [script]\n"
+        "try:\n    runpy.run_path(script, run_name='__main__')\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "assert not {'torch', 'transformers', 'mlflow', 'spacy'} & set(sys.modules), 'a heavy import'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(REPO / "pipeline/classifier/teacher.py")],
+        cwd=tiny_workspace,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no teacher, no soft targets" in done.stdout
+    soft = pd.read_parquet(paths.SOFT_TARGETS)
+    assert len(soft) == 0 and list(soft.columns) == SCHEMA.names
+    assert read_json(paths.TEACHER_REPORT) == {"enabled": False}
+    assert checkpoints.load(TEACHER_CHECKPOINT, "any fingerprint", fresh=False) is None

@@ -28,3 +28,19 @@ def test_a_checkpoint_of_other_code_is_not_resumed(tmp_path):
     resumed = checkpoints.load(path, checkpoints.fingerprint(section, data, code="old"), fresh=False)
     assert resumed is not None and resumed["step"] == 5
     assert checkpoints.fingerprint(section, data) == checkpoints.fingerprint(section, data)  # this package, stable
+
+
+def test_a_finished_marker_is_never_resumed_and_needs_no_torch(tmp_path):
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    path = tmp_path / "teacher_checkpoint.pt"
+    code = (
+        "import sys; from pathlib import Path; from sentipipe.training import checkpoints as c; "
+        f"p = Path({str(path)!r}); c.write_finished(p); "
+        "assert c.load(p, 'any', fresh=False) is None; assert 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert path.read_bytes() == checkpoints.FINISHED
+    checkpoints.save(path, {"fingerprint": "f", "complete": False, "step": 3})  # a real one over it resumes again
+    assert checkpoints.load(path, "f", fresh=False)["step"] == 3

@@ -8,9 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from sentipipe.io import write_bytes
+
+# What a stage with nothing to resume leaves (a disabled teacher): written and recognised without torch
+FINISHED = b"sentipipe checkpoint: finished, nothing to resume\n"
 
 PACKAGE = Path(__file__).resolve().parents[1]  # src/sentipipe
 
@@ -45,6 +46,11 @@ def load(path: Path, expected: str, fresh: bool) -> dict | None:
     """The checkpoint to resume from, or None: asked to start afresh, none there, other params or data, finished."""
     if fresh or not path.is_file():
         return None
+    with open(path, "rb") as f:
+        if f.read(len(FINISHED)) == FINISHED:
+            return None
+    import torch  # noqa: PLC0415 - a disabled teacher's stage reads and writes checkpoints without torch
+
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state.get("fingerprint") != expected or state.get("complete"):
         return None
@@ -52,6 +58,13 @@ def load(path: Path, expected: str, fresh: bool) -> dict | None:
 
 
 def save(path: Path, state: dict) -> None:
+    import torch  # noqa: PLC0415 - see load
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes(path, buffer.getvalue())
+
+
+def write_finished(path: Path) -> None:
+    """A checkpoint that `load` never resumes, written without torch."""
+    write_bytes(path, FINISHED)

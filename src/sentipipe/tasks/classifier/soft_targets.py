@@ -14,23 +14,13 @@ from itertools import islice
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 
 from sentipipe.data.paths import prepared
 from sentipipe.io import parquet_batches
 from sentipipe.tasks.classifier import augment
 from sentipipe.tasks.classifier.params import DistillParams
+from sentipipe.tasks.classifier.teacher_off import COLUMNS, SCHEMA  # noqa: F401 - the file's columns, defined there
 from sentipipe.text.tokenizer import tokenize_with_offsets, truncate
-
-COLUMNS = ["tokens", "label", "logits", "kind"]
-SCHEMA = pa.schema(
-    [
-        ("tokens", pa.list_(pa.string())),
-        ("label", pa.int64()),
-        ("logits", pa.list_(pa.float64())),
-        ("kind", pa.string()),
-    ]
-)
 
 
 class Pieces:

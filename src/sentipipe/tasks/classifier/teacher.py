@@ -40,19 +40,19 @@ from sentipipe import compute, tracking
 from sentipipe.config import ComputeParams
 from sentipipe.data.paths import prepared
 from sentipipe.errors import ConfigError
-from sentipipe.io import require, write_json, write_parquet, write_parquet_chunks
+from sentipipe.io import require, write_json, write_parquet_chunks
 from sentipipe.tasks.classifier import augment, encoders, vocab_file
 from sentipipe.tasks.classifier import soft_targets as targets
 from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.classifier.paths import (
     EMBEDDINGS,
-    MODELS,
     SOFT_TARGETS,
     TEACHER_REPORT,
     TEACHER_TEST_LOGITS,
     VOCAB,
 )
 from sentipipe.tasks.classifier.teacher_model import TeacherNetwork, fine_tune, rebuilt, teacher_logits
+from sentipipe.tasks.classifier.teacher_off import TEACHER_CHECKPOINT, teacher_off
 from sentipipe.training import checkpoints
 from sentipipe.training.device import resolve_device
 
@@ -96,21 +96,13 @@ def max_length(pieces_of, config, wanted: int) -> int:
     return min(wanted, limit)
 
 
-# Rewritten after every fine-tuning epoch (a DVC persist output beside the student's checkpoint); here, not in
-# paths.py, which every stage reads: a path only this stage and its tests use
-TEACHER_CHECKPOINT = MODELS / "teacher_checkpoint.pt"
 PROGRESS_TEXTS = 50_000  # training texts between progress lines
 
 
 def teacher(params: ClassifierConfig) -> dict:
     d = params.classifier.distill
     if not d.enabled:
-        write_parquet(SOFT_TARGETS, pd.DataFrame({c: [] for c in targets.COLUMNS}))
-        report = {"enabled": False}
-        write_json(TEACHER_REPORT, report)
-        checkpoints.save(TEACHER_CHECKPOINT, {"complete": True})
-        print("teacher: classifier.distill.enabled is false: no teacher, no soft targets")
-        return report
+        return teacher_off(params)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     encoder = encoders.resolve(d.teacher)
     require(VOCAB, EMBEDDINGS, *(prepared(s) for s in ("train", "val", "test")))
