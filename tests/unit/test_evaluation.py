@@ -204,9 +204,41 @@ def test_the_evaluate_stage_fits_the_baseline_in_a_process_of_its_own_and_stream
     assert hashed["sample"]["characters"] <= chars // 2 and probabilities["test"].shape == (60, 2)
 
 
+def test_prefit_starts_a_small_corpus_fit_and_waits_for_a_large_one(tmp_path, monkeypatch):
+    """A small corpus's reference is fitted while the stage imports the network's code; past
+    baseline_stream_chars of training text prefit waits for it (the stage's peak: one process at a time)."""
+    from sentipipe.tasks.classifier import reference
+    from sentipipe.tasks.classifier.params import ClassifierConfig
+
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    frame = _reviews(tmp_path / "data/prepared/train.parquet", 300)
+    for split, seed in (("val", 1), ("test", 2)):
+        _reviews(tmp_path / f"data/prepared/{split}.parquet", 60, seed=seed)
+    monkeypatch.chdir(tmp_path)
+    chars = int(frame["text"].str.len().sum())
+    train = tmp_path / "data/prepared/train.parquet"
+    assert reference.exact_and_small(train, 10 * chars) and not reference.exact_and_small(train, chars - 1)
+
+    def params(stream_chars: int) -> ClassifierConfig:
+        return ClassifierConfig.model_validate({"classifier": {"evaluate": {"baseline_stream_chars": stream_chars}}})
+
+    small = params(10 * chars)
+    reference.prefit(small)
+    assert len(reference._RUNNING) == 1, "started, not waited for"
+    ((process, _),) = reference._RUNNING.values()
+    summary, probabilities, _ = reference.fitted(small.classifier.evaluate, "accuracy")
+    assert process.returncode == 0 and not reference._RUNNING
+    assert summary["features"] == "exact" and probabilities["val"].shape == (60, 2)
+    large = params(chars - 1)
+    reference.prefit(large)
+    assert not reference._RUNNING, "waited for in prefit"
+    assert reference.fitted(large.classifier.evaluate, "accuracy")[0]["features"] == "hashed"
+
+
 def test_the_evaluate_stage_script_fits_the_reference_before_it_imports_the_network_code():
-    """The stage's peak is the larger of its two processes only if the first holds nothing while the
-    reference's process runs: what the script imports before the fit must not pull in torch, sklearn or mlflow."""
+    """The stage's peak is the larger of its two processes only if the first holds nothing while a large
+    corpus's reference process runs: what the script imports before the fit must not pull in torch, sklearn or
+    mlflow."""
     import subprocess
     import sys
     from pathlib import Path
