@@ -176,18 +176,23 @@ def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and
     assert np.array_equal(read.predict_proba(tmp_path / "val.parquet"), fitted.predict_proba(val["text"].tolist()))
 
 
+def _prepared_splits(tmp_path, monkeypatch) -> int:
+    """Prepared train (300 rows), val and test (60) in tmp_path, the working directory; the training characters."""
+    (tmp_path / "data/prepared").mkdir(parents=True)
+    frame = _reviews(tmp_path / "data/prepared/train.parquet", 300)
+    for split, seed in (("val", 1), ("test", 2)):
+        _reviews(tmp_path / f"data/prepared/{split}.parquet", 60, seed=seed)
+    monkeypatch.chdir(tmp_path)
+    return int(frame["text"].str.len().sum())
+
+
 def test_the_evaluate_stage_fits_the_baseline_in_a_process_of_its_own_and_streams_it_past_its_threshold(
     tmp_path, monkeypatch
 ):
     from sentipipe.tasks.classifier import reference
     from sentipipe.tasks.classifier.params import EvaluateParams
 
-    (tmp_path / "data/prepared").mkdir(parents=True)
-    frame = _reviews(tmp_path / "data/prepared/train.parquet", 300)
-    for split, seed in (("val", 1), ("test", 2)):
-        _reviews(tmp_path / f"data/prepared/{split}.parquet", 60, seed=seed)
-    monkeypatch.chdir(tmp_path)
-    chars = int(frame["text"].str.len().sum())
+    chars = _prepared_splits(tmp_path, monkeypatch)
     exact, probabilities = reference.scores(EvaluateParams(baseline_stream_chars=chars), "accuracy")
     assert exact["features"] == "exact" and exact["sample"] == "all training rows"
     assert exact["classes"] == ["negative", "positive"], "the training labels sorted, as tokenize orders them"
@@ -210,12 +215,7 @@ def test_prefit_starts_a_small_corpus_fit_and_waits_for_a_large_one(tmp_path, mo
     from sentipipe.tasks.classifier import reference
     from sentipipe.tasks.classifier.params import ClassifierConfig
 
-    (tmp_path / "data/prepared").mkdir(parents=True)
-    frame = _reviews(tmp_path / "data/prepared/train.parquet", 300)
-    for split, seed in (("val", 1), ("test", 2)):
-        _reviews(tmp_path / f"data/prepared/{split}.parquet", 60, seed=seed)
-    monkeypatch.chdir(tmp_path)
-    chars = int(frame["text"].str.len().sum())
+    chars = _prepared_splits(tmp_path, monkeypatch)
     train = tmp_path / "data/prepared/train.parquet"
     assert reference.exact_and_small(train, 10 * chars) and not reference.exact_and_small(train, chars - 1)
 
