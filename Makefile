@@ -6,6 +6,10 @@ BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
+# Test files run this many at a time (pytest-xdist; a file's tests stay together, so its module fixtures run
+# once). Each test process uses one torch thread, so two cores run two files: make test 33.6 min -> see
+# docs/evidence.md#make-test-2026-12-07. TEST_WORKERS=0 runs them one at a time, in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: setup run generator distill distill-params test test-fast lint docs ui serve clean
 
@@ -50,10 +54,10 @@ generator: setup  ## the opt-in generator pipeline (pipeline/generator/dvc.yaml)
 # One torch thread per process: the suite's models are tiny, and on a busy two-core machine
 # threads that spin-wait on each other slow a test tenfold.
 test: setup  ## the whole test suite (installs/starts chromium and PostgreSQL first when missing)
-	uri="$$(bash .ci/services.sh)" && SENTIPIPE_TEST_POSTGRES_URI="$$uri" OMP_NUM_THREADS=1 pytest
+	uri="$$(bash .ci/services.sh)" && SENTIPIPE_TEST_POSTGRES_URI="$$uri" OMP_NUM_THREADS=1 pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup  ## unit tests only
-	OMP_NUM_THREADS=1 pytest tests/unit
+	OMP_NUM_THREADS=1 pytest -n $(TEST_WORKERS) --dist loadfile tests/unit
 
 lint: setup  ## ruff, hadolint on the Dockerfile, actionlint on the workflows
 	ruff check .
