@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,9 +68,11 @@ def _alive_nodes(address: str, env: dict) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
+def cluster():
     """A head node and a worker node; yields (address, the two node ids)."""
-    temp = tmp_path_factory.mktemp("ray")
+    # Ray's sockets live under its temp dir and a Unix socket path holds at most 107 bytes: pytest's temp dir
+    # under a test worker (make test runs two, .../popen-gw0/...) left Ray's session path too long
+    temp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     address = f"127.0.0.1:{free_port()}"
     env = venv_env(OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ADDRESS", None)
@@ -91,6 +95,7 @@ def cluster(tmp_path_factory):
         yield address, _alive_nodes(address, env)
     finally:
         _stop(nodes[::-1])
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
