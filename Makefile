@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 # Test files run this many at a time (pytest-xdist; a file's tests stay together, so its module fixtures run
-# once). Each test process uses one torch thread, so two cores run two files: make test 33.6 min -> see
-# docs/evidence.md#make-test-2026-12-07. TEST_WORKERS=0 runs them one at a time, in this process.
+# once). Each test process uses one torch thread, so two cores run two files: 33.6 min one at a time, 19.1
+# two at a time (docs/evidence.md#make-test-2026-12-07). TEST_WORKERS=0 runs them one at a time, in one process.
 TEST_WORKERS ?= 2
 
 .PHONY: setup run generator distill distill-params test test-fast lint docs ui serve clean

@@ -154,6 +154,9 @@ def test_the_sampled_baseline_reads_a_seeded_sample_within_its_character_cap_and
     cap = int(frame["text"].str.len().sum() / 3)
     (tmp_path / "spill").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "spill"))
+    # three of the grid's Cs: each candidate is an L-BFGS fit over 2 x 2^20 hashed features (the whole grid of 11
+    # made this test 208 s under make test; what it checks is the sample, the spill and the choice among them)
+    monkeypatch.setattr(baseline, "C_GRID", (0.5, 8.0, 64.0))
     scored, predict = [], baseline.LogisticRegression.predict
     monkeypatch.setattr(baseline.LogisticRegression, "predict", lambda m, x: scored.append(m.coef_) or predict(m, x))
     fitted = baseline.fit_sampled(tmp_path / "train.parquet", classes, val["text"].tolist(), y_val, max_chars=cap)
