@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONUNBUFFERED := 1
 # Test files run this many at a time (pytest-xdist; a file's tests stay together, so its module fixtures run
-# once). Each test process uses one torch thread, so two cores run two files: 33.6 min one at a time, 19.1
+# once). Each test process uses one torch thread, so two cores run two files: 33.6 min one at a time, 20.2
 # two at a time (docs/evidence.md#make-test-2026-12-07). TEST_WORKERS=0 runs them one at a time, in one process.
 TEST_WORKERS ?= 2
 

@@ -469,12 +469,13 @@ def run_cv(
         )
         result = one_split({"train": train, "val": val, "test": frame.iloc[test]}, raw, tmp / f"fold{k}", arms)
         per_fold.append({**result, "fold": k + 1})
-        print(
-            f"fold {k + 1}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items()),
-            flush=True,
-        )
+        print(fold_line(k + 1, folds, result), flush=True)
     fraction = float(np.mean([f["sizes"]["test"] / f["sizes"]["train"] for f in per_fold]))
     return {"folds": per_fold, "test_fraction": fraction}
+
+
+def fold_line(fold: int, folds: int, result: dict) -> str:
+    return f"fold {fold}/{folds}: " + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in result["methods"].items())
 
 
 def summarise_folds(folds: list[dict], test_fraction: float) -> dict:
@@ -601,12 +602,7 @@ def main() -> int:
             if not only <= set(range(1, args.cv + 1)):
                 ap.error(f"--folds {args.folds}: folds are numbered 1..{args.cv}")
             result = run_cv(raw, tmp, args.cv, args.seed, arms, only)
-            text = "".join(
-                f"Fold {f['fold']}/{args.cv}: "
-                + ", ".join(f"{n} {m['accuracy']:.4f}" for n, m in f["methods"].items())
-                + "\n"
-                for f in result["folds"]
-            )
+            text = "".join(fold_line(f["fold"], args.cv, f) + "\n" for f in result["folds"])
             output = {"cv": args.cv, "only_folds": sorted(only), "folds": result["folds"]}
         elif args.cv:
             result = run_cv(raw, tmp, args.cv, args.seed, arms)

@@ -276,9 +276,7 @@ def test_a_teacher_process_killed_with_sigkill_resumes_after_its_last_epoch(tiny
     assert torch.load(TEACHER_CHECKPOINT, weights_only=False)["complete"]  # the next run starts afresh
 
 
-def test_the_disabled_stage_writes_empty_outputs_and_nothing_to_resume_without_importing_torch(
-    tiny_workspace, tmp_path
-):
+def test_the_disabled_stage_writes_empty_outputs_and_nothing_to_resume_without_importing_torch(tiny_workspace):
     """The default pipeline's teacher stage: the real script, the committed params (distill off)."""
     import subprocess  # noqa: PLC0415
     import sys  # noqa: PLC0415

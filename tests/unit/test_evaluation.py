@@ -233,8 +233,9 @@ def test_prefit_starts_a_small_corpus_fit_and_waits_for_a_large_one(tmp_path, mo
     assert process.returncode == 0 and not reference._RUNNING
     assert summary["features"] == "exact" and probabilities["val"].shape == (60, 2)
     large = params(chars - 1)
+    before = len(reference._FITTED)
     reference.prefit(large)
-    assert not reference._RUNNING, "waited for in prefit"
+    assert not reference._RUNNING and len(reference._FITTED) == before + 1, "fitted and waited for in prefit"
     assert reference.fitted(large.classifier.evaluate, "accuracy")[0]["features"] == "hashed"
 
 

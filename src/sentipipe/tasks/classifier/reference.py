@@ -5,9 +5,9 @@ fit first (`prefit`), while its own process holds only its params, and imports t
 code after. On a corpus past `baseline_stream_chars` of training text it waits for the fit
 before those imports, so the stage's peak memory is the larger of the two processes, not their
 sum (torch, mlflow and the model hold 0.5 GB). A smaller corpus's fit (exact features, a
-smaller process) runs while the network's code is imported: on the default corpus the two
-took 12 s and 10 s one after the other. The result is kept for the rest of the process, so
-the evaluate code reads it without a second fit.
+smaller process) runs while the network's code is imported: on the default corpus the stage
+took 28.5 s so, against 36.5 s waiting first (docs/evidence.md#make-run-fixed-costs-2026-12-07).
+The result is kept for the rest of the process, so the evaluate code reads it without a second fit.
 """
 
 from __future__ import annotations

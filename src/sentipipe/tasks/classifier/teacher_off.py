@@ -1,9 +1,9 @@
 """Stage teacher with `classifier.distill.enabled` false: an empty set of soft targets, and nothing to resume.
 
 Apart from teacher.py so that the default pipeline's stage imports neither torch, transformers, spaCy nor
-mlflow to write three small files: that took the stage 7.3 s, this 1.3 s (a fresh clone's `make run`,
-docs/evidence.md#make-run-fixed-costs-2026-12-07). The file names and the soft targets' columns live here, and
-teacher.py and soft_targets.py read them from here.
+mlflow to write three small files: the stage script took 6.9 and 7.6 s with them, 0.9 s without (each run
+twice, alone; docs/evidence.md#make-run-fixed-costs-2026-12-07). The file names and the soft targets'
+columns live here, and teacher.py and soft_targets.py read them from here.
 """
 
 from __future__ import annotations
