@@ -56,6 +56,7 @@ from sentipipe.io import read_json, write_json
 from sentipipe.tasks.classifier import baseline, paths
 from sentipipe.tasks.classifier.params import ClassifierConfig
 from sentipipe.tasks.classifier.predictor import Predictor
+from sentipipe.tracking import cpu_model
 
 from common import parse_override
 from quality import REFERENCE, NBFeatures
@@ -502,7 +503,7 @@ def bench_corpus(name: str, args, work: Path, distill: list[str] | None) -> dict
         "best_baseline_on_val": best,
         "methods": rows,
         "date": date.today().isoformat(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, torch threads {_threads()}",
+        "machine": f"{platform.machine()} ({cpu_model()}), {os.cpu_count()} CPUs, torch threads {_threads()}",
         "git_commit": _git("rev-parse", "--short", "HEAD"),
         "git_dirty": _dirty(),
     }

@@ -31,6 +31,7 @@ from sentipipe.tasks.classifier.network import ClassifierSpec, build_model, run_
 from sentipipe.tasks.classifier.params import load
 from sentipipe.text.batching import bucketed_batches, collate
 from sentipipe.text.encoding import load_split
+from sentipipe.tracking import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,8 +125,8 @@ def main() -> int:
         load_avg = os.getloadavg()[0]
         head = (
             f'Written by `python bench/recurrence.py --page --name "{args.name}"` at commit '
-            f"{commit.stdout.strip()} on {platform.machine()}, {os.cpu_count()} CPUs (load average {load_avg:.1f} "
-            "at the end)."
+            f"{commit.stdout.strip()} on {platform.machine()} ({cpu_model()}), {os.cpu_count()} CPUs "
+            f"(load average {load_avg:.1f} at the end)."
         )
         marker = f"<!-- bench/recurrence.py {args.name}"
         start, end = f"{marker}: start -->", f"{marker}: end -->"

@@ -224,8 +224,33 @@ def dvc_lock_hashes(inputs: Iterable[str | Path], locks: Iterable[Path] | None =
     return found
 
 
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model and the vector instructions torch's kernels use here: "Intel(R) Xeon(R) ... (6/207), AVX512".
+
+    Training is bit-identical between hosts of one CPU model, not across models: the same code, data and
+    params gave test 82.50 on an AMD EPYC host and 82.40 on an Intel Xeon one (docs/evidence.md
+    #make-run-intel-2026-12-07). Runs that differ only in this tag differ by float rounding, not by code.
+    """
+    import torch  # noqa: PLC0415 - lineage_tags' callers have it loaded
+
+    fields: dict[str, str] = {}
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+        except OSError:  # not Linux
+            cpuinfo = ""
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if not line.strip():
+            break  # the first processor's block is enough
+        fields.setdefault(key.strip(), value.strip())
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
+    family = f" ({fields['cpu family']}/{fields['model']})" if "cpu family" in fields and "model" in fields else ""
+    return f"{name}{family}, {torch.backends.cpu.get_cpu_capability()}"
+
+
 def lineage_tags(inputs: Iterable[str | Path], device: str) -> dict[str, str]:
-    """git commit and dirty flag, data hashes (the files' md5 and what dvc.lock recorded), device, versions."""
+    """git commit and dirty flag, data hashes (the files' md5 and what dvc.lock recorded), device, CPU, versions."""
     import mlflow
     import torch
 
@@ -238,6 +263,7 @@ def lineage_tags(inputs: Iterable[str | Path], device: str) -> dict[str, str]:
         "git.dirty": "unknown" if edited is None else str(bool(edited)).lower(),
         **({"git.dirty_files": _shorten(", ".join(edited))} if edited else {}),
         "device": device,
+        "host.cpu": cpu_model(),
         "versions.torch": torch.__version__,
         "versions.cuda": str(torch.version.cuda),
         "versions.mlflow": mlflow.__version__,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from sentipipe.tracking import edited_files, lineage_tags, rows_md5, written_by_stages
+from sentipipe.tracking import cpu_model, edited_files, lineage_tags, rows_md5, written_by_stages
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_COMMITTER_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid"}
 GIT_ENV["GIT_COMMITTER_EMAIL"] = "t@example.invalid"
@@ -141,6 +141,20 @@ def test_the_tags_say_false_on_a_clean_run_true_with_the_files_when_edited_and_u
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))  # no repository above it either
     tags = lineage_tags([], "cpu")
     assert tags["git.dirty"] == "unknown" and tags["git.commit"] == "unknown"
+
+
+def test_the_cpu_tag_names_the_first_processor_and_the_kernels_vector_width():
+    import torch
+
+    width = torch.backends.cpu.get_cpu_capability()
+    info = (
+        "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\n"
+        "model name\t: AMD EPYC 7B13 64-Core Processor\n\n"
+        "processor\t: 1\nmodel name\t: another\n"
+    )
+    assert cpu_model(info) == f"AMD EPYC 7B13 64-Core Processor (25/1), {width}"
+    assert cpu_model("").endswith(f", {width}") and not cpu_model("").startswith(",")
+    assert lineage_tags([], "cpu")["host.cpu"] == cpu_model()
 
 
 def test_the_rows_hash_ignores_order_and_writer_but_not_a_label(tmp_path):
