@@ -7,7 +7,9 @@ from sentipipe.config import DataParams
 from sentipipe.data import vader
 from sentipipe.data.ingest import read_corpus
 from sentipipe.errors import DataError
+from sentipipe.tasks.classifier import embed
 from sentipipe.tasks.classifier.embed import build_matrix
+from sentipipe.tasks.classifier.minilm import minilm_dir
 from sentipipe.tasks.classifier.params import EmbedParams
 from sentipipe.text.tokenizer import TokenizerSettings, tokenize
 from sentipipe.text.vocab import PAD_ID, Vocab
@@ -56,6 +58,37 @@ def test_minilm_vectors_cover_real_words_and_place_synonyms_close(mode):
         return float(matrix[a] @ matrix[b] / np.linalg.norm(matrix[a]) / np.linalg.norm(matrix[b]))
 
     assert cos(2, 3) > cos(2, 5)
+
+
+def test_encoder_vectors_are_sentence_transformers_encode_byte_for_byte_without_importing_it():
+    words = embed.encoder_words(minilm_dir(), set())[::97][:150] + ["", "  ", "don't", "ok-ish"]
+    ours, found = embed._encoder_vectors(words, minilm_dir(), batch_size=16)  # 10 batches, longest first
+    theirs = embed._sentence_transformers_vectors(words, minilm_dir(), batch_size=16)
+    assert ours.dtype == theirs.dtype == np.float32 and ours.shape == (len(words), 384)
+    assert np.array_equal(ours, theirs), "the same floats, not close ones: the committed dvc.lock's vectors"
+    assert found.tolist() == [True] * 150 + [False, False, True, True]
+    assert embed._mean_pooled_and_normalised(minilm_dir())
+
+
+def test_an_encoder_folder_of_another_layout_goes_through_sentence_transformers(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "model.safetensors"):
+        (folder / name).symlink_to(minilm_dir() / name)
+    (folder / "modules.json").write_text(
+        '[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},'
+        ' {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]'
+    )
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(
+        '{"word_embedding_dimension": 384, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}'
+    )
+    (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 256, "do_lower_case": false}')
+    assert not embed._mean_pooled_and_normalised(folder)
+    vectors, _ = embed._encoder_vectors(["good", "terrible"], folder)
+    minilm, _ = embed._encoder_vectors(["good", "terrible"], minilm_dir())
+    assert vectors.shape == (2, 384) and not np.allclose(np.linalg.norm(vectors, axis=1), 1.0), "CLS, not normalised"
+    assert not np.allclose(vectors, minilm)
 
 
 def test_context_vectors_come_from_the_words_occurrences_in_the_training_texts():
