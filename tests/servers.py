@@ -29,8 +29,8 @@ def wait_until_up(proc: subprocess.Popen, url: str, name: str, log: Path, timeou
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or listening before its app answers (a busy host): ask again until the deadline
         if time.monotonic() > deadline:
             pytest.fail(f"{name} did not answer {url} within {timeout} s:\n{log.read_text(errors='replace')[-3000:]}")
         time.sleep(0.5)
