@@ -240,9 +240,9 @@ def cpu_model(cpuinfo: str | None = None) -> str:
         except OSError:  # not Linux
             cpuinfo = ""
     for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
         if not line.strip():
             break  # the first processor's block is enough
+        key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
     name = fields.get("model name") or platform.processor() or platform.machine() or "unknown"
     family = f" ({fields['cpu family']}/{fields['model']})" if "cpu family" in fields and "model" in fields else ""

@@ -67,7 +67,7 @@ def test_encoder_vectors_are_sentence_transformers_encode_byte_for_byte_without_
     assert ours.dtype == theirs.dtype == np.float32 and ours.shape == (len(words), 384)
     assert np.array_equal(ours, theirs), "the same floats, not close ones: the committed dvc.lock's vectors"
     assert found.tolist() == [True] * 150 + [False, False, True, True]
-    assert embed._mean_pooled_and_normalised(minilm_dir())
+    assert embed._mean_pooled_max_length(minilm_dir()) == 256
 
 
 def test_an_encoder_folder_of_another_layout_goes_through_sentence_transformers(tmp_path):
@@ -84,7 +84,7 @@ def test_an_encoder_folder_of_another_layout_goes_through_sentence_transformers(
         '{"word_embedding_dimension": 384, "pooling_mode_cls_token": true, "pooling_mode_mean_tokens": false}'
     )
     (folder / "sentence_bert_config.json").write_text('{"max_seq_length": 256, "do_lower_case": false}')
-    assert not embed._mean_pooled_and_normalised(folder)
+    assert embed._mean_pooled_max_length(folder) is None
     vectors, _ = embed._encoder_vectors(["good", "terrible"], folder)
     minilm, _ = embed._encoder_vectors(["good", "terrible"], minilm_dir())
     assert vectors.shape == (2, 384) and not np.allclose(np.linalg.norm(vectors, axis=1), 1.0), "CLS, not normalised"

@@ -14,6 +14,7 @@ vector from it, cheapest first:
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import tempfile
@@ -78,25 +79,23 @@ def _piece_vectors(words: list[str], model_dir: Path) -> tuple[np.ndarray, np.nd
 def _encoder_vectors(words: list[str], model_dir: Path, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
     """Each word alone through the encoder: what sentence-transformers' `encode` gives, byte for byte, without it.
 
-    The model is Transformer -> mean Pooling -> Normalize (its modules.json). Importing sentence-transformers
-    costs about 3.5 s more than transformers' model class (6 s on the slower host); this does what its
-    `encode` does (texts longest first by characters, batches of `batch_size`, padded and truncated to the
-    model's max_seq_length, mean over the attention mask, L2 normalisation), and a unit test compares the
-    two on the same words. Any other module layout goes through sentence-transformers itself.
+    For a Transformer -> mean Pooling -> Normalize folder (MiniLM's modules.json), this does what its `encode`
+    does: texts longest first by characters, batches of `batch_size`, padded and truncated to the model's
+    max_seq_length, the mean over the attention mask, L2 normalisation. Not importing sentence-transformers
+    took the default corpus's embed stage from 38.0 to 31.6 s (docs/evidence.md#make-run-intel-2026-12-07);
+    an integration test compares the two on the same words. Any other layout goes through sentence-transformers.
     """
-    import json  # noqa: PLC0415
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     found = np.array([bool(w.strip()) for w in words])
-    if not _mean_pooled_and_normalised(model_dir):
+    max_length = _mean_pooled_max_length(model_dir)
+    if max_length is None:
         return _sentence_transformers_vectors(words, model_dir, batch_size), found
     import torch  # noqa: PLC0415 - only mode 'encoder' needs the transformer
     from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
     model = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
-    max_length = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))["max_seq_length"]
     order = np.argsort([-len(w) for w in words])  # sentence-transformers' order: the same batches, the same bytes
     vectors = np.zeros((len(words), model.config.hidden_size), dtype=np.float32)
     with torch.inference_mode():
@@ -117,18 +116,17 @@ def _encoder_vectors(words: list[str], model_dir: Path, batch_size: int = 512) -
     return vectors, found
 
 
-def _mean_pooled_and_normalised(model_dir: Path) -> bool:
-    """Whether the sentence-transformers folder is Transformer, mean Pooling, Normalize (as MiniLM's is)."""
-    import json  # noqa: PLC0415
-
+def _mean_pooled_max_length(model_dir: Path) -> int | None:
+    """The max_seq_length of a Transformer, mean Pooling, Normalize folder (as MiniLM's is); None for another."""
     try:
         modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((model_dir / "modules.json").read_text())]
         pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
-        json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
+        max_length = int(json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"])
     except (OSError, ValueError, KeyError, TypeError):
-        return False
+        return None
     modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v is True]
-    return modules == ["Transformer", "Pooling", "Normalize"] and modes == ["pooling_mode_mean_tokens"]
+    plain = modules == ["Transformer", "Pooling", "Normalize"] and modes == ["pooling_mode_mean_tokens"]
+    return max_length if plain else None
 
 
 def _sentence_transformers_vectors(words: list[str], model_dir: Path, batch_size: int) -> np.ndarray:
